@@ -1,0 +1,297 @@
+"""The one addressing kernel shared by every memory model of this project.
+
+Everything here is a pure function of tensors: no variables, no Python
+integers read from a tensor's batch dimension, so the same code runs with a
+batch size fixed at trace time (training) or unknown until run time
+(evaluation, ragged last batch), eagerly, inside `tf.function` and under XLA.
+
+Every tensor carries a leading batch axis B and then a block axis K: the
+Distributed Associative Memory (DAM, Park et al. 2021) splits its memory into
+K blocks, each addressed by its own heads; the DNC (Graves et al. 2016) is the
+K = 1 case of the same kernel.
+
+Symbols (as in the papers):
+  B  batch size                     K  memory blocks
+  N  slots per block (memory size)  W  word size
+  Wh write heads per block          R  read heads
+  M  memory [B, K, N, W]            u  usage [B, K, N]
+  ww write weights [B, K, Wh, N]    wr read weights [B, K, R, N]
+  L  link matrix [B, K, Wh, N, N]   p  precedence weights [B, K, Wh, N]
+
+References: Graves et al., "Hybrid computing using a neural network with
+dynamic external memory", Nature 538 (2016), Methods; Park, Choi & Lee,
+"Distributed associative memory network with memory refreshing loss",
+Neural Networks 144 (2021), section 3.
+"""
+
+import collections
+
+import tensorflow as tf
+
+# Added inside square roots and to the cosine denominator (DNC; SPEC 1.8).
+EPSILON = 1e-6
+
+TemporalLinkageState = collections.namedtuple(
+    'TemporalLinkageState', ('link', 'precedence_weights'))
+TemporalLinkageState.__doc__ = """DNC temporal linkage state.
+
+Fields:
+  link: L, [B, K, Wh, N, N]; L[i, j] ~ "slot i was written right after j".
+  precedence_weights: p, [B, K, Wh, N]; how much each slot was the last
+    one written.
+"""
+
+
+def _prod(x, axis):
+  """reduce_prod over `axis`, a plain squeeze when that axis has size 1.
+
+  The heads axes (Wh, R) are 1 in most configurations; reduce_prod and its
+  gradient cost several ops each, a squeeze costs nothing.
+  """
+  if x.shape[axis] == 1:
+    return tf.squeeze(x, axis=axis)
+  return tf.reduce_prod(x, axis=axis)
+
+
+def vector_norms(x):
+  """sqrt(sum x^2 + EPSILON) over the last axis. [..., W] -> [...]."""
+  return tf.sqrt(tf.reduce_sum(tf.square(x), axis=-1) + EPSILON)
+
+
+def cosine_similarity(memory, keys):
+  """Cosine similarity of every key with every memory slot.
+
+  D(k, M[n]) = k . M[n] / (|k| |M[n]| + EPSILON), |x| = sqrt(x.x + EPSILON).
+
+  Args:
+    memory: M, [B, K, N, W].
+    keys: k, [B, K, H, W] (H heads).
+
+  Returns:
+    [B, K, H, N].
+  """
+  dot = tf.matmul(keys, memory, transpose_b=True)  # [B, K, H, N]
+  key_norms = vector_norms(keys)[..., :, None]  # [B, K, H, 1]
+  memory_norms = vector_norms(memory)[..., None, :]  # [B, K, 1, N]
+  return dot / (key_norms * memory_norms + EPSILON)
+
+
+def content_weights(memory, keys, strengths):
+  """Content-based addressing C(M, k, beta).
+
+  C[n] = softmax_n(softplus(beta) * D(k, M[n])).
+
+  Args:
+    memory: M, [B, K, N, W].
+    keys: k, [B, K, H, W].
+    strengths: raw (pre-softplus) key strengths beta, [B, K, H].
+
+  Returns:
+    Weights over slots, [B, K, H, N]; each row sums to 1.
+  """
+  similarity = cosine_similarity(memory, keys)
+  sharpness = tf.nn.softplus(strengths)[..., None]  # [B, K, H, 1]
+  return tf.nn.softmax(sharpness * similarity, axis=-1)
+
+
+def update_usage(prev_usage, prev_write_weights, free_gates,
+                 prev_read_weights):
+  """Usage after the previous step's writes and this step's free gates.
+
+  u = u_prev + (1 - u_prev) * (1 - prod_w (1 - ww_prev[w]))   (written)
+  u = u * prod_r (1 - f[r] * wr_prev[r])                      (freed)
+
+  The previous write weights are treated as constants (stop-gradient), as
+  in the DNC. For the DAM, `prev_read_weights` are the GATED read weights
+  stored in the state.
+
+  Args:
+    prev_usage: u_prev, [B, K, N], in [0, 1].
+    prev_write_weights: ww_prev, [B, K, Wh, N].
+    free_gates: f, [B, K, R], in [0, 1].
+    prev_read_weights: wr_prev, [B, K, R, N].
+
+  Returns:
+    u, [B, K, N], in [0, 1].
+  """
+  prev_write_weights = tf.stop_gradient(prev_write_weights)
+  written = 1. - _prod(1. - prev_write_weights, axis=-2)  # [B, K, N]
+  usage = prev_usage + (1. - prev_usage) * written
+  retention = _prod(1. - free_gates[..., None] * prev_read_weights, axis=-2)
+  return usage * retention
+
+
+def allocation_weights(usage):
+  """DNC allocation weighting from usage, by sorting usage ascending.
+
+  With u' = EPSILON + (1 - EPSILON) u and phi the slots sorted by u'
+  ascending: a[phi_j] = (1 - u'[phi_j]) * prod_{i<j} u'[phi_i].
+
+  Args:
+    usage: u, [..., N] (any number of leading axes, N static).
+
+  Returns:
+    a, [..., N]; sums to <= 1, most weight on the least used slot.
+  """
+  usage = EPSILON + (1. - EPSILON) * usage
+  memory_size = usage.shape[-1]
+  # top_k of the non-usage sorts slots by usage ascending; ties keep the
+  # lower slot index first.
+  sorted_nonusage, indices = tf.math.top_k(1. - usage, k=memory_size)
+  sorted_usage = 1. - sorted_nonusage
+  sorted_allocation = sorted_nonusage * tf.math.cumprod(
+      sorted_usage, axis=-1, exclusive=True)
+  # Back to slot order: gather through the inverse permutation.
+  inverse = tf.argsort(indices, axis=-1, stable=True)
+  return tf.gather(sorted_allocation, inverse, axis=-1,
+                   batch_dims=len(usage.shape) - 1)
+
+
+def write_allocation_weights(usage, write_gates, num_writes):
+  """Allocation weights for each write head of each block.
+
+  Several write heads allocate in turn: after head w the usage is updated
+  as if head w had written with gate write_gates[w], so the next head
+  allocates elsewhere (DNC).
+
+  Args:
+    usage: u, [B, K, N].
+    write_gates: allocation gate * write gate per head, [B, K, Wh].
+    num_writes: Wh (a Python int).
+
+  Returns:
+    [B, K, Wh, N].
+  """
+  allocations = []
+  for w in range(num_writes):
+    allocation = allocation_weights(usage)
+    allocations.append(allocation)
+    if w + 1 < num_writes:
+      usage += (1. - usage) * write_gates[..., w:w + 1] * allocation
+  return tf.stack(allocations, axis=-2)
+
+
+def write_weights(memory, usage, write_keys, write_strengths,
+                  allocation_gate, write_gate):
+  """Write weights: ww = g_w * (g_a * a + (1 - g_a) * C(M, k_w, beta_w)).
+
+  Args:
+    memory: M_prev, [B, K, N, W] (content lookup is on the memory BEFORE
+      this step's write).
+    usage: u (after `update_usage`), [B, K, N].
+    write_keys: [B, K, Wh, W].
+    write_strengths: raw strengths, [B, K, Wh].
+    allocation_gate: g_a, [B, K, Wh], in [0, 1].
+    write_gate: g_w, [B, K, Wh], in [0, 1].
+
+  Returns:
+    ww, [B, K, Wh, N]; each head's weights sum to <= 1.
+  """
+  content = content_weights(memory, write_keys, write_strengths)
+  allocation = write_allocation_weights(
+      usage, allocation_gate * write_gate, write_keys.shape[-2])
+  allocation_gate = allocation_gate[..., None]
+  return write_gate[..., None] * (
+      allocation_gate * allocation + (1. - allocation_gate) * content)
+
+
+def erase_and_write(memory, address, erase, values):
+  """Erase then add: M = M_prev * prod_w (1 - ww[w]^T e[w]) + sum_w ww[w]^T v[w].
+
+  Args:
+    memory: M_prev, [B, K, N, W].
+    address: write weights ww, [B, K, Wh, N].
+    erase: erase vectors e, [B, K, Wh, W], in [0, 1].
+    values: write vectors v, [B, K, Wh, W].
+
+  Returns:
+    M, [B, K, N, W].
+  """
+  if address.shape[-2] == 1:
+    # One head: the erase factor is a single outer product (one matmul).
+    keep = 1. - tf.matmul(address, erase, transpose_a=True)
+  else:
+    keep = tf.reduce_prod(
+        1. - address[..., :, :, None] * erase[..., :, None, :], axis=-3)
+  return memory * keep + tf.matmul(address, values, transpose_a=True)
+
+
+def read(memory, weights):
+  """Read words r[h] = wr[h] @ M. memory [B, K, N, W], weights [B, K, H, N] -> [B, K, H, W]."""
+  return tf.matmul(weights, memory)
+
+
+def update_link(prev_link, prev_precedence_weights, write_weights_):
+  """DNC link matrix update (Nature 2016, Methods).
+
+  L[i, j] = (1 - ww[i] - ww[j]) L_prev[i, j] + ww[i] p_prev[j], L[i, i] = 0.
+
+  Args:
+    prev_link: L_prev, [B, K, Wh, N, N].
+    prev_precedence_weights: p_prev, [B, K, Wh, N].
+    write_weights_: ww, [B, K, Wh, N].
+
+  Returns:
+    L, [B, K, Wh, N, N].
+  """
+  write_i = write_weights_[..., :, None]
+  write_j = write_weights_[..., None, :]
+  link = ((1. - write_i - write_j) * prev_link +
+          write_i * prev_precedence_weights[..., None, :])
+  memory_size = write_weights_.shape[-1]
+  off_diagonal = 1. - tf.eye(memory_size, dtype=link.dtype)
+  return link * off_diagonal
+
+
+def update_precedence_weights(prev_precedence_weights, write_weights_):
+  """p = (1 - sum_n ww[n]) p_prev + ww. Both [B, K, Wh, N] -> [B, K, Wh, N]."""
+  write_sum = tf.reduce_sum(write_weights_, axis=-1, keepdims=True)
+  return (1. - write_sum) * prev_precedence_weights + write_weights_
+
+
+def update_linkage(prev_linkage, write_weights_):
+  """Link matrix then precedence weights, from this step's write weights."""
+  link = update_link(prev_linkage.link, prev_linkage.precedence_weights,
+                     write_weights_)
+  precedence = update_precedence_weights(prev_linkage.precedence_weights,
+                                         write_weights_)
+  return TemporalLinkageState(link=link, precedence_weights=precedence)
+
+
+def directional_read_weights(link, prev_read_weights, forward):
+  """Forward f = L wr_prev or backward b = L^T wr_prev read weights.
+
+  Args:
+    link: L, [B, K, Wh, N, N].
+    prev_read_weights: wr_prev, [B, K, R, N].
+    forward: True for forward (f[i] = sum_j L[i, j] wr[j]), False for
+      backward (b[j] = sum_i L[i, j] wr[i]).
+
+  Returns:
+    [B, K, R, Wh, N].
+  """
+  if forward:
+    return tf.einsum('bkwij,bkrj->bkrwi', link, prev_read_weights)
+  return tf.einsum('bkwij,bkri->bkrwj', link, prev_read_weights)
+
+
+def mode_read_weights(content, forward, backward, read_mode):
+  """DNC read weights: mix of backward, forward and content weights.
+
+  Args:
+    content: [B, K, R, N].
+    forward: [B, K, R, Wh, N].
+    backward: [B, K, R, Wh, N].
+    read_mode: pi, [B, K, R, 1 + 2 Wh], softmax-normalised, ordered
+      (backward x Wh, forward x Wh, content).
+
+  Returns:
+    wr, [B, K, R, N].
+  """
+  num_writes = forward.shape[-2]
+  backward_mode = read_mode[..., :num_writes, None]
+  forward_mode = read_mode[..., num_writes:2 * num_writes, None]
+  content_mode = read_mode[..., 2 * num_writes:]
+  return (content_mode * content +
+          tf.reduce_sum(forward_mode * forward, axis=-2) +
+          tf.reduce_sum(backward_mode * backward, axis=-2))

@@ -1,0 +1,207 @@
+"""The recurrent core shared by the DAM and the DNC: controller, access, output.
+
+One time step (SPEC sections 1-2), with x_t [B, D] the input:
+
+  1. controller input = concat(x_t, flatten(r_{t-1}))          [B, D + R W]
+  2. (h, c) = LSTM(input, (h, c)_{t-1})                          [B, H]
+  3. training and clip_value > 0: clip h, and the state's h and c, to
+     [-clip_value, clip_value]
+  4. z = LayerNorm(h) (DAM) or z = h (DNC)                       [B, H]
+  5. (r_t, memory state) = access(z, memory state_{t-1})         r_t [B, R, W]
+  6. o = concat(dropout(z), flatten(r_t)); dropout with keep_prob in
+     training only (the DAM's bypass dropout; keep_prob 1 for the DNC)
+  7. optional ReLU MLP on o (Glorot-uniform weights), then a linear layer
+     to output_size, clipped in training.
+
+`training` is an argument of every call, so one set of weights serves a
+training step (clipping and dropout on) and an evaluation pass (off).
+"""
+
+import collections
+
+import sonnet as snt
+import tensorflow as tf
+
+CoreState = collections.namedtuple(
+    'CoreState', ('access_output', 'access_state', 'controller_state'))
+CoreState.__doc__ = """State of a `MemoryCore`.
+
+Fields:
+  access_output: r_{t-1}, the previous read words, [B, R, W].
+  access_state: the access module's namedtuple state.
+  controller_state: `snt.LSTMState(hidden [B, H], cell [B, H])`.
+"""
+
+
+def glorot_uniform():
+  """Glorot (Xavier) uniform initializer, as `tf.glorot_uniform_initializer`."""
+  return snt.initializers.VarianceScaling(1.0, 'fan_avg', 'uniform')
+
+
+class MemoryCore(snt.RNNCore):
+  """LSTM controller + memory access + output layer (see module docstring).
+
+  Subclasses create `self._access` (a `dam.access.MemoryAccess`) after
+  calling `MemoryCore.__init__`.
+  """
+
+  def __init__(self, output_size, hidden_size, clip_value, layer_norm,
+               keep_prob, mlp_sizes, seed, dtype, name):
+    """Shared constructor.
+
+    Args:
+      output_size: width of the output y_t.
+      hidden_size: H, LSTM units.
+      clip_value: clip bound of the controller and the output in training;
+        0 or None disables clipping.
+      layer_norm: LayerNorm (eps 1e-6, learned gain and bias) on h.
+      keep_prob: keep probability of the bypass dropout on z in training.
+      mlp_sizes: hidden widths of the optional ReLU MLP before the output
+        linear layer ((), none).
+      seed: seed of the dropout random stream (a `tf.random.Generator` kept
+        in the module, so checkpoints restore it); None: non-deterministic.
+      dtype: parameter and state dtype (float32; float64 for gradient checks).
+      name: module name.
+    """
+    super().__init__(name=name)
+    if int(output_size) != output_size or output_size < 1:
+      raise ValueError(f'output_size must be a positive integer, got '
+                       f'{output_size!r}.')
+    if int(hidden_size) != hidden_size or hidden_size < 1:
+      raise ValueError(f'hidden_size must be a positive integer, got '
+                       f'{hidden_size!r}.')
+    if not 0. < keep_prob <= 1.:
+      raise ValueError(f'keep_prob must be in (0, 1], got {keep_prob!r}.')
+    if clip_value is not None and clip_value < 0:
+      raise ValueError(f'clip_value must be >= 0 (0 disables clipping), got '
+                       f'{clip_value!r}.')
+    self._output_size = int(output_size)
+    self._hidden_size = int(hidden_size)
+    self._clip_value = float(clip_value or 0.)
+    self._keep_prob = float(keep_prob)
+    self._mlp_sizes = tuple(int(s) for s in mlp_sizes or ())
+    self._seed = seed
+    self._dtype = tf.as_dtype(dtype)
+    self._controller = None  # Created on the first call (`_controller_for`).
+    self._layer_norm = (snt.LayerNorm(axis=-1, create_scale=True,
+                                      create_offset=True, eps=1e-6,
+                                      name='layer_norm')
+                        if layer_norm else None)
+    self._mlp = (snt.nets.MLP(self._mlp_sizes, w_init=glorot_uniform(),
+                              activation=tf.nn.relu, activate_final=True,
+                              name='mlp')
+                 if self._mlp_sizes else None)
+    self._output_linear = snt.Linear(self._output_size, name='output_linear')
+    if self._keep_prob < 1.:
+      self._dropout_rng = (tf.random.Generator.from_seed(seed)
+                           if seed is not None else
+                           tf.random.Generator.from_non_deterministic_state())
+    else:
+      self._dropout_rng = None
+
+  @property
+  def access(self):
+    """The memory access module."""
+    return self._access
+
+  @property
+  def output_size(self):
+    return self._output_size
+
+  @property
+  def built(self):
+    """Whether the parameters exist (they are created on the first call)."""
+    return hasattr(self._output_linear, 'w')
+
+  @property
+  def hidden_size(self):
+    return self._hidden_size
+
+  @property
+  def state_size(self):
+    """Nest of per-example state shapes (without the batch axis)."""
+    state = self.initial_state(1)
+    return tf.nest.map_structure(lambda t: t.shape[1:], state)
+
+  def initial_state(self, batch_size, dtype=None):
+    """All-zero state for `batch_size` examples (Python int or scalar tensor)."""
+    dtype = dtype or self._dtype
+    access = self._access
+    return CoreState(
+        access_output=tf.zeros(
+            [batch_size, access.num_reads, access.word_size], dtype),
+        access_state=access.initial_state(batch_size, dtype),
+        controller_state=snt.LSTMState(
+            hidden=tf.zeros([batch_size, self._hidden_size], dtype),
+            cell=tf.zeros([batch_size, self._hidden_size], dtype)))
+
+  @snt.once
+  def _create_controller(self, input_size):
+    """The LSTM controller, initialised as Sonnet 1's LSTM (the authors').
+
+    Sonnet 1 drew the joint gate matrix [D + H, 4H] from a truncated normal
+    with stddev 1/sqrt(D + H); Sonnet 2 draws its input part with
+    1/sqrt(D) and its recurrent part with 1/sqrt(H). Both parts use
+    1/sqrt(D + H) here. (The forget-gate bias of 1 is the same in both.)
+    """
+    init = snt.initializers.TruncatedNormal(
+        stddev=1. / float(input_size + self._hidden_size) ** 0.5)
+    self._controller = snt.LSTM(self._hidden_size, w_i_init=init,
+                                w_h_init=init, dtype=self._dtype,
+                                name='controller')
+
+  def _clip(self, x, training):
+    if training and self._clip_value > 0:
+      return tf.clip_by_value(x, -self._clip_value, self._clip_value)
+    return x
+
+  def _dropout(self, x, training):
+    if not training or self._dropout_rng is None:
+      return x
+    seed = self._dropout_rng.make_seeds(1)[:, 0]
+    return tf.nn.experimental.stateless_dropout(
+        x, rate=1. - self._keep_prob, seed=seed)
+
+  def __call__(self, inputs, prev_state, training=False):
+    """One time step.
+
+    Args:
+      inputs: x_t, [B, D].
+      prev_state: `CoreState`.
+      training: clipping and dropout on (True) or off (False).
+
+    Returns:
+      (y_t [B, output_size], `CoreState`).
+    """
+    access = self._access
+    read_width = access.num_reads * access.word_size
+    prev_reads = tf.reshape(prev_state.access_output, [-1, read_width])
+    controller_input = tf.concat([inputs, prev_reads], axis=-1)
+    self._create_controller(controller_input.shape[-1])
+    h, controller_state = self._controller(controller_input,
+                                           prev_state.controller_state)
+    h = self._clip(h, training)
+    controller_state = snt.LSTMState(
+        hidden=self._clip(controller_state.hidden, training),
+        cell=self._clip(controller_state.cell, training))
+    z = self._layer_norm(h) if self._layer_norm is not None else h
+    reads, access_state = access(z, prev_state.access_state)
+    output = tf.concat(
+        [self._dropout(z, training), tf.reshape(reads, [-1, read_width])],
+        axis=-1)
+    if self._mlp is not None:
+      output = self._mlp(output)
+    output = self._clip(self._output_linear(output), training)
+    return output, CoreState(access_output=reads, access_state=access_state,
+                             controller_state=controller_state)
+
+  def get_config(self):
+    """The constructor arguments, e.g. to save beside a checkpoint."""
+    access = self._access
+    return dict(
+        output_size=self._output_size, hidden_size=self._hidden_size,
+        memory_size=access.memory_size, word_size=access.word_size,
+        num_reads=access.num_reads, num_writes=access.num_writes,
+        num_blocks=access.num_blocks, clip_value=self._clip_value,
+        keep_prob=self._keep_prob, mlp_sizes=list(self._mlp_sizes),
+        dtype=self._dtype.name)

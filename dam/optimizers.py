@@ -1,0 +1,278 @@
+"""Optimizers and gradient utilities faithful to the TensorFlow 1 originals.
+
+The original DAM / DNC code trained with TF1's ``tf.train.RMSPropOptimizer``
+(SPEC section 3: "RMSProp, momentum 0.9, decay 0.9, epsilon 1e-10, with the TF1
+update rule: ms starts at ones"). Sonnet 2's ``snt.optimizers.RMSProp`` and
+Keras' ``RMSprop`` initialise the mean-square accumulator to *zeros*, which makes
+the first steps far larger (``g / sqrt((1-decay) g^2)`` ~ ``3.16 * sign(g)`` for
+decay 0.9) than TF1's (``g / sqrt(decay + (1-decay) g^2)``). ``TF1RMSProp``
+reproduces the TF1 optimizer exactly by running the very same kernels
+(``ResourceApplyRMSProp`` / ``ResourceSparseApplyRMSProp``) on slots initialised
+the TF1 way.
+
+Public API:
+  * ``TF1RMSProp(learning_rate, decay=0.9, momentum=0.9, epsilon=1e-10,
+    name=None)`` -- a ``snt.Optimizer``.
+  * ``clip_by_global_norm(gradients, max_norm) -> (clipped, global_norm)``.
+  * ``make_optimizer(name, learning_rate, momentum=0.9, epsilon=1e-10,
+    decay=0.9)`` -- ``"rmsprop"`` or ``"adam"``.
+"""
+
+from typing import List, Optional, Sequence, Tuple, Union
+
+import sonnet as snt
+import tensorflow as tf
+
+_FloatLike = Union[float, tf.Tensor, tf.Variable]
+
+# Adam hyper-parameters of TF1's `tf.train.AdamOptimizer` (identical to the
+# defaults of `snt.optimizers.Adam`; passed explicitly so that a change of
+# Sonnet's defaults cannot silently change training).
+_ADAM_BETA1 = 0.9
+_ADAM_BETA2 = 0.999
+_ADAM_EPSILON = 1e-8
+
+OPTIMIZER_NAMES = ("rmsprop", "adam")
+
+
+def _check_updates_parameters(updates, parameters) -> None:
+  """Same checks as Sonnet's `optimizer_utils.check_updates_parameters`."""
+  if len(updates) != len(parameters):
+    raise ValueError("`updates` and `parameters` must be the same length.")
+  if not parameters:
+    raise ValueError("`parameters` cannot be empty.")
+  if all(u is None for u in updates):
+    raise ValueError("No updates provided for any parameter.")
+
+
+def _check_same_dtype(update, parameter) -> None:
+  """Same check as Sonnet's `optimizer_utils.check_same_dtype`."""
+  if update.dtype != parameter.dtype:
+    raise ValueError(
+        "DType of update {!r} is not equal to that of parameter {!r}".format(
+            update, parameter))
+
+
+def _slot_like(parameter: tf.Variable, fill: float) -> tf.Variable:
+  """A non-trainable slot with the parameter's shape/dtype/device/name."""
+  name = getattr(parameter, "name", "Variable").split(":")[0]
+  with tf.device(parameter.device):
+    initial = tf.fill(parameter.shape, tf.constant(fill, parameter.dtype))
+    return tf.Variable(initial, trainable=False, name=name)
+
+
+def _to_dtype(value: _FloatLike, dtype: tf.DType) -> tf.Tensor:
+  """Hyper-parameter as a tensor of `dtype`.
+
+  Python numbers are converted directly (so 0.9 is the float64 0.9 for float64
+  parameters rather than float32(0.9) up-cast, as `tf.cast(0.9, tf.float64)`
+  would give); tensors and variables are cast.
+  """
+  if isinstance(value, (int, float)):
+    return tf.constant(value, dtype=dtype)
+  return tf.cast(value, dtype)
+
+
+def _deduplicate_indexed_slices(
+    indexed_slices: tf.IndexedSlices) -> Tuple[tf.Tensor, tf.Tensor]:
+  """Sums the values of repeated indices (TF1 `_deduplicate_indexed_slices`).
+
+  Returns:
+    `(summed_values, unique_indices)`.
+  """
+  unique_indices, positions = tf.unique(indexed_slices.indices)
+  summed_values = tf.math.unsorted_segment_sum(
+      indexed_slices.values, positions, tf.shape(unique_indices)[0])
+  return summed_values, unique_indices
+
+
+class TF1RMSProp(snt.Optimizer):
+  """RMSProp exactly as TensorFlow 1's `tf.train.RMSPropOptimizer` (non-centered).
+
+  For every parameter ``var`` with gradient ``g``:
+
+      ms  <- decay * ms + (1 - decay) * g^2
+      mom <- momentum * mom + learning_rate * g / sqrt(ms + epsilon)
+      var <- var - mom
+
+  with the slots initialised as in TF1: ``ms`` to ONES and ``mom`` to zeros.
+  (Sonnet 2 / Keras start ``ms`` at zeros, which gives a much larger first
+  step; the DAM/DNC hyper-parameters -- SPEC section 3: momentum 0.9, decay 0.9,
+  epsilon 1e-10, "ms starts at ones" -- were tuned for the TF1 rule.)
+
+  Dense updates run `tf.raw_ops.ResourceApplyRMSProp`, the kernel TF1 used
+  (CPU, GPU and XLA kernels exist, so `tf.function(jit_compile=True)` works).
+  Its arithmetic is ``ms += (g^2 - ms) * (1 - decay)``, algebraically identical
+  to the equation above.
+
+  Sparse updates (`tf.IndexedSlices`, e.g. embedding gradients) follow TF1:
+  duplicate indices are summed first (`tf.unique` +
+  `tf.math.unsorted_segment_sum`, as TF1's `_apply_sparse_duplicate_indices`),
+  then `tf.raw_ops.ResourceSparseApplyRMSProp` changes only the touched rows of
+  ``var``, ``ms`` and ``mom``. This sparse path is NOT XLA-compilable (the
+  dynamic-shape `tf.unique` / sparse kernel); under `jit_compile=True` pass
+  dense gradients (`tf.convert_to_tensor(slices)`), which then decays ``ms``
+  and applies momentum on every row, i.e. dense rather than TF1-sparse
+  semantics.
+
+  Python-number hyper-parameters are converted straight to the parameter dtype
+  (TF1 went through float32 first, which only differs for float64 parameters,
+  by float32 rounding of e.g. 0.9; float32 training is bit-identical).
+
+  ``None`` updates are skipped (their slots are still created and left
+  untouched). Slots are created lazily, once, on the first `apply`, so the
+  optimizer must always be applied to the same parameter list.
+
+  Attributes:
+    learning_rate: Float or `tf.Variable`; may be reassigned (or, if a
+      variable, `.assign`-ed) between steps, e.g. for fine-tuning.
+    decay: Discount of the mean-square accumulator (TF1 ``decay``/``rho``).
+    momentum: Momentum coefficient.
+    epsilon: Added to ``ms`` inside the square root.
+    step: int64 `tf.Variable` counting `apply` calls.
+    ms: List of mean-square slots (one per parameter, initialised to ones).
+    mom: List of momentum slots (one per parameter, initialised to zeros).
+  """
+
+  def __init__(self,
+               learning_rate: _FloatLike,
+               decay: _FloatLike = 0.9,
+               momentum: _FloatLike = 0.9,
+               epsilon: _FloatLike = 1e-10,
+               name: Optional[str] = None):
+    """Constructs a `TF1RMSProp`.
+
+    Args:
+      learning_rate: Learning rate (float, tensor or `tf.Variable`).
+      decay: Discount factor of the mean-square accumulator.
+      momentum: Momentum coefficient.
+      epsilon: Small value added to ``ms`` to avoid division by zero.
+      name: Module name.
+    """
+    super().__init__(name=name)
+    self.learning_rate = learning_rate
+    self.decay = decay
+    self.momentum = momentum
+    self.epsilon = epsilon
+    self.step = tf.Variable(0, trainable=False, name="step", dtype=tf.int64)
+    self.ms = []
+    self.mom = []
+
+  @snt.once
+  def _initialize(self, parameters: Sequence[tf.Variable]):
+    """Creates the slots: ``ms`` at ones (TF1), ``mom`` at zeros."""
+    with tf.name_scope("rms"):
+      self.ms.extend(_slot_like(p, 1.0) for p in parameters)
+    with tf.name_scope("momentum"):
+      self.mom.extend(_slot_like(p, 0.0) for p in parameters)
+
+  def apply(self, updates: Sequence[Optional[Union[tf.Tensor,
+                                                   tf.IndexedSlices]]],
+            parameters: Sequence[tf.Variable]):
+    """Applies one TF1 RMSProp step of `updates` (gradients) to `parameters`.
+
+    Args:
+      updates: Gradients, one per parameter (`tf.Tensor`, `tf.IndexedSlices`
+        or `None` to skip the parameter).
+      parameters: The `tf.Variable`s to update (the same list every call).
+
+    Raises:
+      ValueError: If `updates` and `parameters` are empty, have different
+        lengths, all updates are `None`, or dtypes are inconsistent.
+    """
+    updates = list(updates)
+    parameters = list(parameters)
+    _check_updates_parameters(updates, parameters)
+    self._initialize(parameters)
+    if len(self.ms) != len(parameters):
+      raise ValueError(
+          "TF1RMSProp was initialised for {} parameters but got {}.".format(
+              len(self.ms), len(parameters)))
+    self.step.assign_add(1)
+    for update, parameter, ms_var, mom_var in zip(updates, parameters, self.ms,
+                                                  self.mom):
+      if update is None:
+        continue
+      _check_same_dtype(update, parameter)
+      dtype = update.dtype
+      lr = _to_dtype(self.learning_rate, dtype)
+      rho = _to_dtype(self.decay, dtype)
+      momentum = _to_dtype(self.momentum, dtype)
+      epsilon = _to_dtype(self.epsilon, dtype)
+
+      if isinstance(update, tf.IndexedSlices):
+        grad, indices = _deduplicate_indexed_slices(update)
+        tf.raw_ops.ResourceSparseApplyRMSProp(
+            var=parameter.handle, ms=ms_var.handle, mom=mom_var.handle,
+            lr=lr, rho=rho, momentum=momentum, epsilon=epsilon,
+            grad=grad, indices=indices, use_locking=False)
+      else:
+        tf.raw_ops.ResourceApplyRMSProp(
+            var=parameter.handle, ms=ms_var.handle, mom=mom_var.handle,
+            lr=lr, rho=rho, momentum=momentum, epsilon=epsilon,
+            grad=tf.convert_to_tensor(update), use_locking=False)
+
+
+def clip_by_global_norm(
+    gradients: Sequence[Optional[Union[tf.Tensor, tf.IndexedSlices]]],
+    max_norm: Optional[_FloatLike],
+) -> Tuple[List[Optional[Union[tf.Tensor, tf.IndexedSlices]]], tf.Tensor]:
+  """Clips gradients by their global L2 norm (`tf.clip_by_global_norm`).
+
+  If ``global_norm = sqrt(sum_i ||g_i||^2) > max_norm`` every gradient is
+  scaled by ``max_norm / global_norm``; otherwise they are returned unchanged.
+  `None` entries are kept as `None`; `tf.IndexedSlices` stay `IndexedSlices`.
+
+  Args:
+    gradients: Sequence of gradients (tensors, `IndexedSlices` or `None`).
+    max_norm: Clipping threshold. `None` or a Python number `<= 0` disables
+      clipping (the norm is still computed and returned). A tensor value is
+      always used as the threshold.
+
+  Returns:
+    `(clipped_gradients, global_norm)`: a list the same length as `gradients`
+    and the scalar global norm of the *unclipped* gradients.
+  """
+  gradients = list(gradients)
+  disabled = max_norm is None or (
+      isinstance(max_norm, (int, float)) and max_norm <= 0)
+  if disabled:
+    return gradients, tf.linalg.global_norm(gradients)
+  clipped, global_norm = tf.clip_by_global_norm(gradients, max_norm)
+  return list(clipped), global_norm
+
+
+def make_optimizer(name: str,
+                   learning_rate: _FloatLike,
+                   momentum: _FloatLike = 0.9,
+                   epsilon: _FloatLike = 1e-10,
+                   decay: _FloatLike = 0.9) -> snt.Optimizer:
+  """Builds an optimizer by name.
+
+  Args:
+    name: ``"rmsprop"`` -> `TF1RMSProp(learning_rate, decay, momentum,
+      epsilon)`; ``"adam"`` -> `snt.optimizers.Adam` with TF1's
+      `tf.train.AdamOptimizer` defaults (beta1 0.9, beta2 0.999, epsilon 1e-8;
+      `momentum`, `epsilon` and `decay` are RMSProp-only and ignored). Note
+      Sonnet's Adam adds epsilon to the bias-corrected ``sqrt(v_hat)`` while
+      TF1 added it to the uncorrected ``sqrt(v)``; they differ only in the
+      effective epsilon during the first steps.
+    learning_rate: Float or `tf.Variable`.
+    momentum: RMSProp momentum.
+    epsilon: RMSProp epsilon.
+    decay: RMSProp mean-square decay.
+
+  Returns:
+    A `snt.Optimizer`.
+
+  Raises:
+    ValueError: If `name` is not one of ``"rmsprop"``, ``"adam"``.
+  """
+  if name == "rmsprop":
+    return TF1RMSProp(learning_rate, decay=decay, momentum=momentum,
+                      epsilon=epsilon)
+  if name == "adam":
+    return snt.optimizers.Adam(learning_rate, beta1=_ADAM_BETA1,
+                               beta2=_ADAM_BETA2, epsilon=_ADAM_EPSILON)
+  raise ValueError("Unknown optimizer {!r}; expected one of {}.".format(
+      name, ", ".join(repr(n) for n in OPTIMIZER_NAMES)))

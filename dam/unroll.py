@@ -1,0 +1,127 @@
+"""Running a core over padded [B, T, D] sequences, eagerly or compiled.
+
+`unroll` is the one loop every model and task uses. `compile_unroll` gives
+the one obvious way to choose between the two batch modes:
+
+* fixed batch, `batch_size=16`: the batch size is part of the traced shapes
+  (fastest; what training uses);
+* dynamic batch, `batch_size=None`: any batch size at run time with one trace
+  (evaluation, a ragged last batch).
+
+Both run the same core and the same addressing kernel; the kernel never reads
+a Python int from a tensor's batch axis.
+"""
+
+import tensorflow as tf
+
+
+def _batch_size(x):
+  """Static batch size of x if known, else a scalar tensor."""
+  return x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
+
+
+def _select(alive, new, old):
+  """Per-example choice: new where alive [B], else old; any rank."""
+  alive = tf.reshape(alive, [-1] + [1] * (len(new.shape) - 1))
+  return tf.where(alive, new, old)
+
+
+def unroll(core, inputs, sequence_length=None, initial_state=None,
+           training=False):
+  """Runs `core` over a padded batch of sequences.
+
+  Past a sequence's end its outputs are zeros and its state stops changing,
+  so the final state of every example is its state after its last step.
+
+  Args:
+    core: a `dam.core.MemoryCore` (any `snt.RNNCore` whose `__call__` takes
+      `training=`).
+    inputs: [B, T, D] (batch-major), T >= 1.
+    sequence_length: optional int [B], each in [0, T]; None means all T steps.
+    initial_state: optional state; `core.initial_state(B)` if None.
+    training: passed to every core call (clipping, dropout).
+
+  Returns:
+    (outputs [B, T, output_size], final state).
+  """
+  inputs = tf.convert_to_tensor(inputs)
+  if inputs.shape.rank != 3:
+    raise ValueError(f'inputs must be [batch, time, features], got shape '
+                     f'{inputs.shape}.')
+  if inputs.shape[1] == 0:
+    raise ValueError('inputs must have at least one time step.')
+  if initial_state is None:
+    initial_state = core.initial_state(_batch_size(inputs), inputs.dtype)
+  if sequence_length is not None:
+    sequence_length = tf.cast(sequence_length, tf.int32)
+
+  time_major = tf.transpose(inputs, [1, 0, 2])
+  num_steps = tf.shape(time_major)[0]
+  input_ta = tf.TensorArray(inputs.dtype, size=num_steps,
+                            element_shape=time_major.shape[1:]).unstack(
+                                time_major)
+
+  def step(t, state):
+    output, new_state = core(input_ta.read(t), state, training=training)
+    if sequence_length is not None:
+      alive = t < sequence_length
+      output = _select(alive, output, tf.zeros_like(output))
+      new_state = tf.nest.map_structure(
+          lambda n, o: _select(alive, n, o), new_state, state)
+    return output, new_state
+
+  # Step 0 outside the loop: it creates the core's variables on first use
+  # (never inside a loop body) and fixes the output shape.
+  output, state = step(tf.constant(0), initial_state)
+  output_ta = tf.TensorArray(output.dtype, size=num_steps,
+                             element_shape=output.shape).write(0, output)
+
+  def body(t, state, output_ta):
+    output, state = step(t, state)
+    return t + 1, state, output_ta.write(t, output)
+
+  _, state, output_ta = tf.while_loop(
+      lambda t, *_: t < num_steps, body, (tf.constant(1), state, output_ta),
+      maximum_iterations=num_steps - 1)
+  outputs = tf.transpose(output_ta.stack(), [1, 0, 2])
+  return outputs, state
+
+
+def build(core, input_size, dtype=tf.float32):
+  """Creates the core's variables with one eager step on a batch of one."""
+  if not core.built:
+    core(tf.zeros([1, input_size], dtype), core.initial_state(1, dtype))
+  return core
+
+
+def compile_unroll(core, input_size, batch_size=None, training=False,
+                   jit_compile=False, dtype=tf.float32):
+  """A `tf.function` running `unroll` with a fixed or a dynamic batch size.
+
+  Args:
+    core: the core to run (built here if it has no variables yet).
+    input_size: D.
+    batch_size: an int for the fixed-batch mode (static shapes), None for
+      the dynamic-batch mode (any batch size, one trace).
+    training: clipping and dropout on or off.
+    jit_compile: compile with XLA.
+    dtype: input dtype.
+
+  Returns:
+    fn(inputs [B, T, D], sequence_length [B]) -> (outputs, final state);
+    T may differ between calls.
+  """
+  if batch_size is not None and (int(batch_size) != batch_size or
+                                 batch_size < 1):
+    raise ValueError(f'batch_size must be a positive int (fixed batch) or '
+                     f'None (dynamic batch), got {batch_size!r}.')
+  build(core, input_size, dtype)
+  signature = [tf.TensorSpec([batch_size, None, input_size], dtype),
+               tf.TensorSpec([batch_size], tf.int32)]
+
+  @tf.function(input_signature=signature, jit_compile=jit_compile,
+               reduce_retracing=True)
+  def run(inputs, sequence_length):
+    return unroll(core, inputs, sequence_length, training=training)
+
+  return run

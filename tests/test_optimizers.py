@@ -1,0 +1,305 @@
+"""Tests for dam/optimizers.py (TF1-faithful RMSProp, clipping, factory)."""
+
+import numpy as np
+import pytest
+import sonnet as snt
+import tensorflow as tf
+
+from dam import optimizers
+
+LR = 0.1
+DECAY = 0.9
+MOMENTUM = 0.9
+EPS = 1e-10
+
+X0 = np.array([1.0, -2.0, 0.5])
+G1 = np.array([0.5, -1.0, 2.0])
+G2 = np.array([-0.25, 3.0, 0.0])
+
+
+def _expected_two_steps(ms_init):
+  """TF1 RMSProp by hand: returns [(ms, mom, var) after step 1, after step 2]."""
+  out = []
+  ms = np.full_like(X0, ms_init)
+  mom = np.zeros_like(X0)
+  var = X0.copy()
+  for g in (G1, G2):
+    ms = 0.9 * ms + (1.0 - 0.9) * g * g
+    mom = 0.9 * mom + 0.1 * g / np.sqrt(ms + 1e-10)
+    var = var - mom
+    out.append((ms.copy(), mom.copy(), var.copy()))
+  return out
+
+
+def test_hand_computed_step1_explicit():
+  # Step 1 written out for the first element: g=0.5, ms0=1, mom0=0, x0=1.
+  ms1 = 0.9 * 1.0 + 0.1 * 0.25  # 0.925
+  mom1 = 0.9 * 0.0 + 0.1 * 0.5 / np.sqrt(0.925 + 1e-10)
+  x1 = 1.0 - mom1
+  exp = _expected_two_steps(1.0)
+  np.testing.assert_allclose(exp[0][0][0], 0.925, rtol=1e-15)
+  np.testing.assert_allclose(exp[0][1][0], mom1, rtol=1e-15)
+  np.testing.assert_allclose(exp[0][2][0], x1, rtol=1e-15)
+  np.testing.assert_allclose(mom1, 0.05 / np.sqrt(0.925), rtol=1e-9)
+
+
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-12),
+                                        (np.float32, 1e-6)])
+def test_two_dense_steps_match_hand_computation(dtype, rtol):
+  var = tf.Variable(X0.astype(dtype))
+  opt = optimizers.TF1RMSProp(LR, decay=DECAY, momentum=MOMENTUM, epsilon=EPS)
+  expected = _expected_two_steps(1.0)
+  for step, g in enumerate((G1, G2)):
+    opt.apply([tf.constant(g.astype(dtype))], [var])
+    ms, mom, x = expected[step]
+    assert opt.ms[0].dtype == dtype and opt.mom[0].dtype == dtype
+    np.testing.assert_allclose(opt.ms[0].numpy(), ms, rtol=rtol)
+    np.testing.assert_allclose(opt.mom[0].numpy(), mom, rtol=rtol, atol=1e-7)
+    np.testing.assert_allclose(var.numpy(), x, rtol=rtol, atol=1e-7)
+    assert int(opt.step.numpy()) == step + 1
+
+  # The ones-initialisation matters: a zero-initialised accumulator (Sonnet 2 /
+  # Keras) gives clearly different values.
+  zero_init = _expected_two_steps(0.0)
+  assert not np.allclose(zero_init[1][2], var.numpy(), rtol=1e-3)
+  assert not np.allclose(zero_init[1][0], opt.ms[0].numpy(), rtol=1e-3)
+  sonnet_var = tf.Variable(X0.astype(dtype))
+  sonnet_opt = snt.optimizers.RMSProp(LR, decay=DECAY, momentum=MOMENTUM,
+                                      epsilon=EPS)
+  for g in (G1, G2):
+    sonnet_opt.apply([tf.constant(g.astype(dtype))], [sonnet_var])
+  np.testing.assert_allclose(sonnet_var.numpy(), zero_init[1][2], rtol=1e-5)
+  assert not np.allclose(sonnet_var.numpy(), var.numpy(), rtol=1e-3)
+
+
+def test_slots_initialised_ones_and_zeros_and_named():
+  var = tf.Variable(np.zeros((2, 3), np.float32), name="weights")
+  opt = optimizers.TF1RMSProp(LR)
+  opt.apply([None, tf.ones((4,))],
+            [var, tf.Variable(tf.zeros((4,)), name="other")])
+  # var received no update, so its slots keep their initial values.
+  np.testing.assert_array_equal(opt.ms[0].numpy(), np.ones((2, 3)))
+  np.testing.assert_array_equal(opt.mom[0].numpy(), np.zeros((2, 3)))
+  assert "weights" in opt.ms[0].name and "weights" in opt.mom[0].name
+  assert not opt.ms[0].trainable and not opt.mom[0].trainable
+  assert opt.step.dtype == tf.int64
+  assert opt.variables and not any(v.trainable for v in opt.variables)
+
+
+def _run_two_steps(mode, dtype=np.float32):
+  var = tf.Variable(X0.astype(dtype))
+  opt = optimizers.TF1RMSProp(LR, decay=DECAY, momentum=MOMENTUM, epsilon=EPS)
+
+  def step(g):
+    opt.apply([g], [var])
+
+  if mode == "function":
+    step = tf.function(step)
+  elif mode == "jit":
+    step = tf.function(step, jit_compile=True)
+  for g in (G1, G2):
+    step(tf.constant(g.astype(dtype)))
+  return var.numpy(), opt.ms[0].numpy(), opt.mom[0].numpy(), opt.step.numpy()
+
+
+@pytest.mark.parametrize("mode", ["function", "jit"])
+def test_eager_function_and_jit_agree(mode):
+  eager = _run_two_steps("eager")
+  other = _run_two_steps(mode)
+  for a, b in zip(eager, other):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+  np.testing.assert_allclose(eager[0], _expected_two_steps(1.0)[1][2],
+                             rtol=1e-6)
+
+
+def _sparse_case(use_function):
+  x0 = np.arange(12, dtype=np.float64).reshape(4, 3) / 10.0
+  var = tf.Variable(x0)
+  opt = optimizers.TF1RMSProp(LR, decay=DECAY, momentum=MOMENTUM, epsilon=EPS)
+  values = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 0.25], [-2.0, 0.0, 1.0]])
+  indices = np.array([2, 0, 2], np.int64)  # row 2 is duplicated.
+
+  def step():
+    opt.apply([tf.IndexedSlices(tf.constant(values), tf.constant(indices),
+                                tf.constant([4, 3], tf.int64))], [var])
+
+  if use_function:
+    step = tf.function(step)
+  step()
+  step()
+  return x0, values, var, opt
+
+
+@pytest.mark.parametrize("use_function", [False, True])
+def test_sparse_updates_only_touched_rows_and_sum_duplicates(use_function):
+  x0, values, var, opt = _sparse_case(use_function)
+  # Dense equivalent: duplicates summed into one dense gradient.
+  dense_g = np.zeros_like(x0)
+  dense_g[0] = values[1]
+  dense_g[2] = values[0] + values[2]
+  ms = np.ones_like(x0)
+  mom = np.zeros_like(x0)
+  x = x0.copy()
+  for _ in range(2):
+    ms = 0.9 * ms + 0.1 * dense_g ** 2
+    mom = 0.9 * mom + 0.1 * dense_g / np.sqrt(ms + 1e-10)
+    x = x - mom
+  touched = [0, 2]
+  untouched = [1, 3]
+  np.testing.assert_allclose(var.numpy()[touched], x[touched], rtol=1e-12)
+  np.testing.assert_allclose(opt.ms[0].numpy()[touched], ms[touched],
+                             rtol=1e-12)
+  np.testing.assert_allclose(opt.mom[0].numpy()[touched], mom[touched],
+                             rtol=1e-12)
+  # Untouched rows are exactly as initialised (TF1 sparse semantics; note a
+  # dense zero gradient would still decay ms and apply momentum).
+  np.testing.assert_array_equal(var.numpy()[untouched], x0[untouched])
+  np.testing.assert_array_equal(opt.ms[0].numpy()[untouched], 1.0)
+  np.testing.assert_array_equal(opt.mom[0].numpy()[untouched], 0.0)
+
+
+def test_sparse_matches_dense_optimizer_on_touched_rows():
+  x0, values, var, _ = _sparse_case(False)
+  dense_var = tf.Variable(x0)
+  dense_opt = optimizers.TF1RMSProp(LR)
+  g = np.zeros_like(x0)
+  g[0] = values[1]
+  g[2] = values[0] + values[2]
+  for _ in range(2):
+    dense_opt.apply([tf.constant(g)], [dense_var])
+  np.testing.assert_allclose(var.numpy()[[0, 2]], dense_var.numpy()[[0, 2]],
+                             rtol=1e-12)
+
+
+def test_embedding_gradient_is_indexed_slices():
+  table = tf.Variable(np.ones((5, 2), np.float32))
+  opt = optimizers.TF1RMSProp(LR)
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(tf.gather(table, [1, 1, 3]))
+  grad = tape.gradient(loss, table)
+  assert isinstance(grad, tf.IndexedSlices)
+  opt.apply([grad], [table])
+  changed = np.any(table.numpy() != 1.0, axis=1)
+  np.testing.assert_array_equal(changed, [False, True, False, True, False])
+  # Row 1 saw the summed gradient 2, row 3 gradient 1.
+  for row, g in ((1, 2.0), (3, 1.0)):
+    expected = 1.0 - 0.1 * g / np.sqrt(0.9 + 0.1 * g * g + 1e-10)
+    np.testing.assert_allclose(table.numpy()[row], expected, rtol=1e-6)
+
+
+def test_none_gradients_are_skipped():
+  a = tf.Variable([1.0, 2.0])
+  b = tf.Variable([3.0])
+  opt = optimizers.TF1RMSProp(LR)
+  opt.apply([None, tf.constant([1.0])], [a, b])
+  np.testing.assert_array_equal(a.numpy(), [1.0, 2.0])
+  assert b.numpy()[0] != 3.0
+  with pytest.raises(ValueError):
+    opt.apply([None, None], [a, b])
+
+
+def test_learning_rate_variable_change_takes_effect():
+  lr = tf.Variable(0.1, dtype=tf.float64, trainable=False)
+  var = tf.Variable(X0.copy())
+  opt = optimizers.TF1RMSProp(lr)
+  step = tf.function(lambda g: opt.apply([g], [var]))
+  step(tf.constant(G1))
+  lr.assign(0.0)
+  # With lr 0, mom <- 0.9 * mom, so the variable still moves by momentum only.
+  mom1 = opt.mom[0].numpy().copy()
+  x1 = var.numpy().copy()
+  step(tf.constant(G2))
+  np.testing.assert_allclose(opt.mom[0].numpy(), 0.9 * mom1, rtol=1e-12)
+  np.testing.assert_allclose(var.numpy(), x1 - 0.9 * mom1, rtol=1e-12)
+  # A Python-float attribute can be reassigned too (eager).
+  opt2 = optimizers.TF1RMSProp(0.1)
+  v2 = tf.Variable([1.0])
+  opt2.apply([tf.constant([1.0])], [v2])
+  opt2.learning_rate = 0.0
+  opt2.momentum = 0.0
+  before = v2.numpy().copy()
+  opt2.apply([tf.constant([1.0])], [v2])
+  np.testing.assert_array_equal(v2.numpy(), before)
+
+
+def test_dtype_mismatch_raises():
+  opt = optimizers.TF1RMSProp(LR)
+  with pytest.raises(ValueError):
+    opt.apply([tf.constant([1.0], tf.float64)], [tf.Variable([1.0])])
+
+
+def test_clip_by_global_norm_known_answer():
+  grads = [tf.constant([3.0, 4.0]), tf.constant([12.0])]
+  clipped, norm = optimizers.clip_by_global_norm(grads, 6.5)
+  np.testing.assert_allclose(norm.numpy(), 13.0, rtol=1e-6)
+  np.testing.assert_allclose(clipped[0].numpy(), [1.5, 2.0], rtol=1e-6)
+  np.testing.assert_allclose(clipped[1].numpy(), [6.0], rtol=1e-6)
+
+
+def test_clip_by_global_norm_no_clip_below_max_and_disabled():
+  grads = [tf.constant([3.0, 4.0]), None, tf.constant([12.0])]
+  clipped, norm = optimizers.clip_by_global_norm(grads, 100.0)
+  np.testing.assert_allclose(norm.numpy(), 13.0, rtol=1e-6)
+  assert clipped[1] is None
+  np.testing.assert_allclose(clipped[0].numpy(), [3.0, 4.0], rtol=1e-6)
+  for max_norm in (0, 0.0, -1.0, None):
+    clipped, norm = optimizers.clip_by_global_norm(grads, max_norm)
+    np.testing.assert_allclose(norm.numpy(), 13.0, rtol=1e-6)
+    np.testing.assert_array_equal(clipped[0].numpy(), [3.0, 4.0])
+    np.testing.assert_array_equal(clipped[2].numpy(), [12.0])
+    assert clipped[1] is None
+
+
+def test_clip_by_global_norm_indexed_slices():
+  slices = tf.IndexedSlices(tf.constant([[3.0, 4.0]]), tf.constant([1]),
+                            tf.constant([3, 2]))
+  clipped, norm = optimizers.clip_by_global_norm(
+      [slices, tf.constant([12.0])], 6.5)
+  np.testing.assert_allclose(norm.numpy(), 13.0, rtol=1e-6)
+  assert isinstance(clipped[0], tf.IndexedSlices)
+  np.testing.assert_allclose(clipped[0].values.numpy(), [[1.5, 2.0]],
+                             rtol=1e-6)
+
+
+def test_make_optimizer():
+  rms = optimizers.make_optimizer("rmsprop", 1e-4)
+  assert isinstance(rms, optimizers.TF1RMSProp)
+  assert (rms.learning_rate, rms.momentum, rms.decay, rms.epsilon) == (
+      1e-4, 0.9, 0.9, 1e-10)
+  rms2 = optimizers.make_optimizer("rmsprop", 1e-3, momentum=0.5,
+                                   epsilon=1e-6, decay=0.95)
+  assert (rms2.momentum, rms2.epsilon, rms2.decay) == (0.5, 1e-6, 0.95)
+  adam = optimizers.make_optimizer("adam", 1e-3)
+  assert isinstance(adam, snt.optimizers.Adam)
+  assert (adam.learning_rate, adam.beta1, adam.beta2, adam.epsilon) == (
+      1e-3, 0.9, 0.999, 1e-8)
+
+
+def test_make_optimizer_unknown_name():
+  with pytest.raises(ValueError) as info:
+    optimizers.make_optimizer("sgd", 0.1)
+  message = str(info.value)
+  assert "rmsprop" in message and "adam" in message and "sgd" in message
+
+
+def test_checkpoint_round_trip(tmp_path):
+  var = tf.Variable(X0.copy())
+  opt = optimizers.TF1RMSProp(LR)
+  opt.apply([tf.constant(G1)], [var])
+  path = tf.train.Checkpoint(opt=opt, var=var).save(str(tmp_path / "ckpt"))
+
+  var2 = tf.Variable(np.zeros_like(X0))
+  opt2 = optimizers.TF1RMSProp(LR)
+  status = tf.train.Checkpoint(opt=opt2, var=var2).restore(path)
+  np.testing.assert_array_equal(var2.numpy(), var.numpy())
+  assert int(opt2.step.numpy()) == 1
+  # Slots are created lazily on the first apply and restored on creation.
+  opt.apply([tf.constant(G2)], [var])
+  opt2.apply([tf.constant(G2)], [var2])
+  status.assert_consumed()
+  np.testing.assert_array_equal(var2.numpy(), var.numpy())
+  np.testing.assert_array_equal(opt2.ms[0].numpy(), opt.ms[0].numpy())
+  np.testing.assert_array_equal(opt2.mom[0].numpy(), opt.mom[0].numpy())
+  assert int(opt2.step.numpy()) == 2
+  np.testing.assert_allclose(var.numpy(), _expected_two_steps(1.0)[1][2],
+                             rtol=1e-12)

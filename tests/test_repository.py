@@ -1,0 +1,36 @@
+"""The project's own promises: CI runs exactly README's commands."""
+
+import os
+import re
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _read(*path):
+  with open(os.path.join(ROOT, *path)) as f:
+    return f.read()
+
+
+def _readme_code_lines():
+  blocks = re.findall(r'```bash\n(.*?)```', _read('README.md'), re.S)
+  return {line.strip() for block in blocks for line in block.splitlines()}
+
+
+def test_ci_runs_exactly_readme_install_and_test_commands():
+  ci_lines = [line.strip() for line in _read('.ci', 'run').splitlines()
+              if line.strip() and not line.startswith('#')]
+  commands = [line for line in ci_lines
+              if not line.startswith(('set ', 'cd '))]
+  assert commands == [
+      'python3 -m venv .venv', '. .venv/bin/activate',
+      'pip install -r requirements.txt', 'python -m pytest -q tests']
+  readme = _readme_code_lines()
+  missing = [c for c in commands if c not in readme]
+  assert not missing, f'.ci/run commands not in README: {missing}'
+
+
+def test_requirements_have_version_bounds():
+  for line in _read('requirements.txt').splitlines():
+    line = line.split('#')[0].strip()
+    if line:
+      assert '>=' in line and '<' in line.replace('>=', ''), line
