@@ -1,0 +1,224 @@
+"""Tests of the shared training loop (dam/training.py) and of train.py."""
+
+import csv
+import functools
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dam import losses
+from dam import optimizers
+from dam import training
+from tasks import copy as copy_task
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _copy_task(seed=0, p_re=0.0, batch_size=8):
+  return copy_task.CopyTask(batch_size=batch_size, bit_w=4, min_length=2,
+                            max_length=4, p_re=p_re, seed=seed)
+
+
+def _trainer(directory, use_dam=True, total_steps=10, seed=0, lr=1e-2,
+             p_re=0.0, hidden_size=24, **kwargs):
+  tf.random.set_seed(seed)
+  task = _copy_task(seed, p_re)
+  core = training.build_core(task.output_size, use_dam=use_dam,
+                             hidden_size=hidden_size, memory_size=8,
+                             word_size=6, num_reads=1, num_blocks=2,
+                             seed=seed)
+  lines = []
+  trainer = training.Trainer(
+      training.SequenceModel(core), task,
+      optimizers.make_optimizer('rmsprop', lr),
+      training.RunDirectory('run', directory),
+      functools.partial(losses.sigmoid_loss,
+                        answer_channels=task.answer_channels),
+      total_steps=total_steps, report_interval=kwargs.pop(
+          'report_interval', 5), log=lines.append,
+      config=dict(dam=use_dam, hidden_size=hidden_size), **kwargs)
+  return trainer, lines
+
+
+def test_sigmoid_loss_known_answer():
+  # One sequence, two steps, two channels; step 1 is the only answer step.
+  logits = tf.constant([[[0., 0.], [2., -2.]]])
+  targets = tf.constant([[[1., 0.], [1., 1.]]])
+  loss_mask = tf.constant([[1., 3.]])  # a refresh step and alpha = 3
+  original_mask = tf.constant([[0., 1.]])
+  out = losses.sigmoid_loss(logits, targets, loss_mask, original_mask,
+                            tf.constant([2]), answer_channels=slice(0, 2))
+  ln2 = np.log(2.)
+  ce_step0 = 2 * ln2
+  ce_step1 = np.log1p(np.exp(-2.)) + np.log1p(np.exp(2.))
+  np.testing.assert_allclose(out['loss'], (1. * ce_step0 + 3. * ce_step1) / 2,
+                             rtol=1e-6)
+  np.testing.assert_allclose(out['reported_loss'], ce_step1 / 2, rtol=1e-6)
+  np.testing.assert_allclose(out['accuracy'], np.exp(-ce_step1 / 2), rtol=1e-6)
+  # Answer bits: (2 > 0) == 1 right, (-2 > 0) == 1 wrong.
+  np.testing.assert_allclose(out['bit_accuracy'], 0.5)
+  np.testing.assert_allclose(out['bit_errors_per_sequence'], 1.)
+
+
+@pytest.mark.parametrize('use_dam', [True, False])
+def test_tiny_model_cuts_copy_loss(tmp_path, use_dam):
+  trainer, _ = _trainer(str(tmp_path), use_dam=use_dam, total_steps=0,
+                        hidden_size=32)
+  losses_seen = [trainer.train_step(trainer.task.next_batch())['reported_loss']
+                 for _ in range(100)]
+  assert losses_seen[0] > 0.6  # >= ~ln 2 per bit before any training
+  first, last = np.mean(losses_seen[:10]), np.mean(losses_seen[-10:])
+  assert last < 0.8 * first, (first, last)
+
+
+def test_resume_reaches_the_same_parameters(tmp_path):
+  straight, _ = _trainer(str(tmp_path / 'a'), total_steps=8, p_re=0.3,
+                         checkpoint_interval=4)
+  straight.train()
+  first, _ = _trainer(str(tmp_path / 'b'), total_steps=4, p_re=0.3,
+                      checkpoint_interval=4)
+  first.train()
+  # New objects (other random initial weights), as in a new process.
+  resumed, lines = _trainer(str(tmp_path / 'b'), total_steps=8, p_re=0.3,
+                            checkpoint_interval=4, seed=0)
+  assert resumed.restored_from.endswith('ckpt-4')
+  resumed.train()
+  assert any('Resumed from' in line for line in lines)
+  assert int(resumed.step.numpy()) == 8
+  for a, b in zip(straight.variables, resumed.variables):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7,
+                               err_msg=a.name)
+  assert any(np.abs(a.numpy()).max() > 0 for a in straight.variables)
+
+
+def test_outputs_progress_csv_tensorboard_summary(tmp_path):
+  trainer, lines = _trainer(str(tmp_path), total_steps=6, report_interval=3,
+                            checkpoint_interval=6,
+                            eval_task=_copy_task(seed=99), eval_batches=2)
+  summary = trainer.train()
+  run = trainer.run_dir
+  assert len(lines) == 2
+  assert lines[0].startswith('[3/6] loss ')
+  for token in ('acc ', 'bit_acc ', 'steps/s', 'ETA', 'eval loss'):
+    assert token in lines[0]
+  with open(run.metrics) as f:
+    rows = list(csv.DictReader(f))
+  assert [int(r['step']) for r in rows] == [3, 6]
+  assert 0. <= float(rows[-1]['eval_bit_accuracy']) <= 1.
+  assert float(rows[-1]['steps_per_sec']) > 0.
+  assert any(name.startswith('events') for name in os.listdir(run.log))
+  with open(run.summary) as f:
+    saved = json.load(f)
+  assert saved['steps'] == summary['steps'] == 6
+  assert saved['final']['step'] == 6
+  assert saved['checkpoint'].endswith('ckpt-6')
+
+
+def test_changed_model_flags_are_reported_not_overwritten(tmp_path):
+  trainer, _ = _trainer(str(tmp_path), total_steps=2, checkpoint_interval=2)
+  trainer.train()
+  with pytest.raises(training.ConfigMismatchError,
+                     match=r'hidden_size: checkpoint has 24, flags give 32'):
+    _trainer(str(tmp_path), total_steps=4, hidden_size=32)
+  assert os.path.exists(os.path.join(trainer.run_dir.checkpoint,
+                                     'ckpt-2.index'))
+
+
+def test_corrupt_checkpoint_is_reported(tmp_path):
+  trainer, _ = _trainer(str(tmp_path), total_steps=2, checkpoint_interval=2)
+  trainer.train()
+  data = [os.path.join(trainer.run_dir.checkpoint, name)
+          for name in os.listdir(trainer.run_dir.checkpoint)
+          if name.startswith('ckpt-2.data')]
+  for path in data:
+    with open(path, 'r+b') as f:
+      f.truncate(16)
+  with pytest.raises(RuntimeError, match='Cannot restore the checkpoint'):
+    _trainer(str(tmp_path), total_steps=4)
+  assert os.path.exists(os.path.join(trainer.run_dir.checkpoint,
+                                     'ckpt-2.index'))
+
+
+def _run_train_py(tmp_path, *flags):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', CUDA_VISIBLE_DEVICES='')
+  return subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'train.py'),
+       f'--info_dir={tmp_path}', *flags],
+      capture_output=True, text=True, env=env, timeout=300, cwd=str(tmp_path))
+
+
+@pytest.mark.parametrize('flags,message', [
+    (['--mode=Sort'], 'value should be one of'),
+    (['--min_length=9', '--max_length=8'], '--min_length must be'),
+    (['--p_re=1.5'], '--p_re must be in [0, 1]'),
+    (['--babi=True'], 'not yet available'),
+    (['--mode=bAbI'], 'not yet available'),
+    (['--mode=RepresentationRecall', '--p_re=0.1'], 'p_re'),
+])
+def test_train_py_rejects_bad_flags_clearly(tmp_path, flags, message):
+  result = _run_train_py(tmp_path, *flags)
+  assert result.returncode != 0
+  assert message in result.stderr + result.stdout
+
+
+def test_train_py_runs_the_authors_ar_command_shape(tmp_path):
+  # The authors' Associative Recall flags, at tiny sizes and 4 iterations.
+  result = _run_train_py(
+      tmp_path, '--mode=AssociativeRecall', '--babi=False', '--dam=True',
+      '--num_memory_blocks=2', '--p_re=0.1', '--batch_size=4',
+      '--learning_rate=1e-4', '--hidden_size=16', '--memory_address_size=8',
+      '--memory_length_size=6', '--num_read_heads=1', '--bit_w=4',
+      '--min_length=2', '--max_length=3', '--item_bit=2',
+      '--training_iteration=4', '--report_interval=2',
+      '--checkpoint_interval=2', '--name=ar')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert '[4/4] loss' in result.stdout
+  with open(os.path.join(tmp_path, 'ar', 'summary.json')) as f:
+    summary = json.load(f)
+  assert summary['steps'] == 4
+  assert summary['config']['mode'] == 'AssociativeRecall'
+
+
+def test_time_padding_for_xla_buckets_leaves_the_loss_unchanged(tmp_path):
+  trainer, _ = _trainer(str(tmp_path), total_steps=0)
+  batch = trainer.task.next_batch()
+  padded = training.pad_time(batch, 8)
+  assert padded.inputs.shape[1] % 8 == 0
+  assert padded.inputs.shape[1] > batch.inputs.shape[1]
+  np.testing.assert_array_equal(padded.seq_len, batch.seq_len)
+  assert training.pad_time(batch, 8, max_time=batch.inputs.shape[1]) is batch
+  plain = trainer._eval_step(*[tf.convert_to_tensor(x) for x in batch])
+  longer = trainer._eval_step(*[tf.convert_to_tensor(x) for x in padded])
+  for key in plain:
+    np.testing.assert_allclose(plain[key], longer[key], rtol=1e-5,
+                               err_msg=key)
+
+
+def test_eval_sets_every_eval_interval_weighted_and_in_csv(tmp_path):
+  fixed = [_copy_task(seed=7, batch_size=5).next_batch(),
+           _copy_task(seed=8, batch_size=2).next_batch()]
+  trainer, lines = _trainer(str(tmp_path), total_steps=6, report_interval=2,
+                            eval_sets={'fixed': lambda: iter(fixed)},
+                            eval_interval=4)
+  trainer.train()
+  # Evaluated at step 4 (interval) and 6 (the end), not at step 2.
+  assert ['| fixed bit_acc' in line for line in lines] == [False, True, True]
+  with open(trainer.run_dir.metrics) as f:
+    rows = list(csv.DictReader(f))
+  assert [int(r['step']) for r in rows] == [2, 4, 6]
+  assert rows[0]['fixed_loss'] == ''
+  assert rows[1]['fixed_loss'] != '' and rows[2]['fixed_bit_accuracy'] != ''
+  # Averaged over examples (5 and 2), not over batches.
+  per_batch = [trainer._eval_step(*[tf.convert_to_tensor(x) for x in b])
+               for b in fixed]
+  expected = (5 * float(per_batch[0]['loss']) +
+              2 * float(per_batch[1]['loss'])) / 7
+  np.testing.assert_allclose(
+      trainer.evaluate_batches(fixed)['loss'], expected, rtol=1e-5)
+  with pytest.raises(ValueError, match='empty'):
+    trainer.evaluate_batches([])
