@@ -24,13 +24,14 @@ from dam import cli
 
 MODES = ('Copy', 'AssociativeRecall', 'RepresentationRecall', 'bAbI')
 
-cli.define_flags()  # The shared flags, with the authors' train.py defaults.
+# The shared flags, with the authors' train.py defaults.
+cli.define_flags(memory_length_size=24, checkpoint_interval=None)
 # Task flags (the authors' names and defaults).
 flags.DEFINE_enum('mode', 'Copy', MODES, 'Task.', case_sensitive=False)
 flags.DEFINE_boolean('babi', False, 'True selects the bAbI task (= '
                      '--mode=bAbI, as in the authors\' README).')
 flags.DEFINE_integer('embedding_size', 64, 'Word embedding size (bAbI).')
-flags.DEFINE_integer('N', 8, 'Segments per item (RepresentationRecall).')
+flags.DEFINE_integer('N', 4, 'Segments per item (RepresentationRecall).')
 flags.DEFINE_integer('bit_w', 8, 'Bits per vector.')
 flags.DEFINE_integer('num_bit', 8, 'Stored items (RepresentationRecall).')
 flags.DEFINE_integer('item_bit', 3, 'Vectors per item (AssociativeRecall).')
@@ -87,8 +88,11 @@ def main(argv):
                               answer_channels=task.answer_channels)
   config = dict(mode=mode, N=FLAGS.N, bit_w=FLAGS.bit_w, num_bit=FLAGS.num_bit,
                 item_bit=FLAGS.item_bit)
+  # The authors saved algorithmic runs only at the end (their
+  # checkpoint_interval counted bAbI epochs); we save every 1,000 steps.
   return cli.run(task, loss_fn, mode, config, eval_task=eval_task,
-                 eval_batches=FLAGS.eval_batches)
+                 eval_batches=FLAGS.eval_batches,
+                 checkpoint_interval=FLAGS.checkpoint_interval or 1000)
 
 
 if __name__ == '__main__':

@@ -28,8 +28,8 @@ DEFAULTS = dict(
     num_write_heads=1, num_read_heads=1, keep_prob=0.9, num_memory_blocks=2,
     dam=True, clip_value=20., learning_rate=1e-4, max_grad_norm=50.,
     momentum=0.9, optimizer_epsilon=1e-10, p_re=0.0, batch_size=16,
-    training_iteration=10000, report_interval=100, checkpoint_interval=1000,
-    optimizer='rmsprop', mlp_sizes='', jit_compile=True)
+    training_iteration=10000, report_interval=500, checkpoint_interval=1000,
+    name='model', optimizer='rmsprop', mlp_sizes='', jit_compile=True)
 
 
 def define_flags(**overrides):
@@ -87,7 +87,8 @@ def define_flags(**overrides):
                        'Steps between progress lines.')
   flags.DEFINE_integer('checkpoint_interval', d['checkpoint_interval'],
                        'Steps between checkpoints.')
-  flags.DEFINE_string('name', None, 'Run name: files go to <info_dir>/<name>/.')
+  flags.DEFINE_string('name', d['name'],
+                      'Run name: files go to <info_dir>/<name>/.')
   flags.DEFINE_string('info_dir', 'info', 'Root directory of runs.')
   flags.DEFINE_integer('seed', 0, 'Seed of the data, MRL masks, initial '
                        'weights and dropout.')
@@ -99,7 +100,7 @@ def define_flags(**overrides):
   for name in ('hidden_size', 'memory_address_size', 'memory_length_size',
                'num_write_heads', 'num_read_heads', 'num_memory_blocks',
                'batch_size', 'report_interval', 'checkpoint_interval'):
-    flags.register_validator(name, lambda v: v >= 1,
+    flags.register_validator(name, lambda v: v is None or v >= 1,
                              message=f'--{name} must be a positive integer.')
   flags.register_validator('training_iteration', lambda v: v >= 0,
                            message='--training_iteration must be >= 0.')
@@ -152,18 +153,44 @@ def check_no_arguments(argv):
                          f'its "--", or a line break without "\\"?)')
 
 
+def build_model(output_size, vocab_size=None):
+  """The DAM (`--dam=True`) or DNC core from the flags, in a `SequenceModel`.
+
+  Args:
+    output_size: width of the core's output.
+    vocab_size: with token inputs (bAbI), the embedding's vocabulary
+      (embedding width `--embedding_size`); None for vector inputs.
+  """
+  from dam import training  # pylint: disable=g-import-not-at-top
+  core = training.build_core(
+      output_size, use_dam=FLAGS.dam, hidden_size=FLAGS.hidden_size,
+      memory_size=FLAGS.memory_address_size,
+      word_size=FLAGS.memory_length_size, num_reads=FLAGS.num_read_heads,
+      num_writes=FLAGS.num_write_heads, num_blocks=FLAGS.num_memory_blocks,
+      keep_prob=FLAGS.keep_prob, clip_value=FLAGS.clip_value,
+      mlp_sizes=mlp_sizes(), seed=FLAGS.seed)
+  if vocab_size:
+    return training.SequenceModel(core, vocab_size, FLAGS.embedding_size)
+  return training.SequenceModel(core)
+
+
 def run(task, loss_fn, task_name, config, eval_task=None, eval_batches=0,
-        eval_sets=None, eval_interval=None, report_metrics=None):
+        eval_sets=None, eval_interval=None, report_metrics=None,
+        checkpoint_interval=None, vocab_size=None, phase_steps=None):
   """Builds core, optimizer and trainer from the flags and trains.
 
   Args:
     task: the training task (see `dam.training.Trainer`); its `output_size`
       is the core's output width.
     loss_fn: fn(logits, targets, loss_mask, original_mask, seq_len) -> dict.
-    task_name: for messages and the default run name.
+    task_name: for messages and config.json.
     config: task settings saved in config.json with `model_config()`.
     eval_task, eval_batches, eval_sets, eval_interval, report_metrics: see
       `dam.training.Trainer`.
+    checkpoint_interval: steps between checkpoints (default:
+      --checkpoint_interval).
+    vocab_size: token inputs through an embedding (see `build_model`).
+    phase_steps: see `dam.training.Trainer` (bAbI epochs, fine-tuning).
 
   Returns:
     The process exit code (0, or 2 on a refused resume).
@@ -172,31 +199,26 @@ def run(task, loss_fn, task_name, config, eval_task=None, eval_batches=0,
   from dam import optimizers  # pylint: disable=g-import-not-at-top
   from dam import training  # pylint: disable=g-import-not-at-top
 
-  name = FLAGS.name or f'{task_name.lower()}_{"dam" if FLAGS.dam else "dnc"}'
-  run_dir = training.RunDirectory(name, FLAGS.info_dir)
+  run_dir = training.RunDirectory(FLAGS.name, FLAGS.info_dir)
   tf.random.set_seed(FLAGS.seed)
-  core = training.build_core(
-      task.output_size, use_dam=FLAGS.dam, hidden_size=FLAGS.hidden_size,
-      memory_size=FLAGS.memory_address_size,
-      word_size=FLAGS.memory_length_size, num_reads=FLAGS.num_read_heads,
-      num_writes=FLAGS.num_write_heads, num_blocks=FLAGS.num_memory_blocks,
-      keep_prob=FLAGS.keep_prob, clip_value=FLAGS.clip_value,
-      mlp_sizes=mlp_sizes(), seed=FLAGS.seed)
+  model = build_model(task.output_size, vocab_size)
   optimizer = optimizers.make_optimizer(
       FLAGS.optimizer, FLAGS.learning_rate, momentum=FLAGS.momentum,
       epsilon=FLAGS.optimizer_epsilon)
   try:
     trainer = training.Trainer(
-        training.SequenceModel(core), task, optimizer, run_dir, loss_fn,
+        model, task, optimizer, run_dir, loss_fn,
         total_steps=FLAGS.training_iteration,
         max_grad_norm=FLAGS.max_grad_norm,
         report_interval=FLAGS.report_interval,
-        checkpoint_interval=FLAGS.checkpoint_interval, eval_task=eval_task,
+        checkpoint_interval=checkpoint_interval or FLAGS.checkpoint_interval,
+        eval_task=eval_task,
         eval_batches=eval_batches, eval_sets=eval_sets,
         eval_interval=eval_interval, report_metrics=report_metrics,
         jit_compile=FLAGS.jit_compile,
         config=dict(task=task_name, **model_config(), **config),
-        keep_checkpoints=FLAGS.keep_checkpoints or None)
+        keep_checkpoints=FLAGS.keep_checkpoints or None,
+        phase_steps=phase_steps)
   except (training.ConfigMismatchError, RuntimeError) as e:
     print(f'{sys.argv[0]}: {e}', file=sys.stderr)
     return 2

@@ -116,3 +116,34 @@ def mrl_softmax_loss(logits, targets, loss_mask, original_mask,
       answer_accuracy=tf.reduce_sum(right * original_mask) / answers,
       sequence_accuracy=tf.reduce_mean(
           tf.cast(tf.equal(wrong_steps, 0.), logits.dtype)))
+
+
+def softmax_loss(logits, targets, loss_mask, original_mask, sequence_length):
+  """Softmax over the lexicon, per token (bAbI, SPEC 6).
+
+  loss = mean over B x T of loss_mask * CE(logits, target token), with
+  loss_mask = MRL refresh tokens (weight 1; target = the token itself) +
+  answer tokens (weight alpha), as `sigmoid_loss`.
+
+  Args:
+    logits: [B, T, V].
+    targets: int token ids [B, T].
+    loss_mask: [B, T].
+    original_mask: answer tokens ('-'), [B, T].
+    sequence_length: [B] int.
+
+  Returns:
+    dict(loss, reported_loss (CE per answer token, the authors' printed
+    loss), answer_accuracy (argmax right, per answer token)).
+  """
+  cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=targets, logits=logits)  # [B, T]
+  batch = tf.cast(tf.shape(logits)[0], logits.dtype)
+  time = tf.cast(tf.reduce_max(sequence_length), logits.dtype)
+  answers = tf.maximum(tf.reduce_sum(original_mask), 1.)
+  right = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=targets.dtype),
+                           targets), logits.dtype)
+  return dict(
+      loss=tf.reduce_sum(loss_mask * cross_entropy) / (batch * time),
+      reported_loss=tf.reduce_sum(original_mask * cross_entropy) / answers,
+      answer_accuracy=tf.reduce_sum(right * original_mask) / answers)

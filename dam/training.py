@@ -32,6 +32,7 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
+from dam import core as core_lib
 from dam import dam as dam_lib
 from dam import dnc as dnc_lib
 from dam import optimizers
@@ -53,13 +54,25 @@ def build_core(output_size, use_dam=True, hidden_size=128, memory_size=64,
 
 
 class SequenceModel(snt.Module):
-  """A core unrolled over padded sequences: [B, T, D] -> logits [B, T, O]."""
+  """A core unrolled over padded sequences: inputs -> logits [B, T, O].
 
-  def __init__(self, core, name='model'):
+  Inputs are feature vectors [B, T, D], or, with `vocab_size`, token ids
+  [B, T] looked up in a learned embedding [vocab_size, embedding_size]
+  (Glorot-uniform, as the authors' `xavier_initializer`; bAbI).
+  """
+
+  def __init__(self, core, vocab_size=None, embedding_size=None,
+               name='model'):
     super().__init__(name=name)
     self.core = core
+    self.embed = (snt.Embed(vocab_size, embedding_size,
+                            initializer=core_lib.glorot_uniform(),
+                            name='embedding')
+                  if vocab_size else None)
 
   def __call__(self, inputs, sequence_length, training=False):
+    if self.embed is not None:
+      inputs = self.embed(inputs)
     outputs, _ = unroll(self.core, inputs, sequence_length,
                          training=training)
     return outputs
@@ -176,7 +189,8 @@ class Trainer:
                max_grad_norm=50., report_interval=100, checkpoint_interval=1000,
                eval_task=None, eval_batches=0, eval_sets=None,
                eval_interval=None, report_metrics=None, jit_compile=False,
-               time_bucket=8, config=None, keep_checkpoints=5, log=print):
+               time_bucket=8, config=None, keep_checkpoints=5,
+               phase_steps=None, log=print):
     """Builds the compiled steps and the checkpoint; restores if one exists.
 
     Args:
@@ -188,7 +202,8 @@ class Trainer:
       run_dir: `RunDirectory`.
       loss_fn: fn(logits, targets, loss_mask, original_mask, seq_len) ->
         dict of scalars with a 'loss' entry (`dam.losses`).
-      total_steps: train until the step counter reaches this.
+      total_steps: train until the step counter reaches this (ignored
+        with `phase_steps`).
       max_grad_norm: global-norm clipping (<= 0: off).
       report_interval: steps between progress lines.
       checkpoint_interval: steps between checkpoints.
@@ -210,6 +225,12 @@ class Trainer:
       time_bucket: see `jit_compile`.
       config: settings saved to config.json and checked on resume.
       keep_checkpoints: how many checkpoints to keep (None: all).
+      phase_steps: train in phases of this many steps, each with one
+        learning rate (bAbI: --epoch epochs, then fine-tuning): restoring a
+        checkpoint trained at ANOTHER learning rate than the optimizer's
+        starts a new phase at the restored step (the step count goes on);
+        the same learning rate resumes the current phase. The phase start
+        and its learning rate are saved in the checkpoints.
       log: where progress lines go (besides the files).
     """
     eval_interval = report_interval if eval_interval is None else eval_interval
@@ -245,27 +266,39 @@ class Trainer:
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
     self._data_state = tf.Variable('', dtype=tf.string, trainable=False,
                                    name='data_state')
+    self._phase_start = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                    name='phase_start_step')
+    self._phase_learning_rate = tf.Variable(
+        -1., dtype=tf.float64, trainable=False, name='phase_learning_rate')
     self.checkpoint = tf.train.Checkpoint(
         model=model, optimizer=optimizer, step=self.step,
-        data_state=self._data_state)
+        data_state=self._data_state, phase_start=self._phase_start,
+        phase_learning_rate=self._phase_learning_rate)
     self.manager = tf.train.CheckpointManager(
         self.checkpoint, run_dir.checkpoint, max_to_keep=keep_checkpoints)
     self._train_step = self._make_train_step(jit_compile)
     self._eval_step = self._make_eval_step()
     self.restored_from = self._restore()
+    if phase_steps is not None:
+      self._start_phase(int(phase_steps))
 
   # -- construction ------------------------------------------------------------
 
   def _build(self):
     """Creates all variables eagerly, so the compiled steps create none."""
-    task = self.task
-    self.model(tf.zeros([1, 1, task.input_size]), tf.ones([1], tf.int32))
+    spec = self._specs(1)[0]
+    self.model(tf.zeros([1, 1] + spec.shape[2:].as_list(), spec.dtype),
+               tf.ones([1], tf.int32))
     self.variables = self.model.trainable_variables
     # Slots only (no update): applying zeros would move TF1 RMSProp's ms.
     self.optimizer._initialize(self.variables)  # pylint: disable=protected-access
 
   def _specs(self, batch_size):
+    """Signature of a batch: the task's `batch_specs(B)` if it has one,
+    else float inputs [B, T, input_size] and targets [B, T, output_size]."""
     task = self.task
+    if hasattr(task, 'batch_specs'):
+      return tuple(task.batch_specs(batch_size))
     return (tf.TensorSpec([batch_size, None, task.input_size], tf.float32),
             tf.TensorSpec([batch_size, None, task.output_size], tf.float32),
             tf.TensorSpec([batch_size], tf.int32),
@@ -283,6 +316,9 @@ class Trainer:
         logits = model(inputs, seq_len, training=True)
         metrics = loss_fn(logits, targets, loss_mask, original_mask, seq_len)
       grads = tape.gradient(metrics['loss'], variables)
+      if jit_compile:  # Sparse (embedding) updates do not compile in XLA.
+        grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices)
+                 else g for g in grads]
       grads, norm = optimizers.clip_by_global_norm(grads, max_norm)
       optimizer.apply(grads, variables)
       return dict(metrics, grad_norm=norm)
@@ -298,6 +334,21 @@ class Trainer:
       return loss_fn(logits, targets, loss_mask, original_mask, seq_len)
 
     return eval_step
+
+  def _start_phase(self, phase_steps):
+    """Sets total_steps from the phase (see `phase_steps` in __init__)."""
+    if phase_steps < 0:
+      raise ValueError(f'phase_steps must be >= 0, got {phase_steps}.')
+    learning_rate = float(self.optimizer.learning_rate)
+    previous = float(self._phase_learning_rate.numpy())
+    if self.restored_from and previous >= 0 and not np.isclose(
+        learning_rate, previous, rtol=1e-6, atol=0.):
+      self._phase_start.assign(self.step)
+      self.log(f'Fine-tuning: the checkpoint was trained at learning rate '
+               f'{previous:g}; training {phase_steps} more steps at '
+               f'{learning_rate:g} from step {int(self.step.numpy())}.')
+    self._phase_learning_rate.assign(learning_rate)
+    self.total_steps = int(self._phase_start.numpy()) + phase_steps
 
   # -- checkpoints ---------------------------------------------------------------
 

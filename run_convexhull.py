@@ -1,0 +1,134 @@
+"""Trains the DAM (or the DNC baseline) on the Convex Hull task (SPEC 5).
+
+The authors' command works as written:
+
+    python run_convexhull.py --dam=True --num_memory_blocks=6 --p_re=0.3 \
+      --batch_size=128 --learning_rate=1e-4 --hidden_size=256 \
+      --memory_address_size=20 --memory_length_size=64 --num_read_heads=4 \
+      --training_iteration=300000 --name=convexhull_dam
+
+Data: the Pointer Networks files in --data_dir (default `Convexhull_data`,
+the authors' directory): the training file convex_hull_5-50_train.txt (or its
+extracted name all_lengths_data_shuffled.txt; only examples with <= --max_n
+points are used) and the test files convex_hull_5_test.txt and
+convex_hull_10_test.txt. Without the originals, generate compatible files
+(uniform points, the same format and hull convention) with
+
+    python run_convexhull.py --generate_data --data_dir=Convexhull_data
+
+Defaults are the authors' (their run_convexhull.py): K=6 blocks of 20 x 64,
+R=4, H=256, a ReLU MLP 2 x 256 before the output layer, batch 128, TF1
+RMSProp(1e-4), p_re 0.3, 100,000 iterations, a report every 1,000 and a
+checkpoint every 10,000. Every --eval_interval steps (default: every report)
+the model is evaluated (no dropout, no clipping)
+on both test files; the exact-sequence accuracy (every hull label and the end
+token right) at N = 5 and N = 10 goes to the progress line, metrics.csv,
+TensorBoard and summary.json in info/<name>/.
+"""
+
+import functools
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+from dam import cli
+
+cli.define_flags(
+    num_memory_blocks=6, p_re=0.3, batch_size=128, learning_rate=1e-4,
+    hidden_size=256, memory_address_size=20, memory_length_size=64,
+    num_read_heads=4, training_iteration=100000, report_interval=1000,
+    checkpoint_interval=10000, name='convexhull', mlp_sizes='256,256')
+flags.DEFINE_string('data_dir', 'Convexhull_data', 'Directory of the Pointer '
+                    'Networks convex hull files.')
+flags.DEFINE_integer('max_n', 20, 'Largest point count trained on (labels '
+                     '0..max_n).')
+flags.DEFINE_boolean('generate_data', False, 'Write a compatible training '
+                     'file and the two test files into --data_dir, then '
+                     'exit.')
+flags.DEFINE_integer('num_train_examples', 100_000, 'Training lines written '
+                     'by --generate_data (point counts 5..--max_n).')
+flags.DEFINE_integer('num_test_examples', 10_000, 'Lines per test file '
+                     'written by --generate_data.')
+flags.DEFINE_integer('test_examples', 0, 'Evaluate on the first this many '
+                     'examples of each test file (0: all).')
+flags.DEFINE_integer('eval_interval', None, 'Steps between test '
+                     'evaluations (also at the end); default: every '
+                     '--report_interval, as the authors.')
+flags.DEFINE_integer('eval_batch_size', 500, 'Batch size of the test '
+                     'evaluation.')
+
+FLAGS = flags.FLAGS
+
+for _flag in ('num_train_examples', 'num_test_examples', 'eval_interval',
+              'eval_batch_size'):
+  flags.register_validator(_flag, lambda v: v is None or v >= 1,
+                           message=f'--{_flag} must be a positive integer.')
+flags.register_validator('test_examples', lambda v: v >= 0,
+                         message='--test_examples must be >= 0 (0: all).')
+flags.register_validator('max_n', lambda v: v >= 10,
+                         message='--max_n must be >= 10: the test sets have '
+                         '10 points, labelled 1..10.')
+
+
+def generate(convex_hull):
+  """--generate_data: writes the three files; returns the exit code."""
+  try:
+    files = convex_hull.generate_dataset(
+        FLAGS.data_dir, num_train=FLAGS.num_train_examples, train_min_n=5,
+        train_max_n=FLAGS.max_n, num_test=FLAGS.num_test_examples,
+        seed=FLAGS.seed)
+  except FileExistsError as e:
+    print(f'run_convexhull.py: {e}', file=sys.stderr)
+    return 2
+  print(f'Wrote {files.train} ({FLAGS.num_train_examples} examples, 5..'
+        f'{FLAGS.max_n} points) and ' +
+        ', '.join(f'{path} (n = {n})' for n, path in files.test.items()) +
+        f'. Train with: python run_convexhull.py --data_dir={FLAGS.data_dir}')
+  return 0
+
+
+def main(argv):
+  cli.check_no_arguments(argv)
+  from dam import losses  # pylint: disable=g-import-not-at-top
+  from tasks import convex_hull  # pylint: disable=g-import-not-at-top
+  if FLAGS.generate_data:
+    return generate(convex_hull)
+  try:
+    dataset = convex_hull.load_dataset(FLAGS.data_dir, max_n=FLAGS.max_n)
+  except (FileNotFoundError, ValueError) as e:
+    print(f'run_convexhull.py: {e}', file=sys.stderr)
+    return 2
+  try:
+    task = convex_hull.ConvexHullTask(dataset.train,
+                                      batch_size=FLAGS.batch_size,
+                                      max_n=FLAGS.max_n, p_re=FLAGS.p_re,
+                                      seed=FLAGS.seed)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from e
+  limit = FLAGS.test_examples or None
+  test_sets = {
+      f'test{n}': convex_hull.encode_test(
+          convex_hull.Examples(examples.points[:limit],
+                               examples.hulls[:limit]),
+          FLAGS.eval_batch_size, max_n=FLAGS.max_n)
+      for n, examples in sorted(dataset.test.items())}
+  counts = {n: len(group.points) for n, group in task.examples.items()}
+  print(f'Training examples by point count: {counts}; test examples: ' +
+        ', '.join(f'{name} {sum(len(b.inputs) for b in batches)}'
+                  for name, batches in test_sets.items()), flush=True)
+  loss_fn = functools.partial(losses.mrl_softmax_loss,
+                              reconstruction_size=task.reconstruction_size)
+  return cli.run(
+      task, loss_fn, 'ConvexHull', dict(max_n=FLAGS.max_n),
+      eval_sets={name: (lambda batches=batches: batches)
+                 for name, batches in test_sets.items()},
+      eval_interval=FLAGS.eval_interval,
+      report_metrics=(('mrl_loss', 'mrl'), ('answer_accuracy', 'acc'),
+                      ('sequence_accuracy', 'seq_acc')))
+
+
+if __name__ == '__main__':
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  app.run(main)

@@ -1,0 +1,214 @@
+"""The Nth Farthest task (Santoro et al. 2018; used by Park et al. 2021).
+
+One example: num_vectors (N, 8) vectors of vector_size (D, 16) dims drawn
+i.i.d. from U(-1, 1); a random permutation of 0..N-1 gives each vector a
+label; n and m are uniform in 0..N-1. The sequence has N steps, one per
+vector, and the input of step i is
+
+  concat([vector_i (D), one_hot(label_i) (N), one_hot(n) (N), one_hot(m) (N)])
+
+so input_size = D + 3N (40). The question, answered at the LAST step only:
+the label of the n-th farthest vector (Euclidean distance) from the vector
+labelled m, counting from n = 0 (the farthest) to n = N - 1 (the vector
+labelled m itself, distance 0). num_classes = N.
+
+The output layer has output_size = input_size + num_classes channels (48):
+the first input_size reconstruct the input (Memory Refreshing Loss head), the
+last num_classes are the class logits. A `tasks.base.Batch` holds
+
+  inputs         float32 [B, N, input_size]
+  targets        float32 [B, N, input_size + num_classes]
+                   [..., :input_size]  the inputs themselves, every step
+                                       (reconstruction target)
+                   [..., input_size:]  one-hot answer label at the last
+                                       step, zeros elsewhere
+  seq_len        int32   [B]      all N
+  loss_mask      float32 [B, N]   FOR THIS TASK: the MRL refresh mask only,
+                                  every step (the last one included) sampled
+                                  independently with probability p_re;
+                                  no answer weight is folded in
+  original_mask  float32 [B, N]   1 at the last step only (the answer)
+
+Because the refresh mask may cover the answer step too, it is kept apart from
+original_mask instead of going through `dam.mrl.loss_mask`. The loss is
+
+  s * mean_{B,T}(original_mask * softmax_ce(logits, answer))
+    + mean_{B,T,D}(loss_mask * (x - x_hat)**2),
+  s = max(1, sum(loss_mask) / sum(original_mask)).
+
+The answer label of each example is `labels_of(batch)`, i.e.
+`argmax(targets[:, -1, input_size:], -1)`.
+
+Random state: one `np.random.default_rng(seed)` per task draws, per batch and
+in this order, the vectors [B, N, D], the label permutations [B, N], n [B],
+m [B] and one uniform per [B, N] step for the refresh mask (whatever p_re
+is), so the data do not depend on p_re; `get_state` / `set_state` resume the
+stream exactly. The fixed test set (`test_set`) comes from its own generator,
+seeded by `TEST_SET_SEED` on a separate SeedSequence stream, so it differs
+from every training stream (even one with the same seed).
+"""
+
+import numpy as np
+
+from dam import mrl
+from tasks import base
+
+# Default seed of the fixed test set (independent of any training seed).
+TEST_SET_SEED = 20180605
+# Spawn key that separates the test-set stream from training streams.
+_TEST_SET_STREAM = 0x7E57
+TEST_SET_SIZE = 3200
+
+
+def _check_sizes(num_vectors, vector_size):
+  """Validates num_vectors >= 2 and vector_size >= 1; returns them as ints."""
+  return (base.check_int('num_vectors', num_vectors, 2),
+          base.check_int('vector_size', vector_size, 1))
+
+
+def _generate(rng, batch_size, num_vectors, vector_size, p_re):
+  """Draws one batch (see the module docstring for layout and draw order).
+
+  Args:
+    rng: `np.random.Generator`.
+    batch_size: B.
+    num_vectors: N.
+    vector_size: D.
+    p_re: refreshing probability in [0, 1].
+
+  Returns:
+    A `tasks.base.Batch`.
+  """
+  b, n_vec, d = batch_size, num_vectors, vector_size
+  vectors = rng.uniform(-1., 1., size=[b, n_vec, d]).astype(np.float32)
+  labels = rng.permuted(np.tile(np.arange(n_vec), (b, 1)), axis=1)  # [B, N]
+  nth = rng.integers(0, n_vec, size=b)  # [B]
+  ref_label = rng.integers(0, n_vec, size=b)  # [B]
+  refresh = mrl.sample_refresh_mask(np.ones([b, n_vec], bool), p_re, rng)
+
+  rows = np.arange(b)
+  ref_index = np.argmax(labels == ref_label[:, None], axis=1)  # [B]
+  vec64 = vectors.astype(np.float64)
+  diff = vec64 - vec64[rows, ref_index][:, None, :]
+  distances = np.sqrt(np.einsum('bnd,bnd->bn', diff, diff))  # [B, N]
+  # Farthest first; the reference itself (distance 0) sorts last.
+  order = np.argsort(-distances, axis=1, kind='stable')
+  answer = labels[rows, order[rows, nth]]  # [B]
+
+  eye = np.eye(n_vec, dtype=np.float32)
+  inputs = np.concatenate([
+      vectors,
+      eye[labels],
+      np.broadcast_to(eye[nth][:, None, :], [b, n_vec, n_vec]),
+      np.broadcast_to(eye[ref_label][:, None, :], [b, n_vec, n_vec]),
+  ], axis=2)
+  input_size = d + 3 * n_vec
+  targets = np.zeros([b, n_vec, input_size + n_vec], np.float32)
+  targets[:, :, :input_size] = inputs
+  targets[:, -1, input_size:] = eye[answer]
+  original_mask = np.zeros([b, n_vec], np.float32)
+  original_mask[:, -1] = 1.
+  seq_len = np.full([b], n_vec, np.int32)
+  return base.Batch(inputs, targets, seq_len, refresh, original_mask)
+
+
+class NthFarthestTask(base.Task):
+  """Nth Farthest batches (see module docstring and `tasks.base.Batch`).
+
+  `next_batch()` returns inputs [B, N, D + 3N], targets [B, N, D + 4N],
+  seq_len [B] (all N), loss_mask [B, N] (the MRL refresh mask only, see the
+  module docstring), original_mask [B, N] (1 at the last step).
+
+  Attributes:
+    batch_size, num_vectors (N), vector_size (D), p_re: the arguments.
+    num_classes: N.
+    input_size, reconstruction_size: D + 3N.
+    output_size: input_size + num_classes.
+    max_time: N (also min_length = max_length = N).
+    answer_channels: slice(input_size, input_size + num_classes), the logits.
+  """
+
+  def __init__(self, batch_size=1600, num_vectors=8, vector_size=16,
+               p_re=0.0, seed=None):
+    """Args: see Attributes; seed: data/MRL seed (None: OS entropy).
+
+    Raises:
+      ValueError: naming the offending argument (batch_size >= 1,
+        num_vectors >= 2, vector_size >= 1, p_re in [0, 1]).
+    """
+    num_vectors, vector_size = _check_sizes(num_vectors, vector_size)
+    super().__init__(batch_size, num_vectors, num_vectors, p_re, seed,
+                     min_length_floor=2)
+    self.num_vectors = num_vectors
+    self.vector_size = vector_size
+    self.num_classes = num_vectors
+    self.input_size = self.reconstruction_size = vector_size + 3 * num_vectors
+    self.output_size = self.input_size + self.num_classes
+    self.max_time = num_vectors
+    self.answer_channels = slice(self.input_size, self.output_size)
+
+  def next_batch(self):
+    """The next batch (a `tasks.base.Batch`, shapes in the class docstring)."""
+    return _generate(self._rng, self.batch_size, self.num_vectors,
+                     self.vector_size, self.p_re)
+
+  def labels_of(self, batch):
+    """The answer labels [B] int64 of `batch` (see module `labels_of`)."""
+    return labels_of(batch, self.num_classes)
+
+  def test_set(self, num_examples=TEST_SET_SIZE, seed=TEST_SET_SEED):
+    """The fixed test set at this task's sizes (module `test_set`)."""
+    return test_set(num_examples, self.num_vectors, self.vector_size, seed)
+
+
+def labels_of(batch, num_classes=8):
+  """The answer labels [B] (int64): argmax of the last step's logit targets.
+
+  Args:
+    batch: a `tasks.base.Batch` of this task.
+    num_classes: N, the width of the class block (last channels of targets).
+  """
+  return np.argmax(batch.targets[:, -1, -num_classes:], axis=-1)
+
+
+def test_set(num_examples=TEST_SET_SIZE, num_vectors=8, vector_size=16,
+             seed=TEST_SET_SEED):
+  """The fixed test set as one `tasks.base.Batch` of num_examples examples.
+
+  Drawn with p_re = 0 (loss_mask all zeros) from its own generator,
+  `default_rng(SeedSequence(seed, spawn_key=(_TEST_SET_STREAM,)))`, so it is
+  deterministic given `seed` and a different stream from any training task,
+  whatever that task's seed.
+
+  Raises:
+    ValueError: naming the offending argument.
+  """
+  num_examples = base.check_int('num_examples', num_examples, 1)
+  num_vectors, vector_size = _check_sizes(num_vectors, vector_size)
+  seed = base.check_int('seed', seed, 0)
+  rng = np.random.default_rng(
+      np.random.SeedSequence(seed, spawn_key=(_TEST_SET_STREAM,)))
+  return _generate(rng, num_examples, num_vectors, vector_size, 0.)
+
+
+test_set.__test__ = False  # Not a pytest test despite its name.
+
+
+def iterate_batches(batch, batch_size):
+  """Splits `batch` into consecutive `Batch`es of at most batch_size examples.
+
+  Yields:
+    `tasks.base.Batch`es in order, each a slice along axis 0 (every array);
+    all have batch_size examples except possibly the last (ragged) one.
+
+  Raises:
+    ValueError: batch_size is not an integer >= 1.
+  """
+  batch_size = base.check_int('batch_size', batch_size, 1)
+  total = len(batch.seq_len)
+
+  def _slices():
+    for start in range(0, total, batch_size):
+      yield base.Batch(*(a[start:start + batch_size] for a in batch))
+
+  return _slices()

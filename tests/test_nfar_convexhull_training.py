@@ -1,0 +1,131 @@
+"""Nth Farthest and Convex Hull on the shared loop: run_nfar.py,
+run_convexhull.py (tiny sizes; data generated into tmp_path)."""
+
+import functools
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from dam import losses
+from dam import optimizers
+from dam import training
+from tasks import convex_hull
+from tasks import nth_farthest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _trainer(directory, task, optimizer='rmsprop', lr=3e-3):
+  tf.random.set_seed(0)
+  core = training.build_core(task.output_size, use_dam=True, hidden_size=32,
+                             memory_size=8, word_size=8, num_reads=2,
+                             num_blocks=2, mlp_sizes=(16,), seed=0)
+  return training.Trainer(
+      training.SequenceModel(core), task,
+      optimizers.make_optimizer(optimizer, lr),
+      training.RunDirectory('run', directory),
+      functools.partial(losses.mrl_softmax_loss,
+                        reconstruction_size=task.reconstruction_size),
+      total_steps=0, log=lambda line: None)
+
+
+def _losses(trainer, steps, key='loss'):
+  return [trainer.train_step(trainer.task.next_batch())[key]
+          for _ in range(steps)]
+
+
+def test_tiny_dam_cuts_nth_farthest_loss(tmp_path):
+  task = nth_farthest.NthFarthestTask(batch_size=32, p_re=0.3, seed=0)
+  trainer = _trainer(str(tmp_path), task, 'adam', 3e-3)
+  # The reconstruction (MRL) term is learnt within a few dozen steps; the
+  # n-th farthest answer itself takes thousands.
+  seen = _losses(trainer, 60, 'mrl_loss')
+  assert np.mean(seen[-10:]) < 0.6 * np.mean(seen[:10]), seen
+
+
+def _small_convex_hull_data(directory):
+  return convex_hull.generate_dataset(directory, num_train=300, train_min_n=5,
+                                      train_max_n=8, num_test=40, seed=0)
+
+
+def test_tiny_dam_cuts_convex_hull_loss(tmp_path):
+  _small_convex_hull_data(str(tmp_path / 'data'))
+  data = convex_hull.load_dataset(str(tmp_path / 'data'), max_n=8)
+  task = convex_hull.ConvexHullTask(data.train, batch_size=16, max_n=8,
+                                    p_re=0.3, seed=0)
+  trainer = _trainer(str(tmp_path), task)
+  seen = _losses(trainer, 60)
+  assert np.mean(seen[-10:]) < 0.8 * np.mean(seen[:10]), seen
+  # The in-graph exact-sequence accuracy agrees with the NumPy reference.
+  batch = convex_hull.encode_test(data.test[5], 16, max_n=8)[0]
+  logits = trainer.model(batch.inputs, batch.seq_len, training=False)
+  metrics = trainer.loss_fn(logits, batch.targets, batch.loss_mask,
+                            batch.original_mask, batch.seq_len)
+  np.testing.assert_allclose(
+      metrics['sequence_accuracy'],
+      convex_hull.exact_match(logits.numpy(), batch).mean(), atol=1e-6)
+
+
+def _run(script, tmp_path, *flags):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', CUDA_VISIBLE_DEVICES='')
+  return subprocess.run(
+      [sys.executable, os.path.join(ROOT, script), f'--info_dir={tmp_path}',
+       *flags], capture_output=True, text=True, env=env, timeout=300,
+      cwd=str(tmp_path))
+
+
+TINY = ('--hidden_size=16', '--memory_address_size=6',
+        '--memory_length_size=6', '--num_read_heads=2',
+        '--num_memory_blocks=2', '--mlp_sizes=8', '--nojit_compile')
+
+
+def test_run_nfar_authors_flags_tiny(tmp_path):
+  result = _run('run_nfar.py', tmp_path, '--dam=True', '--p_re=0.3',
+                '--batch_size=8', '--learning_rate=1e-4',
+                '--training_iteration=4', '--report_interval=2',
+                '--eval_interval=4', '--test_examples=20', '--name=nf', *TINY)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert '| test acc ' in result.stdout
+  with open(os.path.join(tmp_path, 'nf', 'summary.json')) as f:
+    summary = json.load(f)
+  assert summary['steps'] == 4
+  assert 0. <= summary['final']['test_answer_accuracy'] <= 1.
+  assert summary['config']['optimizer'] == 'adam'
+  assert summary['config']['mlp_sizes'] == [8]
+
+
+def test_run_convexhull_missing_data_then_generate_and_train(tmp_path):
+  data_dir = str(tmp_path / 'hulls')
+  result = _run('run_convexhull.py', tmp_path, f'--data_dir={data_dir}')
+  assert result.returncode == 2
+  for text in ('convex_hull_10_test.txt', 'convex_hull_5_test.txt',
+               '--generate_data'):
+    assert text in result.stderr
+  assert not os.path.exists(os.path.join(tmp_path, 'convexhull_dam'))
+
+  result = _run('run_convexhull.py', tmp_path, '--generate_data',
+                f'--data_dir={data_dir}', '--num_train_examples=200',
+                '--num_test_examples=20', '--max_n=10')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert sorted(os.listdir(data_dir)) == sorted(
+      [convex_hull.TRAIN_FILE] + list(convex_hull.TEST_FILES.values()))
+  # A second --generate_data never overwrites the files.
+  again = _run('run_convexhull.py', tmp_path, '--generate_data',
+               f'--data_dir={data_dir}')
+  assert again.returncode == 2 and 'Not overwriting' in again.stderr
+
+  result = _run('run_convexhull.py', tmp_path, f'--data_dir={data_dir}',
+                '--dam=False', '--p_re=0.3', '--batch_size=4', '--max_n=10',
+                '--training_iteration=3', '--report_interval=3',
+                '--eval_interval=3', '--eval_batch_size=16', '--name=ch',
+                *TINY)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert 'test5 seq_acc' in result.stdout and 'test10 seq_acc' in result.stdout
+  with open(os.path.join(tmp_path, 'ch', 'summary.json')) as f:
+    final = json.load(f)['final']
+  for name in ('test5', 'test10'):
+    assert 0. <= final[f'{name}_sequence_accuracy'] <= 1.
