@@ -37,7 +37,17 @@ flags.DEFINE_integer('num_bit', 8, 'Stored items (RepresentationRecall).')
 flags.DEFINE_integer('item_bit', 3, 'Vectors per item (AssociativeRecall).')
 flags.DEFINE_integer('min_length', 8, 'Minimum length (items / queries).')
 flags.DEFINE_integer('max_length', 32, 'Maximum length (items / queries).')
-flags.DEFINE_integer('epoch', 50, 'Training epochs (bAbI).')
+flags.DEFINE_integer('epoch', 50, 'bAbI: epochs of this run; a checkpoint '
+                     'trained at another --learning_rate is fine-tuned for '
+                     '--epoch more epochs.')
+flags.DEFINE_string('data_dir', 'bAbI_data', 'bAbI: directory holding '
+                    'tasks_1-20_v1-2.tar.gz or the extracted '
+                    'tasks_1-20_v1-2/ folder (the preprocessed cache is '
+                    'written there too).')
+flags.DEFINE_enum('babi_set', 'en-10k', ['en-10k', 'en'], 'bAbI: the '
+                  'training set (10k or 1k questions per task).')
+flags.DEFINE_boolean('download', False, 'bAbI: download the official '
+                     'archive into --data_dir if no data is there.')
 flags.DEFINE_integer('eval_batches', 0, 'Fresh held-out batches evaluated '
                      '(no dropout, no clipping) at each report; 0: none.')
 
@@ -69,14 +79,48 @@ def make_task(mode, seed, batch_size=None):
       N=FLAGS.N, bit_w=FLAGS.bit_w, num_bit=FLAGS.num_bit, **common)
 
 
+def train_babi():
+  """train.py --mode=bAbI (or --babi=True): joint training on 20 tasks."""
+  from dam import losses  # pylint: disable=g-import-not-at-top
+  from tasks import babi  # pylint: disable=g-import-not-at-top
+  try:
+    data = babi.load(FLAGS.data_dir, FLAGS.babi_set, download=FLAGS.download)
+  except babi.BabiDataError as e:
+    print(f'train.py: {e}', file=sys.stderr)
+    return 2
+  try:
+    task = babi.BabiTask.from_data(data, FLAGS.batch_size, p_re=FLAGS.p_re,
+                                   seed=FLAGS.seed)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from e
+  steps_per_epoch = task.steps_per_epoch
+  print(f'bAbI {FLAGS.babi_set}: {len(data.train)} training stories, '
+        f'{steps_per_epoch} steps per epoch of {FLAGS.batch_size}, lexicon '
+        f'{data.vocab_size} words.', flush=True)
+  config = dict(mode='bAbI', embedding_size=FLAGS.embedding_size,
+                vocab_size=data.vocab_size, babi_set=FLAGS.babi_set,
+                lexicon_sha=babi.lexicon_fingerprint(data.lexicon),
+                length_limit=data.length_limit)
+  # XLA would compile once per padded length (stories of 20..800 tokens):
+  # plain tf.function unless --jit_compile is given explicitly.
+  jit = FLAGS.jit_compile if FLAGS['jit_compile'].present else False
+  phase_steps = FLAGS.epoch * steps_per_epoch
+  if FLAGS['training_iteration'].present:  # a short trial run
+    phase_steps = min(phase_steps, FLAGS.training_iteration)
+  return cli.run(
+      task, losses.softmax_loss, 'bAbI', config, vocab_size=data.vocab_size,
+      phase_steps=phase_steps,
+      checkpoint_interval=(FLAGS.checkpoint_interval or 1) * steps_per_epoch,
+      report_metrics=(('reported_loss', 'answer_loss'),
+                      ('answer_accuracy', 'acc')),
+      jit_compile=jit, time_bucket=100)
+
+
 def main(argv):
   cli.check_no_arguments(argv)
   mode = 'bAbI' if FLAGS.babi else FLAGS.mode
   if mode == 'bAbI':
-    raise app.UsageError(
-        'The bAbI task (--mode=bAbI / --babi=True) is not yet available in '
-        'this version; the algorithmic tasks are: Copy, AssociativeRecall, '
-        'RepresentationRecall.')
+    return train_babi()
   from dam import losses  # pylint: disable=g-import-not-at-top
   try:
     task = make_task(mode, FLAGS.seed)

@@ -82,7 +82,8 @@ def define_flags(**overrides):
   # Loop.
   flags.DEFINE_integer('batch_size', d['batch_size'], 'Batch size.')
   flags.DEFINE_integer('training_iteration', d['training_iteration'],
-                       'Training steps.')
+                       'Training steps (bAbI, which counts --epoch: given '
+                       'explicitly, it caps the run, for short trials).')
   flags.DEFINE_integer('report_interval', d['report_interval'],
                        'Steps between progress lines.')
   flags.DEFINE_integer('checkpoint_interval', d['checkpoint_interval'],
@@ -176,7 +177,8 @@ def build_model(output_size, vocab_size=None):
 
 def run(task, loss_fn, task_name, config, eval_task=None, eval_batches=0,
         eval_sets=None, eval_interval=None, report_metrics=None,
-        checkpoint_interval=None, vocab_size=None, phase_steps=None):
+        checkpoint_interval=None, vocab_size=None, phase_steps=None,
+        jit_compile=None, time_bucket=8):
   """Builds core, optimizer and trainer from the flags and trains.
 
   Args:
@@ -191,6 +193,8 @@ def run(task, loss_fn, task_name, config, eval_task=None, eval_batches=0,
       --checkpoint_interval).
     vocab_size: token inputs through an embedding (see `build_model`).
     phase_steps: see `dam.training.Trainer` (bAbI epochs, fine-tuning).
+    jit_compile: XLA for the training step (default: --jit_compile).
+    time_bucket: XLA pads the time axis to a multiple of this.
 
   Returns:
     The process exit code (0, or 2 on a refused resume).
@@ -215,7 +219,8 @@ def run(task, loss_fn, task_name, config, eval_task=None, eval_batches=0,
         eval_task=eval_task,
         eval_batches=eval_batches, eval_sets=eval_sets,
         eval_interval=eval_interval, report_metrics=report_metrics,
-        jit_compile=FLAGS.jit_compile,
+        jit_compile=(FLAGS.jit_compile if jit_compile is None
+                     else jit_compile), time_bucket=time_bucket,
         config=dict(task=task_name, **model_config(), **config),
         keep_checkpoints=FLAGS.keep_checkpoints or None,
         phase_steps=phase_steps)

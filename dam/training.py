@@ -438,7 +438,13 @@ class Trainer:
     row = {'step': step, 'wall_time_s': round(time.time() - run_start, 3),
            'steps_per_sec': rate}
     row.update({f'train_{k}': v for k, v in means.items()})
-    line = (f'[{step}/{self.total_steps}] loss {means["loss"]:.4f} '
+    epoch = None  # Epoch-based tasks (bAbI): epochs done, fractional.
+    if hasattr(self.task, 'steps_per_epoch'):
+      epoch = self.task.epoch + self.task.position / self.task.steps_per_epoch
+      row['epoch'] = round(epoch, 4)
+    line = (f'[{step}/{self.total_steps}]'
+            f'{"" if epoch is None else f" epoch {epoch:.2f}"} '
+            f'loss {means["loss"]:.4f} '
             f'{self._format_metrics(means)} '
             f'| {rate:.2f} steps/s, ETA {_format_duration(eta)}')
     if self.eval_task is not None and self.eval_batches > 0:

@@ -156,8 +156,9 @@ def _run_train_py(tmp_path, *flags):
     (['--mode=Sort'], 'value should be one of'),
     (['--min_length=9', '--max_length=8'], '--min_length must be'),
     (['--p_re=1.5'], '--p_re must be in [0, 1]'),
-    (['--babi=True'], 'not yet available'),
-    (['--mode=bAbI'], 'not yet available'),
+    (['--keep_prob=0'], '--keep_prob must be in (0, 1]'),
+    (['--mlp_sizes=256,x'], '--mlp_sizes must be comma-separated'),
+    (['stray'], 'Unexpected arguments'),
     (['--mode=RepresentationRecall', '--p_re=0.1'], 'p_re'),
 ])
 def test_train_py_rejects_bad_flags_clearly(tmp_path, flags, message):
