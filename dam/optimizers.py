@@ -213,6 +213,83 @@ class TF1RMSProp(snt.Optimizer):
             grad=tf.convert_to_tensor(update), use_locking=False)
 
 
+class TF1Adam(snt.Optimizer):
+  """Adam exactly as TensorFlow 1's `tf.train.AdamOptimizer`.
+
+  For every parameter ``var`` with gradient ``g``, at step t = 1, 2, ...:
+
+      m   <- beta1 * m + (1 - beta1) * g
+      v   <- beta2 * v + (1 - beta2) * g^2
+      var <- var - lr * sqrt(1 - beta2^t) / (1 - beta1^t) * m / (sqrt(v) + eps)
+
+  i.e. epsilon is added to the UNcorrected sqrt(v) (TF1, the Adam paper's
+  "epsilon hat"), while `snt.optimizers.Adam` / Keras add it to the
+  bias-corrected sqrt(v_hat): TF1's effective epsilon is eps / sqrt(1 -
+  beta2^t), 31.6 eps at t = 1. That matters with a large epsilon (the
+  KV-MemNN baseline trains with eps = 0.1). Runs TF1's own
+  `ResourceApplyAdam` kernel (CPU, GPU, XLA). Sparse gradients are applied
+  densely (TF1's sparse Adam also decays every row of m and v and moves
+  every row of var, so the result is the same).
+
+  Attributes:
+    learning_rate: float or `tf.Variable` (assign it for a schedule).
+    beta1, beta2, epsilon: as in TF1 (defaults 0.9, 0.999, 1e-8).
+    step: int64 `tf.Variable`, the number of `apply` calls (t).
+    m, v: the moment slots (zeros at the start).
+  """
+
+  def __init__(self, learning_rate, beta1=0.9, beta2=0.999, epsilon=1e-8,
+               name=None):
+    super().__init__(name=name)
+    self.learning_rate = learning_rate
+    self.beta1 = beta1
+    self.beta2 = beta2
+    self.epsilon = epsilon
+    self.step = tf.Variable(0, trainable=False, name="step", dtype=tf.int64)
+    self.m = []
+    self.v = []
+
+  @snt.once
+  def _initialize(self, parameters: Sequence[tf.Variable]):
+    """Creates the slots ``m`` and ``v`` at zeros."""
+    with tf.name_scope("m"):
+      self.m.extend(_slot_like(p, 0.0) for p in parameters)
+    with tf.name_scope("v"):
+      self.v.extend(_slot_like(p, 0.0) for p in parameters)
+
+  def apply(self, updates, parameters):
+    """Applies one TF1 Adam step of `updates` (gradients) to `parameters`.
+
+    Raises:
+      ValueError: as `TF1RMSProp.apply`.
+    """
+    updates = list(updates)
+    parameters = list(parameters)
+    _check_updates_parameters(updates, parameters)
+    self._initialize(parameters)
+    if len(self.m) != len(parameters):
+      raise ValueError(
+          "TF1Adam was initialised for {} parameters but got {}.".format(
+              len(self.m), len(parameters)))
+    self.step.assign_add(1)
+    for update, parameter, m_var, v_var in zip(updates, parameters, self.m,
+                                               self.v):
+      if update is None:
+        continue
+      _check_same_dtype(update, parameter)
+      dtype = update.dtype
+      t = tf.cast(self.step, dtype)
+      beta1 = _to_dtype(self.beta1, dtype)
+      beta2 = _to_dtype(self.beta2, dtype)
+      tf.raw_ops.ResourceApplyAdam(
+          var=parameter.handle, m=m_var.handle, v=v_var.handle,
+          beta1_power=tf.pow(beta1, t), beta2_power=tf.pow(beta2, t),
+          lr=_to_dtype(self.learning_rate, dtype), beta1=beta1, beta2=beta2,
+          epsilon=_to_dtype(self.epsilon, dtype),
+          grad=tf.convert_to_tensor(update), use_locking=False,
+          use_nesterov=False)
+
+
 def clip_by_global_norm(
     gradients: Sequence[Optional[Union[tf.Tensor, tf.IndexedSlices]]],
     max_norm: Optional[_FloatLike],
@@ -251,12 +328,9 @@ def make_optimizer(name: str,
 
   Args:
     name: ``"rmsprop"`` -> `TF1RMSProp(learning_rate, decay, momentum,
-      epsilon)`; ``"adam"`` -> `snt.optimizers.Adam` with TF1's
-      `tf.train.AdamOptimizer` defaults (beta1 0.9, beta2 0.999, epsilon 1e-8;
-      `momentum`, `epsilon` and `decay` are RMSProp-only and ignored). Note
-      Sonnet's Adam adds epsilon to the bias-corrected ``sqrt(v_hat)`` while
-      TF1 added it to the uncorrected ``sqrt(v)``; they differ only in the
-      effective epsilon during the first steps.
+      epsilon)`; ``"adam"`` -> `TF1Adam` with TF1's `tf.train.AdamOptimizer`
+      defaults (beta1 0.9, beta2 0.999, epsilon 1e-8; `momentum`, `epsilon`
+      and `decay` are RMSProp-only and ignored).
     learning_rate: Float or `tf.Variable`.
     momentum: RMSProp momentum.
     epsilon: RMSProp epsilon.
@@ -272,7 +346,7 @@ def make_optimizer(name: str,
     return TF1RMSProp(learning_rate, decay=decay, momentum=momentum,
                       epsilon=epsilon)
   if name == "adam":
-    return snt.optimizers.Adam(learning_rate, beta1=_ADAM_BETA1,
-                               beta2=_ADAM_BETA2, epsilon=_ADAM_EPSILON)
+    return TF1Adam(learning_rate, beta1=_ADAM_BETA1, beta2=_ADAM_BETA2,
+                   epsilon=_ADAM_EPSILON)
   raise ValueError("Unknown optimizer {!r}; expected one of {}.".format(
       name, ", ".join(repr(n) for n in OPTIMIZER_NAMES)))

@@ -520,6 +520,25 @@ def _index_files(names, source, tasks):
   return found, missing, names_of
 
 
+def task_files(source, tasks):
+  """Which of a source's files belong to which task (for other encodings).
+
+  Args:
+    source: a `BabiSource`.
+    tasks: the task numbers (validated with `check_tasks`).
+
+  Returns:
+    (found, missing, names_of): found: dict (task, 'train'|'test') -> file
+    name in `source.read_files()`; missing: sorted names of the absent
+    train files; names_of: dict task -> task name.
+
+  Raises:
+    BabiDataError: as `preprocess` (a test file missing, two files for one
+      task and split, no train file at all, unreadable data).
+  """
+  return _index_files(sorted(source.read_files()), source, check_tasks(tasks))
+
+
 def preprocess(source, set_name=DEFAULT_SET, length_limit=LENGTH_LIMIT,
                tasks=TASKS):
   """Reads and encodes a bAbI set (no cache; see `load`).

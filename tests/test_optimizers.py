@@ -270,7 +270,7 @@ def test_make_optimizer():
                                    epsilon=1e-6, decay=0.95)
   assert (rms2.momentum, rms2.epsilon, rms2.decay) == (0.5, 1e-6, 0.95)
   adam = optimizers.make_optimizer("adam", 1e-3)
-  assert isinstance(adam, snt.optimizers.Adam)
+  assert isinstance(adam, optimizers.TF1Adam)
   assert (adam.learning_rate, adam.beta1, adam.beta2, adam.epsilon) == (
       1e-3, 0.9, 0.999, 1e-8)
 
@@ -303,3 +303,49 @@ def test_checkpoint_round_trip(tmp_path):
   assert int(opt2.step.numpy()) == 2
   np.testing.assert_allclose(var.numpy(), _expected_two_steps(1.0)[1][2],
                              rtol=1e-12)
+
+
+def test_tf1_adam_two_steps_by_hand():
+  # TF1 rule: eps is added to the UNcorrected sqrt(v).
+  lr, b1, b2, eps = 0.1, 0.9, 0.999, 0.1
+  x0, g1, g2 = np.array([1., -2.]), np.array([0.5, -1.]), np.array([2., 3.])
+  var = tf.Variable(x0)
+  opt = optimizers.TF1Adam(lr, beta1=b1, beta2=b2, epsilon=eps)
+  opt.apply([tf.constant(g1)], [var])
+  opt.apply([tf.constant(g2)], [var])
+  x, m, v = x0.copy(), np.zeros(2), np.zeros(2)
+  for t, g in ((1, g1), (2, g2)):
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    x = x - lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t) * m / (np.sqrt(v) + eps)
+  np.testing.assert_allclose(var.numpy(), x, rtol=1e-12)
+  np.testing.assert_allclose(opt.m[0].numpy(), m, rtol=1e-12)
+  np.testing.assert_allclose(opt.v[0].numpy(), v, rtol=1e-12)
+  # Sonnet's Adam (eps after the bias correction) lands elsewhere.
+  other = tf.Variable(x0)
+  snt_adam = snt.optimizers.Adam(lr, beta1=b1, beta2=b2, epsilon=eps)
+  snt_adam.apply([tf.constant(g1)], [other])
+  snt_adam.apply([tf.constant(g2)], [other])
+  assert np.abs(other.numpy() - x).max() > 1e-3
+
+
+def test_tf1_adam_sparse_equals_dense_and_compiles():
+  def run(sparse, jit):
+    var = tf.Variable(np.arange(6.).reshape(3, 2))
+    opt = optimizers.TF1Adam(0.01)
+
+    @tf.function(jit_compile=jit)
+    def step():
+      with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.gather(var, [0, 2, 0]) ** 2)
+      grad = tape.gradient(loss, var)
+      if not sparse:
+        grad = tf.convert_to_tensor(grad)
+      opt.apply([grad], [var])
+    for _ in range(3):
+      step()
+    return var.numpy()
+  dense = run(False, False)
+  np.testing.assert_allclose(run(True, False), dense, rtol=1e-12)
+  np.testing.assert_allclose(run(False, True), dense, rtol=1e-6)
+  assert dense[1].tolist() == [2., 3.]  # an untouched row: g = 0, m = 0

@@ -1,0 +1,441 @@
+"""bAbI for the Key-Value Memory Network baseline: the encoding of the
+reference TF implementation siyuanzhao/key-value-memory-networks
+(`data_utils.py`, `joint.py`, `single.py`).
+
+The raw files are read by `tasks.babi` (the project's one bAbI reader:
+`babi.find_source` finds the set folder or the archive, missing data raises
+`babi.BabiDataError` saying what to put where). This module only encodes
+them differently from the DAM token streams of `tasks.babi`: its
+vocabulary, tokens and ids are its own (not `babi`'s lexicon).
+
+Parsing (`parse_stories`, the reference's `parse_stories`): each line is
+lower-cased and split once at the first space into its id and its text; id
+1 starts a new story. A line with a TAB is a question
+`question<TAB>answer<TAB>supporting ids`: the question is tokenised and a
+trailing '?' token removed; the answer is ONE vocabulary word, the whole
+answer string ('n,s' in task 19, 'apple,football' in task 8); the
+question's story is every earlier non-empty statement of its story, oldest
+first (earlier questions are not part of it). Any other line is a
+statement: tokenised, a trailing '.' token removed. Blank lines are skipped
+(the reference would fail on them; the official files have none).
+
+Tokens (`tokenize`): the reference's
+`[x.strip() for x in re.split('(\\W+)?', sent) if x.strip()]` was written
+for Python 2, whose `re.split` never splits at an empty match: the pieces
+are the runs of word characters and the runs of non-word characters (the
+captured separators), stripped, empty ones dropped. Python >= 3.7 does
+split at empty matches, so the same line would split between every
+character (and yield None groups). `tokenize` implements the Python-2
+meaning: `\\w+|\\W+` runs (ASCII classes, as Python 2's byte strings),
+stripped, non-empty. 'Bob dropped the apple. Where?' -> bob dropped the
+apple . where ? ; a run like '? .' stays one token.
+
+Vocabulary (`build_vocab`): the sorted set of the words of the stories,
+questions and answers of the parsed examples of the train AND test files of
+the tasks used; `word_idx[w] = i + 1` (0 is the nil / padding word);
+`vocab_size = len(word_idx) + 1`. (The words come from the examples, as in
+the reference: a statement after a story's last question, which no question
+sees, would not count; the official files end every story with a question.)
+
+Sizes (`data_sizes`, over the same examples): max_story_size = most
+sentences in a question's story; mean_story_size = int(mean of them);
+sentence_size = max(longest story sentence, longest question) in words;
+memory_size = min(the memory_size asked, max_story_size).
+
+Arrays (`vectorize`, the reference's `vectorize_data`):
+  S  int32 [n, memory_size, sentence_size]  story sentences, word ids
+     padded with 0; slot 0 is the MOST RECENT sentence (the story is
+     reversed, then cut to its memory_size most recent sentences, then
+     padded with all-zero sentences): the temporal encodings of the model
+     depend on this order.
+  Q  int32 [n, sentence_size]  the question, padded with 0.
+  A  int32 [n]                 the answer's word id (the label; the
+     reference's one-hot [vocab_size] row is `one_hot(A, vocab_size)`).
+  task int32 [n]               the task number of each example.
+
+Train / validation (`split_indices`, the reference's sklearn
+`train_test_split(S, Q, A, test_size=0.1, random_state=random_state)`,
+reproduced without sklearn, i.e. its `ShuffleSplit._iter_indices`):
+`n_test = ceil(0.1 * n)`, `n_train = n - n_test`,
+`permutation = RandomState(random_state).permutation(n)`; the validation
+rows are `permutation[:n_test]` and the training rows
+`permutation[n_test:n_test + n_train]`, each in that order. An int
+random_state gives every task a fresh RandomState(random_state) (as the
+reference passes the same int to every split); None: one fresh-entropy
+RandomState for all the tasks (sklearn would use NumPy's global one); a
+`np.random.RandomState` is used as given (shared by the tasks, in task
+order). Joint training (`joint.py`): each task's training file is split
+on its own, and the per-task parts are concatenated in task order
+(train: task 1's training rows, then task 2's ...; validation likewise).
+Test: each task's test file, in file order, tasks in order. Single task
+(`single.py`): `load_kv(..., task_ids=[t])` (single.py passed no
+random_state; give None for that).
+
+Missing data: `babi.BabiDataError` from the reader (no data, a test file
+missing, unreadable files). A requested task without a TRAINING file in the
+set (the official en-10k lacks qa3's): ValueError naming the file (the KV
+baseline runs on 'en', which is complete).
+"""
+
+import collections
+import math
+import numbers
+import re
+
+import numpy as np
+
+from tasks import babi
+from tasks import base
+
+DEFAULT_SET = 'en'
+MEMORY_SIZE = 50        # joint.py's --memory_size (single.py: 20)
+VALIDATION_FRACTION = 0.1
+
+_TOKEN_RE = re.compile(r'\w+|\W+', re.ASCII)
+
+# One question: story: tuple of sentences (tuples of words), oldest first;
+# query: tuple of words ('?' removed); answer: one word (str).
+Example = collections.namedtuple('Example', ('story', 'query', 'answer'))
+# data_sizes(...): see the module doc.
+Sizes = collections.namedtuple(
+    'Sizes', ('max_story_size', 'mean_story_size', 'sentence_size',
+              'query_size', 'memory_size'))
+
+
+class KVSplit(collections.namedtuple('KVSplit', ('S', 'Q', 'A', 'task'))):
+  """One split: S int32 [n, memory_size, sentence_size], Q int32
+  [n, sentence_size], A int32 [n] answer word ids, task int32 [n]."""
+  __slots__ = ()
+
+  @property
+  def size(self):
+    return int(self.A.shape[0])
+
+
+class KVData(collections.namedtuple(
+    'KVData', ('word_idx', 'vocab_size', 'sentence_size', 'memory_size',
+               'max_story_size', 'mean_story_size', 'train', 'val', 'test',
+               'tasks', 'set_name', 'source'))):
+  """A bAbI set encoded for the KV memory network (see the module doc).
+
+  Fields:
+    word_idx: dict word -> id (1..vocab_size-1, sorted words; 0 is nil).
+    vocab_size: len(word_idx) + 1.
+    sentence_size, memory_size, max_story_size, mean_story_size: ints.
+    train, val, test: `KVSplit`s.
+    tasks: the task numbers, ascending.
+    set_name: 'en' or 'en-10k'; source: where the data was read from.
+  """
+  __slots__ = ()
+
+
+# -- tokens and parsing ----------------------------------------------------------
+
+
+def tokenize(sentence):
+  """The reference's tokenisation with its Python-2 meaning (module doc).
+
+  Returns:
+    list of tokens: the runs of word characters and the stripped, non-empty
+    runs of other characters, in order (case unchanged).
+  """
+  return [t.strip() for t in _TOKEN_RE.findall(sentence) if t.strip()]
+
+
+def _split_lines(text):
+  return text.replace('\r\n', '\n').replace('\r', '\n').split('\n')
+
+
+def parse_stories(lines, name='<text>'):
+  """The questions of one bAbI file (the reference's `parse_stories`).
+
+  Args:
+    lines: the file's text (str) or an iterable of its lines.
+    name: file name for error messages.
+
+  Returns:
+    list of `Example`, one per question, in file order.
+
+  Raises:
+    BabiDataError: a line without an integer id, or a question line
+      without exactly three TAB-separated fields.
+  """
+  if isinstance(lines, str):
+    lines = _split_lines(lines)
+  examples, story = [], []
+  for number, raw in enumerate(lines, 1):
+    line = raw.rstrip('\r\n')
+    if not line.strip():
+      continue
+    line = line.lower()
+    try:
+      nid, line = line.split(' ', 1)
+      nid = int(nid)
+    except ValueError:
+      raise babi.BabiDataError(
+          f'{name} line {number}: expected "<id> <text>", got '
+          f'{raw[:60]!r}.') from None
+    if nid == 1:
+      story = []
+    if '\t' in line:
+      fields = line.split('\t')
+      if len(fields) != 3:
+        raise babi.BabiDataError(
+            f'{name} line {number}: a question line needs '
+            f'"question<TAB>answer<TAB>supporting ids", got {raw[:60]!r}.')
+      question, answer, _ = fields
+      query = tokenize(question)
+      if query and query[-1] == '?':
+        query = query[:-1]
+      examples.append(Example(tuple(s for s in story if s), tuple(query),
+                              answer))
+    else:
+      sentence = tokenize(line)
+      if sentence and sentence[-1] == '.':
+        sentence = sentence[:-1]
+      story.append(tuple(sentence))
+  return examples
+
+
+# -- vocabulary, sizes, arrays --------------------------------------------------------
+
+
+def build_vocab(examples):
+  """dict word -> id: the sorted words of the examples' stories, queries and
+  answers, ids from 1 (0 is the nil word)."""
+  words = set()
+  for example in examples:
+    for sentence in example.story:
+      words.update(sentence)
+    words.update(example.query)
+    words.add(example.answer)
+  return {w: i for i, w in enumerate(sorted(words), 1)}
+
+
+def data_sizes(examples, memory_size=MEMORY_SIZE):
+  """The `Sizes` of some examples (module doc); memory_size: the flag.
+
+  Raises:
+    ValueError: no examples, or memory_size < 1.
+  """
+  memory_size = base.check_int('memory_size', memory_size, 1)
+  examples = list(examples)
+  if not examples:
+    raise ValueError('data_sizes needs at least one example.')
+  story_sizes = [len(e.story) for e in examples]
+  longest = max((len(s) for e in examples for s in e.story), default=0)
+  query_size = max(len(e.query) for e in examples)
+  max_story_size = max(story_sizes)
+  return Sizes(max_story_size, int(np.mean(story_sizes)),
+               max(longest, query_size), query_size,
+               min(memory_size, max_story_size))
+
+
+def _ids(words, word_idx, size, what):
+  if len(words) > size:
+    raise ValueError(f'A {what} of {len(words)} words is longer than '
+                     f'sentence_size {size}: {" ".join(words)!r}.')
+  try:
+    return [word_idx[w] for w in words]
+  except KeyError as e:
+    raise ValueError(f'Word {e.args[0]!r} is not in the vocabulary.') from None
+
+
+def vectorize(examples, word_idx, sentence_size, memory_size):
+  """Arrays (S, Q, A) of some examples (the reference's `vectorize_data`).
+
+  Returns:
+    S int32 [n, memory_size, sentence_size]: slot 0 the most recent
+      sentence, then older ones, only the memory_size most recent, then
+      all-zero slots; Q int32 [n, sentence_size]; A int32 [n] answer ids.
+
+  Raises:
+    ValueError: a sentence or query longer than sentence_size, or a word
+      missing from word_idx.
+  """
+  sentence_size = base.check_int('sentence_size', sentence_size, 0)
+  memory_size = base.check_int('memory_size', memory_size, 0)
+  examples = list(examples)
+  n = len(examples)
+  S = np.zeros([n, memory_size, sentence_size], np.int32)
+  Q = np.zeros([n, sentence_size], np.int32)
+  A = np.zeros([n], np.int32)
+  for i, example in enumerate(examples):
+    recent = example.story[::-1][:memory_size]
+    for slot, sentence in enumerate(recent):
+      S[i, slot, :len(sentence)] = _ids(sentence, word_idx, sentence_size,
+                                        'sentence')
+    Q[i, :len(example.query)] = _ids(example.query, word_idx, sentence_size,
+                                     'question')
+    A[i] = _ids([example.answer], word_idx, 1, 'answer')[0]
+  return S, Q, A
+
+
+def one_hot(labels, vocab_size):
+  """float32 [n, vocab_size] one-hot rows of answer ids (the reference's A)."""
+  labels = np.asarray(labels)
+  out = np.zeros([labels.shape[0], vocab_size], np.float32)
+  out[np.arange(labels.shape[0]), labels] = 1.
+  return out
+
+
+# -- train / validation split ------------------------------------------------------
+
+
+def _random_state(random_state):
+  """sklearn's check_random_state, except None -> fresh entropy."""
+  if random_state is None:
+    return np.random.RandomState()
+  if isinstance(random_state, np.random.RandomState):
+    return random_state
+  if isinstance(random_state, numbers.Integral) and not isinstance(
+      random_state, bool):
+    return np.random.RandomState(int(random_state))
+  raise ValueError(f'random_state must be None, an int or a '
+                   f'np.random.RandomState, got {random_state!r}.')
+
+
+def split_indices(n, test_size=VALIDATION_FRACTION, random_state=None):
+  """sklearn's train_test_split(..., test_size, random_state) row choice.
+
+  Args:
+    n: number of rows (>= 2 for test_size 0.1).
+    test_size: fraction of validation rows, 0 < test_size < 1.
+    random_state: int (a fresh RandomState(int)), a RandomState (used and
+      advanced), or None (fresh entropy).
+
+  Returns:
+    (train, val) int index arrays: permutation[n_test:], permutation[:n_test]
+    with n_test = ceil(test_size * n).
+
+  Raises:
+    ValueError: bad test_size / random_state, or an empty train or
+      validation part.
+  """
+  n = base.check_int('n', n, 0)
+  if not (isinstance(test_size, numbers.Real) and 0. < test_size < 1.):
+    raise ValueError(f'test_size must be a fraction in (0, 1), got '
+                     f'{test_size!r}.')
+  n_test = math.ceil(test_size * n)
+  n_train = n - n_test
+  if n_train <= 0 or n_test <= 0:
+    raise ValueError(f'Cannot split {n} examples with test_size={test_size}: '
+                     f'the training or validation part would be empty.')
+  permutation = _random_state(random_state).permutation(n)
+  return permutation[n_test:n_test + n_train], permutation[:n_test]
+
+
+# -- loading -------------------------------------------------------------------------
+
+
+def _task_ids(task_ids):
+  if isinstance(task_ids, numbers.Integral) and not isinstance(task_ids,
+                                                                 bool):
+    task_ids = [task_ids]
+  return babi.check_tasks(task_ids)
+
+
+def _index(source, tasks):
+  """(task, split) -> file name, after the missing-train check."""
+  present = {}
+  for name in source.read_files():
+    number, task_name, split = babi.FILE_RE.match(name).groups()
+    present[int(number), split] = task_name
+  no_train = [t for t in tasks if (t, 'train') not in present]
+  # A missing test file is incomplete data: the reader's BabiDataError.
+  if no_train and all((t, 'test') in present for t in tasks):
+    names = ', '.join(f'qa{t}_{present[t, "test"]}_train.txt'
+                      for t in no_train)
+    raise ValueError(
+        f'bAbI set {source.set_name!r} ({source.description}) has no '
+        f'training file for task(s) {", ".join(map(str, no_train))} '
+        f'({names}): the KV memory network needs each task\'s training file '
+        f'(its train/validation split). Use set \'en\' (complete) or leave '
+        f'these tasks out.')
+  found, missing, _ = babi.task_files(source, tasks)
+  assert not missing, missing
+  return found
+
+
+def _read(source, found, key):
+  name = found[key]
+  try:
+    text = source.read_files()[name].decode('utf-8')
+  except UnicodeDecodeError as e:
+    raise babi.BabiDataError(f'bAbI file {name} is not UTF-8/ASCII text: '
+                             f'{e}') from e
+  return parse_stories(text, name)
+
+
+def _split_part(parts):
+  return KVSplit(*(np.concatenate([p[i] for p in parts]) for i in range(4)))
+
+
+def load_kv(data_dir, task_ids, set_name=DEFAULT_SET, memory_size=MEMORY_SIZE,
+            random_state=None):
+  """A bAbI set encoded for the KV memory network (joint or single task).
+
+  Args:
+    data_dir: the data directory (see `babi.find_source`) or a
+      `babi.BabiSource`.
+    task_ids: a task number, or an iterable of them (1..20; sorted, deduped).
+    set_name: 'en' (default) or 'en-10k' (ignored for a BabiSource).
+    memory_size: the most recent sentences kept (the reference's flag; the
+      result's memory_size is min(this, max_story_size)).
+    random_state: the train/validation split (see `split_indices`).
+
+  Returns:
+    `KVData`.
+
+  Raises:
+    BabiDataError: data missing or unreadable (the reader's message).
+    ValueError: bad arguments; a requested task without a training file; a
+      task with fewer than 2 training questions.
+  """
+  tasks = _task_ids(task_ids)
+  memory_size = base.check_int('memory_size', memory_size, 1)
+  if random_state is None:
+    random_state = np.random.RandomState()
+  _random_state(random_state)  # validate now
+  source = (data_dir if isinstance(data_dir, babi.BabiSource) else
+            babi.find_source(data_dir, set_name))
+  found = _index(source, tasks)
+  train = {t: _read(source, found, (t, 'train')) for t in tasks}
+  test = {t: _read(source, found, (t, 'test')) for t in tasks}
+  examples = ([e for t in tasks for e in train[t]] +
+              [e for t in tasks for e in test[t]])
+  word_idx = build_vocab(examples)
+  sizes = data_sizes(examples, memory_size)
+
+  def arrays(task, task_examples):
+    S, Q, A = vectorize(task_examples, word_idx, sizes.sentence_size,
+                        sizes.memory_size)
+    return S, Q, A, np.full([len(A)], task, np.int32)
+
+  train_parts, val_parts, test_parts = [], [], []
+  for task in tasks:
+    rows = arrays(task, train[task])
+    try:
+      train_idx, val_idx = split_indices(len(rows[2]), VALIDATION_FRACTION,
+                                         random_state)
+    except ValueError as e:
+      raise ValueError(f'bAbI task {task} ({found[task, "train"]}): '
+                       f'{e}') from None
+    train_parts.append([r[train_idx] for r in rows])
+    val_parts.append([r[val_idx] for r in rows])
+    test_parts.append(arrays(task, test[task]))
+  return KVData(word_idx, len(word_idx) + 1, sizes.sentence_size,
+                sizes.memory_size, sizes.max_story_size,
+                sizes.mean_story_size, _split_part(train_parts),
+                _split_part(val_parts), _split_part(test_parts), tasks,
+                source.set_name, source.description)
+
+
+def describe(data):
+  """A few lines about a `KVData` (for logs)."""
+  return (f'bAbI {data.set_name} for KV-MemNN, tasks '
+          f'{",".join(map(str, data.tasks))} ({data.source}): vocab '
+          f'{data.vocab_size}, sentence_size {data.sentence_size}, memory_size '
+          f'{data.memory_size}, story size max {data.max_story_size} / mean '
+          f'{data.mean_story_size}; train {data.train.size}, val '
+          f'{data.val.size}, test {data.test.size}.')
