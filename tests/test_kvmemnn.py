@@ -125,21 +125,32 @@ def test_bad_arguments():
     kvmemnn.KVMemNN(5, 3, 4, hops=0)
 
 
-def test_tiny_joint_run_writes_20_rows(tmp_path):
+def test_tiny_joint_run_writes_20_rows_and_resumes(tmp_path):
   data_dir = babi_files.write_tree(tmp_path, babi_files.all_tasks(),
                                    set_name='en')
   output = tmp_path / 'scores.csv'
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', CUDA_VISIBLE_DEVICES='')
-  result = subprocess.run(
-      [sys.executable, os.path.join(ROOT, 'run_kvmemnn.py'),
-       f'--data_dir={data_dir}', '--epochs=4', '--evaluation_interval=2',
-       '--batch_size=4', '--embedding_size=8', '--feature_size=6',
-       '--memory_size=4', '--random_state=0', f'--output_file={output}',
-       f'--param_output_file={tmp_path / "params.csv"}',
-       f'--info_dir={tmp_path / "info"}'],
-      capture_output=True, text=True, env=env, timeout=300, cwd=str(tmp_path))
+
+  def run(epochs, *extra):
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'run_kvmemnn.py'),
+         f'--data_dir={data_dir}', f'--epochs={epochs}',
+         '--evaluation_interval=2', '--batch_size=4', '--embedding_size=8',
+         '--feature_size=6', '--memory_size=4', f'--output_file={output}',
+         f'--param_output_file={tmp_path / "params.csv"}',
+         f'--info_dir={tmp_path / "info"}', *extra],
+        capture_output=True, text=True, env=env, timeout=300,
+        cwd=str(tmp_path))
+  result = run(2, '--random_state=0')
   assert result.returncode == 0, result.stderr[-3000:]
-  assert '[epoch 4/4]' in result.stdout
+  # Resumes at epoch 2 (the saved random_state is reused) and goes on to 4.
+  result = run(4)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'Resumed from' in result.stdout and 'at epoch 2' in result.stdout
+  assert '[epoch 3/4]' in result.stdout and '[epoch 1/4]' not in result.stdout
+  # A changed model size is refused, naming it.
+  refused = run(6, '--feature_size=7')
+  assert refused.returncode == 2 and 'feature_size' in refused.stderr
   with open(output) as f:
     rows = list(csv.DictReader(f))
   assert [int(r['Task']) for r in rows] == list(range(1, 21))
