@@ -60,6 +60,7 @@ flags.DEFINE_integer('eval_batch_size', 500, 'Batch size of the test '
                      'evaluation.')
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(cli)  # --help lists the shared flags too.
 
 for _flag in ('num_train_examples', 'num_test_examples', 'eval_interval',
               'eval_batch_size'):

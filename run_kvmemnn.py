@@ -80,6 +80,11 @@ flags.DEFINE_string('output_file', None, 'Final accuracies (CSV).')
 flags.DEFINE_string('param_output_file', None, 'Joint: the hyper-parameters '
                     '(default logs/params_<timestamp>.csv).')
 flags.DEFINE_enum('reader', 'bow', ['bow', 'simple_gru'], 'Sentence reader.')
+flags.DEFINE_boolean('mix_tasks', True, 'Reshuffle the training examples '
+                     'every epoch so that batches mix tasks (SPEC 7). '
+                     '--nomix_tasks: the reference\'s batches, contiguous '
+                     'slices of the task-ordered training set in shuffled '
+                     'order (one or two tasks per batch).')
 flags.DEFINE_float('gradient_noise', 1e-3, 'Stddev of the Gaussian gradient '
                    'noise.')
 flags.DEFINE_string('name', None, 'Run name: info/<name>/ (default '
@@ -118,6 +123,28 @@ def per_task_accuracy(predict, split, task_ids, batch_size=1000):
   return {t: float(right[split.task == t].mean()) for t in task_ids}
 
 
+def epoch_batches(rng, n_train, batch_size, mix_tasks=True):
+  """The row indices of one epoch's batches.
+
+  As the reference, range(0, n - B, B) gives the number of batches (the
+  last partial batch and one more are not used). mix_tasks: a fresh
+  permutation of the examples, so that batches mix tasks; otherwise the
+  reference's contiguous slices of the task-ordered training set, in a
+  shuffled order.
+
+  Returns:
+    list of int arrays [batch_size].
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  num_batches = len(range(0, n_train - batch_size, batch_size))
+  if mix_tasks:
+    order = rng.permutation(n_train)
+    return [order[b * batch_size:(b + 1) * batch_size]
+            for b in range(num_batches)]
+  return [np.arange(b * batch_size, (b + 1) * batch_size)
+          for b in rng.permutation(num_batches)]
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
@@ -151,6 +178,7 @@ def main(argv):
     return 2
   config = dict(model='KV-MemNN', mode=mode, task_ids=task_ids,
                 reader=FLAGS.reader, random_state=random_state,
+                mix_tasks=FLAGS.mix_tasks,
                 vocab_size=data.vocab_size, sentence_size=data.sentence_size,
                 memory_slots=data.memory_size,
                 **{k: hp[k] for k in ('embedding_size', 'feature_size',
@@ -240,9 +268,6 @@ def main(argv):
     return predict_step(stories, queries).numpy()
 
   n_train = len(data.train.A)
-  # The reference's batches: range(0, n - B, B) starts (the last partial
-  # batch and one more are not used); examples reshuffled every epoch so
-  # that batches mix tasks.
   num_batches = len(range(0, n_train - batch_size, batch_size))
   if num_batches < 1:
     print(f'run_kvmemnn.py: {n_train} training examples are too few for '
@@ -252,10 +277,9 @@ def main(argv):
   start = time.time()
   first_epoch = int(epoch.numpy())
   for e in range(first_epoch + 1, hp['epochs'] + 1):
-    order = shuffle_rng.permutation(n_train)
     costs = []
-    for b in range(num_batches):
-      rows = order[b * batch_size:(b + 1) * batch_size]
+    for rows in epoch_batches(shuffle_rng, n_train, batch_size,
+                              FLAGS.mix_tasks):
       _, cross_entropy = train_step(data.train.S[rows], data.train.Q[rows],
                                     data.train.A[rows])
       costs.append(float(cross_entropy))

@@ -42,6 +42,7 @@ flags.DEFINE_integer('eval_batch_size', 800, 'Batch size of the test-set '
                      'evaluation.')
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(cli)  # --help lists the shared flags too.
 
 for _flag in ('num_vectors', 'vector_size', 'test_examples', 'eval_interval',
               'eval_batch_size'):

@@ -52,6 +52,7 @@ flags.DEFINE_integer('eval_batches', 0, 'Fresh held-out batches evaluated '
                      '(no dropout, no clipping) at each report; 0: none.')
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(cli)  # --help lists the shared flags too.
 
 for _flag in ('bit_w', 'embedding_size', 'epoch'):
   flags.register_validator(_flag, lambda v: v >= 1,

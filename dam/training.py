@@ -1,5 +1,5 @@
-"""The one training loop every task script runs (train.py, and later
-run_nfar.py, run_convexhull.py and bAbI).
+"""The one training loop every task script runs (train.py for the
+algorithmic tasks and bAbI, run_nfar.py, run_convexhull.py).
 
 A task supplies batches (`next_batch()` -> `tasks.base.Batch` of NumPy
 arrays: inputs [B, T, D], targets [B, T, O], seq_len [B], loss_mask [B, T],
@@ -15,11 +15,13 @@ a dict of scalars. `Trainer` owns the rest:
   `info/<name>/checkpoint` every `checkpoint_interval` steps, at the end, and
   on Ctrl-C; automatic resume from the latest one; the model configuration in
   `info/<name>/config.json`, checked on resume;
-* a progress line every `report_interval` steps (step/total, loss, the
-  authors' accuracy exp(-loss), bit accuracy, steps/s, ETA), TensorBoard
+* a progress line every `report_interval` steps (step/total, epoch for
+  epoch-based tasks, loss, the task's metrics, steps/s, ETA), TensorBoard
   scalars in `info/<name>/log`, the same numbers in `info/<name>/metrics.csv`,
-  optional evaluation on fresh held-out batches, and a final
-  `info/<name>/summary.json`.
+  optional evaluation on fresh held-out batches or on fixed evaluation sets,
+  and a final `info/<name>/summary.json`;
+* learning-rate phases (`phase_steps`): fine-tuning from a checkpoint trained
+  at another learning rate continues the step count.
 """
 
 import csv
