@@ -86,6 +86,34 @@ def _deduplicate_indexed_slices(
   return summed_values, unique_indices
 
 
+def _updates_to_apply(optimizer, updates, parameters, slots):
+  """The checks every `apply` makes; yields (i, update, parameter) to apply.
+
+  Checks `updates` against `parameters` (as Sonnet's optimizers), creates the
+  slots on the first call, checks they were made for as many parameters,
+  counts the step, and skips `None` updates.
+
+  Args:
+    optimizer: the optimizer (its `_initialize` and `step`).
+    updates, parameters: as given to `apply`.
+    slots: one of the optimizer's slot lists (filled by `_initialize`).
+  """
+  updates = list(updates)
+  parameters = list(parameters)
+  _check_updates_parameters(updates, parameters)
+  optimizer._initialize(parameters)  # pylint: disable=protected-access
+  if len(slots) != len(parameters):
+    raise ValueError(
+        "{} was initialised for {} parameters but got {}.".format(
+            type(optimizer).__name__, len(slots), len(parameters)))
+  optimizer.step.assign_add(1)
+  for i, (update, parameter) in enumerate(zip(updates, parameters)):
+    if update is None:
+      continue
+    _check_same_dtype(update, parameter)
+    yield i, update, parameter
+
+
 class TF1RMSProp(snt.Optimizer):
   """RMSProp exactly as TensorFlow 1's `tf.train.RMSPropOptimizer` (non-centered).
 
@@ -180,20 +208,9 @@ class TF1RMSProp(snt.Optimizer):
       ValueError: If `updates` and `parameters` are empty, have different
         lengths, all updates are `None`, or dtypes are inconsistent.
     """
-    updates = list(updates)
-    parameters = list(parameters)
-    _check_updates_parameters(updates, parameters)
-    self._initialize(parameters)
-    if len(self.ms) != len(parameters):
-      raise ValueError(
-          "TF1RMSProp was initialised for {} parameters but got {}.".format(
-              len(self.ms), len(parameters)))
-    self.step.assign_add(1)
-    for update, parameter, ms_var, mom_var in zip(updates, parameters, self.ms,
-                                                  self.mom):
-      if update is None:
-        continue
-      _check_same_dtype(update, parameter)
+    for i, update, parameter in _updates_to_apply(self, updates, parameters,
+                                                  self.ms):
+      ms_var, mom_var = self.ms[i], self.mom[i]
       dtype = update.dtype
       lr = _to_dtype(self.learning_rate, dtype)
       rho = _to_dtype(self.decay, dtype)
@@ -263,20 +280,9 @@ class TF1Adam(snt.Optimizer):
     Raises:
       ValueError: as `TF1RMSProp.apply`.
     """
-    updates = list(updates)
-    parameters = list(parameters)
-    _check_updates_parameters(updates, parameters)
-    self._initialize(parameters)
-    if len(self.m) != len(parameters):
-      raise ValueError(
-          "TF1Adam was initialised for {} parameters but got {}.".format(
-              len(self.m), len(parameters)))
-    self.step.assign_add(1)
-    for update, parameter, m_var, v_var in zip(updates, parameters, self.m,
-                                               self.v):
-      if update is None:
-        continue
-      _check_same_dtype(update, parameter)
+    for i, update, parameter in _updates_to_apply(self, updates, parameters,
+                                                  self.m):
+      m_var, v_var = self.m[i], self.v[i]
       dtype = update.dtype
       t = tf.cast(self.step, dtype)
       beta1 = _to_dtype(self.beta1, dtype)
