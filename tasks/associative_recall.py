@@ -22,7 +22,7 @@ import numpy as np
 from tasks import base
 
 
-class AssociativeRecallTask(base.Task):
+class AssociativeRecallTask(base.ExampleTask):
   """Associative-recall batches (see module docstring, `tasks.base.Batch`).
 
   Attributes:

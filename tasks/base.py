@@ -1,7 +1,9 @@
-"""Pieces shared by the algorithmic task generators (SPEC 4).
+"""Pieces shared by the task generators.
 
-A task builds one example at a time (`Task._example`, NumPy arrays of that
-example's own length t) and `Task.next_batch` pads B of them to the longest,
+`Task` holds what every task has (flags, one seeded generator, its
+resumable state). The algorithmic tasks of SPEC 4 derive from `ExampleTask`:
+they build one example at a time (`_example`, NumPy arrays of that example's
+own length t) and `ExampleTask.next_batch` pads B of them to the longest,
 samples the Memory Refreshing Loss steps (`dam.mrl`) and returns a `Batch`:
 
   inputs         float32 [B, T, input_size]
@@ -21,6 +23,7 @@ the whole stream, the data do not depend on p_re, and `get_state` /
 checkpoint and resume it exactly.
 """
 
+import abc
 import collections
 import numbers
 
@@ -94,12 +97,12 @@ def pad_examples(examples, input_size, output_size):
   return inputs, targets, seq_len, original_mask, eligible
 
 
-class Task:
-  """Base class of the algorithmic tasks: batching, MRL masks, RNG state.
+class Task(abc.ABC):
+  """Base class of every task: flags, the seeded generator, its state.
 
   Subclasses set `input_size`, `output_size`, `max_time` (longest possible
   sequence) and `answer_channels` (slice of the output channels that carry
-  data, for bit accuracy), and implement `_example()`.
+  data), and implement `next_batch()` (or derive from `ExampleTask`).
 
   Attributes:
     batch_size: B.
@@ -141,24 +144,9 @@ class Task:
     """Random bits (Bernoulli 0.5) as float32 of `shape`."""
     return self._rng.integers(0, 2, size=shape).astype(np.float32)
 
-  def _example(self):
-    """One example (an `Example`); implemented by each task."""
-    raise NotImplementedError
-
+  @abc.abstractmethod
   def next_batch(self):
-    """The next padded batch.
-
-    Returns:
-      `Batch`(inputs [B, T, input_size], targets [B, T, output_size],
-      seq_len [B] int32, loss_mask [B, T], original_mask [B, T]), T = the
-      longest sequence of the batch; zero past each sequence's end.
-    """
-    examples = [self._example() for _ in range(self.batch_size)]
-    inputs, targets, seq_len, original_mask, eligible = pad_examples(
-        examples, self.input_size, self.output_size)
-    refresh = mrl.sample_refresh_mask(eligible, self.p_re, self._rng)
-    loss_mask, _ = mrl.loss_mask(refresh, original_mask)
-    return Batch(inputs, targets, seq_len, loss_mask, original_mask)
+    """The next `Batch` (NumPy arrays)."""
 
   def get_state(self):
     """The random state: a JSON-serialisable dict (see `set_state`)."""
@@ -181,3 +169,29 @@ class Task:
       raise ValueError(f'The task state is for the {kind} bit generator, '
                        f'this task uses {expected}.')
     self._rng.bit_generator.state = rng_state
+
+
+class ExampleTask(Task):
+  """A task built one example at a time (Copy, AR, RR): `next_batch` pads B
+  examples of `_example()`, samples the MRL refresh steps among their
+  eligible steps and folds alpha into the loss mask (`dam.mrl.loss_mask`).
+  """
+
+  @abc.abstractmethod
+  def _example(self):
+    """One example (an `Example`)."""
+
+  def next_batch(self):
+    """The next padded batch.
+
+    Returns:
+      `Batch`(inputs [B, T, input_size], targets [B, T, output_size],
+      seq_len [B] int32, loss_mask [B, T], original_mask [B, T]), T = the
+      longest sequence of the batch; zero past each sequence's end.
+    """
+    examples = [self._example() for _ in range(self.batch_size)]
+    inputs, targets, seq_len, original_mask, eligible = pad_examples(
+        examples, self.input_size, self.output_size)
+    refresh = mrl.sample_refresh_mask(eligible, self.p_re, self._rng)
+    loss_mask, _ = mrl.loss_mask(refresh, original_mask)
+    return Batch(inputs, targets, seq_len, loss_mask, original_mask)

@@ -20,7 +20,7 @@ import numpy as np
 from tasks import base
 
 
-class CopyTask(base.Task):
+class CopyTask(base.ExampleTask):
   """Copy-task batches (see module docstring and `tasks.base.Batch`).
 
   Attributes:

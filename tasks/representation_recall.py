@@ -32,7 +32,7 @@ from tasks import base
 _MAX_CHOICE_BITS = 62
 
 
-class RepresentationRecallTask(base.Task):
+class RepresentationRecallTask(base.ExampleTask):
   """Representation-recall batches (see module docstring, `tasks.base.Batch`).
 
   Attributes:
