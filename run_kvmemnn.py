@@ -123,28 +123,6 @@ def per_task_accuracy(predict, split, task_ids, batch_size=1000):
   return {t: float(right[split.task == t].mean()) for t in task_ids}
 
 
-def epoch_batches(rng, n_train, batch_size, mix_tasks=True):
-  """The row indices of one epoch's batches.
-
-  As the reference, range(0, n - B, B) gives the number of batches (the
-  last partial batch and one more are not used). mix_tasks: a fresh
-  permutation of the examples, so that batches mix tasks; otherwise the
-  reference's contiguous slices of the task-ordered training set, in a
-  shuffled order.
-
-  Returns:
-    list of int arrays [batch_size].
-  """
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  num_batches = len(range(0, n_train - batch_size, batch_size))
-  if mix_tasks:
-    order = rng.permutation(n_train)
-    return [order[b * batch_size:(b + 1) * batch_size]
-            for b in range(num_batches)]
-  return [np.arange(b * batch_size, (b + 1) * batch_size)
-          for b in rng.permutation(num_batches)]
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
@@ -278,8 +256,8 @@ def main(argv):
   first_epoch = int(epoch.numpy())
   for e in range(first_epoch + 1, hp['epochs'] + 1):
     costs = []
-    for rows in epoch_batches(shuffle_rng, n_train, batch_size,
-                              FLAGS.mix_tasks):
+    for rows in babi_kv.epoch_batches(shuffle_rng, n_train, batch_size,
+                                      FLAGS.mix_tasks):
       _, cross_entropy = train_step(data.train.S[rows], data.train.Q[rows],
                                     data.train.A[rows])
       costs.append(float(cross_entropy))

@@ -439,3 +439,24 @@ def describe(data):
           f'{data.memory_size}, story size max {data.max_story_size} / mean '
           f'{data.mean_story_size}; train {data.train.size}, val '
           f'{data.val.size}, test {data.test.size}.')
+
+
+def epoch_batches(rng, n_train, batch_size, mix_tasks=True):
+  """The row indices of one epoch's batches.
+
+  As the reference, range(0, n - B, B) gives the number of batches (the
+  last partial batch and one more are not used). mix_tasks: a fresh
+  permutation of the examples, so that batches mix tasks; otherwise the
+  reference's contiguous slices of the task-ordered training set, in a
+  shuffled order.
+
+  Returns:
+    list of int arrays [batch_size].
+  """
+  num_batches = len(range(0, n_train - batch_size, batch_size))
+  if mix_tasks:
+    order = rng.permutation(n_train)
+    return [order[b * batch_size:(b + 1) * batch_size]
+            for b in range(num_batches)]
+  return [np.arange(b * batch_size, (b + 1) * batch_size)
+          for b in rng.permutation(num_batches)]

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from dam import kvmemnn
 from dam import optimizers
+from tasks import babi_kv
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_babi_data as babi_files  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -163,16 +164,14 @@ def test_tiny_joint_run_writes_20_rows_and_resumes(tmp_path):
 
 
 def test_epoch_batches_mixed_or_reference_contiguous():
-  sys.path.insert(0, ROOT)
-  import run_kvmemnn  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   # n = 23, B = 5: range(0, 18, 5) -> 4 batches, as the reference.
-  mixed = run_kvmemnn.epoch_batches(rng, 23, 5, mix_tasks=True)
+  mixed = babi_kv.epoch_batches(rng, 23, 5, mix_tasks=True)
   assert len(mixed) == 4 and all(len(b) == 5 for b in mixed)
   rows = np.concatenate(mixed)
   assert len(set(rows.tolist())) == 20 and rows.max() < 23
   assert any(np.any(np.diff(b) != 1) for b in mixed)  # not contiguous
-  contiguous = run_kvmemnn.epoch_batches(rng, 23, 5, mix_tasks=False)
+  contiguous = babi_kv.epoch_batches(rng, 23, 5, mix_tasks=False)
   starts = sorted(int(b[0]) for b in contiguous)
   assert starts == [0, 5, 10, 15]
   for b in contiguous:
