@@ -102,9 +102,6 @@ def train_babi():
                 vocab_size=data.vocab_size, babi_set=FLAGS.babi_set,
                 lexicon_sha=babi.lexicon_fingerprint(data.lexicon),
                 length_limit=data.length_limit)
-  # XLA would compile once per padded length (stories of 20..800 tokens):
-  # plain tf.function unless --jit_compile is given explicitly.
-  jit = FLAGS.jit_compile if FLAGS['jit_compile'].present else False
   phase_steps = FLAGS.epoch * steps_per_epoch
   if FLAGS['training_iteration'].present:  # a short trial run
     phase_steps = min(phase_steps, FLAGS.training_iteration)
@@ -114,7 +111,7 @@ def train_babi():
       checkpoint_interval=(FLAGS.checkpoint_interval or 1) * steps_per_epoch,
       report_metrics=(('reported_loss', 'answer_loss'),
                       ('answer_accuracy', 'acc')),
-      jit_compile=jit, time_bucket=100)
+      time_bucket=100)  # XLA: <= 8 compiled lengths (stories <= 800).
 
 
 def main(argv):

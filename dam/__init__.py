@@ -13,7 +13,8 @@ from dam.dam import DAM
 from dam.dnc import DNC
 from dam.unroll import build
 from dam.unroll import compile_unroll
+from dam.unroll import parameters_read_once
 from dam.unroll import unroll
 
 __all__ = ['DAM', 'DNC', 'MemoryCore', 'CoreState', 'access', 'addressing',
-           'unroll', 'compile_unroll', 'build']
+           'unroll', 'compile_unroll', 'build', 'parameters_read_once']

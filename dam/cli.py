@@ -94,8 +94,9 @@ def define_flags(**overrides):
   flags.DEFINE_integer('seed', 0, 'Seed of the data, MRL masks, initial '
                        'weights and dropout.')
   flags.DEFINE_boolean('jit_compile', d['jit_compile'],
-                       'Compile the training step with XLA (faster on CPU '
-                       'once compiled; --nojit_compile: plain tf.function).')
+                       'Compile the training and evaluation steps with XLA '
+                       '(the fastest mode on CPU, see bench/; '
+                       '--nojit_compile: plain tf.function).')
   flags.DEFINE_integer('keep_checkpoints', 5, 'Checkpoints kept (0: all).')
 
   for name in ('hidden_size', 'memory_address_size', 'memory_length_size',
@@ -178,7 +179,7 @@ def build_model(output_size, vocab_size=None):
 def run(task, loss_fn, task_name, config, eval_task=None, eval_batches=0,
         eval_sets=None, eval_interval=None, report_metrics=None,
         checkpoint_interval=None, vocab_size=None, phase_steps=None,
-        jit_compile=None, time_bucket=8):
+        jit_compile=None, time_bucket=None):
   """Builds core, optimizer and trainer from the flags and trains.
 
   Args:
@@ -194,7 +195,8 @@ def run(task, loss_fn, task_name, config, eval_task=None, eval_batches=0,
     vocab_size: token inputs through an embedding (see `build_model`).
     phase_steps: see `dam.training.Trainer` (bAbI epochs, fine-tuning).
     jit_compile: XLA for the training step (default: --jit_compile).
-    time_bucket: XLA pads the time axis to a multiple of this.
+    time_bucket: with XLA, pad the time axis to a multiple of this (None:
+      to the task's longest length; see `dam.training.Trainer`).
 
   Returns:
     The process exit code (0, or 2 on a refused resume).

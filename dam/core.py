@@ -155,20 +155,46 @@ class MemoryCore(snt.RNNCore):
       return tf.clip_by_value(x, -self._clip_value, self._clip_value)
     return x
 
-  def _dropout(self, x, training):
+  def dropout_noise(self, num_steps, batch_size):
+    """Uniform draws for the bypass dropout of `num_steps` training steps.
+
+    `unroll` draws them all at once before its loop and passes one [B, H]
+    slice to each step (`dropout_noise=`): one random op per sequence
+    instead of one per time step, which on a CPU costs more than the rest
+    of the dropout.
+
+    Args:
+      num_steps: T (int or scalar tensor).
+      batch_size: B (int or scalar tensor).
+
+    Returns:
+      [T, B, H] uniform in [0, 1) from the module's generator, or None
+      without dropout (keep_prob 1).
+    """
+    if self._dropout_rng is None:
+      return None
+    return self._dropout_rng.uniform([num_steps, batch_size,
+                                      self._hidden_size], dtype=self._dtype)
+
+  def _dropout(self, x, training, noise):
+    """Inverted dropout (as tf.nn.dropout) of x [B, H] in training: a unit is
+    kept where noise < keep_prob and scaled by 1 / keep_prob."""
     if not training or self._dropout_rng is None:
       return x
-    seed = self._dropout_rng.make_seeds(1)[:, 0]
-    return tf.nn.experimental.stateless_dropout(
-        x, rate=1. - self._keep_prob, seed=seed)
+    if noise is None:
+      noise = self._dropout_rng.uniform(tf.shape(x), dtype=x.dtype)
+    return tf.where(noise < self._keep_prob, x / self._keep_prob,
+                    tf.zeros_like(x))
 
-  def __call__(self, inputs, prev_state, training=False):
+  def __call__(self, inputs, prev_state, training=False, dropout_noise=None):
     """One time step.
 
     Args:
       inputs: x_t, [B, D].
       prev_state: `CoreState`.
       training: clipping and dropout on (True) or off (False).
+      dropout_noise: optional uniform draws [B, H] for the dropout (see
+        `dropout_noise`); drawn here if None.
 
     Returns:
       (y_t [B, output_size], `CoreState`).
@@ -187,7 +213,7 @@ class MemoryCore(snt.RNNCore):
     z = self._layer_norm(h) if self._layer_norm is not None else h
     reads, access_state = access(z, prev_state.access_state)
     output = tf.concat(
-        [self._dropout(z, training), tf.reshape(reads, [-1, read_width])],
+        [self._dropout(z, training, dropout_noise), tf.reshape(reads, [-1, read_width])],
         axis=-1)
     if self._mlp is not None:
       output = self._mlp(output)

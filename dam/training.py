@@ -55,6 +55,82 @@ def build_core(output_size, use_dam=True, hidden_size=128, memory_size=64,
   return dnc_lib.DNC(**common)
 
 
+EXECUTION_MODES = ('eager', 'function', 'xla')
+
+
+def check_mode(mode):
+  """Validates an execution mode name (see `EXECUTION_MODES`)."""
+  if mode not in EXECUTION_MODES:
+    raise ValueError(f'Unknown execution mode {mode!r}; expected one of '
+                     f'{", ".join(EXECUTION_MODES)}.')
+  return mode
+
+
+def _compile(fn, mode, signature, counter, key):
+  """fn as-is (eager), or a tf.function (+ XLA) with a trace counter."""
+  check_mode(mode)
+  if mode == 'eager':
+    return fn
+
+  def traced(*args):
+    if counter is not None:  # Runs once per trace, never per call.
+      counter[key] = counter.get(key, 0) + 1
+    return fn(*args)
+
+  return tf.function(traced, input_signature=signature,
+                     jit_compile=(mode == 'xla'))
+
+
+def make_train_step(model, optimizer, loss_fn, variables, max_grad_norm,
+                    signature, mode='xla', counter=None):
+  """One training step: forward, loss, gradients, clipping, update.
+
+  Args:
+    model: called as model(inputs, seq_len, training=True) -> logits.
+    optimizer: a `snt.Optimizer` whose slots exist for `variables`.
+    loss_fn: fn(logits, targets, loss_mask, original_mask, seq_len) -> dict
+      of scalars with 'loss'.
+    variables: the trained variables.
+    max_grad_norm: global-norm clipping bound (<= 0: off).
+    signature: tf.TensorSpecs of (inputs, targets, seq_len, loss_mask,
+      original_mask); the batch size is fixed in them for training.
+    mode: 'eager', 'function' (tf.function) or 'xla' (tf.function with
+      jit_compile; XLA compiles once per distinct input shape).
+    counter: optional dict; counter['train'] counts traces.
+
+  Returns:
+    step(inputs, targets, seq_len, loss_mask, original_mask) -> dict of the
+    loss function's scalars and 'grad_norm'.
+  """
+  def train_step(inputs, targets, seq_len, loss_mask, original_mask):
+    with tf.GradientTape() as tape:
+      logits = model(inputs, seq_len, training=True)
+      metrics = loss_fn(logits, targets, loss_mask, original_mask, seq_len)
+    grads = tape.gradient(metrics['loss'], variables)
+    if mode == 'xla':  # Sparse (embedding) updates do not compile in XLA.
+      grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices)
+               else g for g in grads]
+    grads, norm = optimizers.clip_by_global_norm(grads, max_grad_norm)
+    optimizer.apply(grads, variables)
+    return dict(metrics, grad_norm=norm)
+
+  return _compile(train_step, mode, signature, counter, 'train')
+
+
+def make_eval_step(model, loss_fn, signature, mode='xla', counter=None):
+  """The loss function's metrics of a batch in evaluation mode (no update).
+
+  Same arguments as `make_train_step`; the signature may leave the batch
+  size free (any batch size, ragged last batch). counter['eval'] counts
+  traces.
+  """
+  def eval_step(inputs, targets, seq_len, loss_mask, original_mask):
+    logits = model(inputs, seq_len, training=False)
+    return loss_fn(logits, targets, loss_mask, original_mask, seq_len)
+
+  return _compile(eval_step, mode, signature, counter, 'eval')
+
+
 class SequenceModel(snt.Module):
   """A core unrolled over padded sequences: inputs -> logits [B, T, O].
 
@@ -76,7 +152,7 @@ class SequenceModel(snt.Module):
     if self.embed is not None:
       inputs = self.embed(inputs)
     outputs, _ = unroll(self.core, inputs, sequence_length,
-                         training=training)
+                         training=training, freeze_finished=False)
     return outputs
 
 
@@ -191,7 +267,7 @@ class Trainer:
                max_grad_norm=50., report_interval=100, checkpoint_interval=1000,
                eval_task=None, eval_batches=0, eval_sets=None,
                eval_interval=None, report_metrics=None, jit_compile=False,
-               time_bucket=8, config=None, keep_checkpoints=5,
+               time_bucket=None, config=None, keep_checkpoints=5,
                phase_steps=None, log=print):
     """Builds the compiled steps and the checkpoint; restores if one exists.
 
@@ -221,10 +297,14 @@ class Trainer:
       report_metrics: (metric key, label) pairs shown on the progress line
         after the loss (default: the algorithmic tasks' accuracy and bit
         accuracy); the last one is also shown for each evaluation.
-      jit_compile: compile the training step with XLA. XLA compiles once
-        per distinct sequence length, so batches are then padded along time
-        to a multiple of `time_bucket` (at most the task's `max_time`).
-      time_bucket: see `jit_compile`.
+      jit_compile: compile the training and evaluation steps with XLA
+        (the fastest mode on CPU; see bench/). XLA compiles once per
+        distinct batch shape, so batches are then padded along time (see
+        `time_bucket`); `compiled_shapes` records the shapes compiled.
+      time_bucket: with XLA, pad the time axis to a multiple of this (at
+        most the task's `max_time`); None pads every batch to the task's
+        `max_time`, one compilation in all (tasks whose batches are nearly
+        always near their longest length: the algorithmic ones).
       config: settings saved to config.json and checked on resume.
       keep_checkpoints: how many checkpoints to keep (None: all).
       phase_steps: train in phases of this many steps, each with one
@@ -261,7 +341,14 @@ class Trainer:
         ('accuracy', 'acc'), ('bit_accuracy', 'bit_acc')))
     self.log = log
     self.config = dict(config or {})
-    self.time_bucket = int(time_bucket) if jit_compile else 1
+    self.jit_compile = bool(jit_compile)
+    max_time = getattr(task, 'max_time', None)
+    if not jit_compile:
+      self.time_bucket = 1
+    elif time_bucket is None:
+      self.time_bucket = max_time or 1
+    else:
+      self.time_bucket = int(time_bucket)
 
     check_or_write_config(run_dir, self.config)
     self._build()
@@ -278,8 +365,14 @@ class Trainer:
         phase_learning_rate=self._phase_learning_rate)
     self.manager = tf.train.CheckpointManager(
         self.checkpoint, run_dir.checkpoint, max_to_keep=keep_checkpoints)
-    self._train_step = self._make_train_step(jit_compile)
-    self._eval_step = self._make_eval_step()
+    mode = 'xla' if jit_compile else 'function'
+    self.traces = {}
+    self.compiled_shapes = {'train': set(), 'eval': set()}
+    self._train_step = make_train_step(
+        model, optimizer, loss_fn, self.variables, max_grad_norm,
+        self._specs(task.batch_size), mode, self.traces)
+    self._eval_step = make_eval_step(model, loss_fn, self._specs(None), mode,
+                                     self.traces)
     self.restored_from = self._restore()
     if phase_steps is not None:
       self._start_phase(int(phase_steps))
@@ -306,36 +399,6 @@ class Trainer:
             tf.TensorSpec([batch_size], tf.int32),
             tf.TensorSpec([batch_size, None], tf.float32),
             tf.TensorSpec([batch_size, None], tf.float32))
-
-  def _make_train_step(self, jit_compile):
-    model, optimizer, loss_fn = self.model, self.optimizer, self.loss_fn
-    variables, max_norm = self.variables, self.max_grad_norm
-
-    @tf.function(input_signature=self._specs(self.task.batch_size),
-                 jit_compile=jit_compile)
-    def train_step(inputs, targets, seq_len, loss_mask, original_mask):
-      with tf.GradientTape() as tape:
-        logits = model(inputs, seq_len, training=True)
-        metrics = loss_fn(logits, targets, loss_mask, original_mask, seq_len)
-      grads = tape.gradient(metrics['loss'], variables)
-      if jit_compile:  # Sparse (embedding) updates do not compile in XLA.
-        grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices)
-                 else g for g in grads]
-      grads, norm = optimizers.clip_by_global_norm(grads, max_norm)
-      optimizer.apply(grads, variables)
-      return dict(metrics, grad_norm=norm)
-
-    return train_step
-
-  def _make_eval_step(self):
-    model, loss_fn = self.model, self.loss_fn
-
-    @tf.function(input_signature=self._specs(None))
-    def eval_step(inputs, targets, seq_len, loss_mask, original_mask):
-      logits = model(inputs, seq_len, training=False)
-      return loss_fn(logits, targets, loss_mask, original_mask, seq_len)
-
-    return eval_step
 
   def _start_phase(self, phase_steps):
     """Sets total_steps from the phase (see `phase_steps` in __init__)."""
@@ -396,10 +459,20 @@ class Trainer:
 
   # -- running -------------------------------------------------------------------
 
-  def train_step(self, batch):
-    """One compiled training step on a `Batch`; returns float metrics."""
+  def _pad(self, batch, kind):
+    """Pads for XLA (see `time_bucket`) and notes a new compiled shape."""
     batch = pad_time(batch, self.time_bucket,
                      getattr(self.task, 'max_time', None))
+    shape = tuple(batch.inputs.shape[:2])
+    if self.jit_compile and shape not in self.compiled_shapes[kind]:
+      self.compiled_shapes[kind].add(shape)
+      self.log(f'XLA: compiling the {kind} step for batch x time {shape} '
+               f'(compilation {len(self.compiled_shapes[kind])}).')
+    return batch
+
+  def train_step(self, batch):
+    """One compiled training step on a `Batch`; returns float metrics."""
+    batch = self._pad(batch, 'train')
     metrics = self._train_step(*[tf.convert_to_tensor(x) for x in batch])
     self.step.assign_add(1)
     return {k: float(v) for k, v in metrics.items()}
@@ -413,6 +486,7 @@ class Trainer:
     totals, count = {}, 0
     for batch in batches:
       size = batch.inputs.shape[0]
+      batch = self._pad(batch, 'eval')
       metrics = self._eval_step(*[tf.convert_to_tensor(x) for x in batch])
       for k, v in metrics.items():
         totals[k] = totals.get(k, 0.) + float(v) * size
@@ -517,7 +591,9 @@ class Trainer:
         start_step=start_step, wall_time_s=wall,
         steps_per_sec=(step - start_step) / wall if wall > 0 else None,
         final=history[-1] if history else None,
-        checkpoint=self.manager.latest_checkpoint, config=self.config)
+        checkpoint=self.manager.latest_checkpoint, config=self.config,
+        traces=dict(self.traces),
+        xla_compiles={k: len(v) for k, v in self.compiled_shapes.items()})
     with open(run_dir.summary, 'w') as f:
       json.dump(summary, f, indent=2, sort_keys=True)
     return summary

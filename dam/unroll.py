@@ -12,6 +12,8 @@ Both run the same core and the same addressing kernel; the kernel never reads
 a Python int from a tensor's batch axis.
 """
 
+import contextlib
+
 import tensorflow as tf
 
 
@@ -26,12 +28,44 @@ def _select(alive, new, old):
   return tf.where(alive, new, old)
 
 
+@contextlib.contextmanager
+def parameters_read_once(module):
+  """Within the context, `module`'s trainable variables are read once.
+
+  Every attribute of `module` or of one of its submodules that holds a
+  trainable `tf.Variable` is replaced by the variable's value, read once on
+  entry (the read is recorded by an enclosing `GradientTape`, so gradients
+  still reach the variable), and restored on exit.
+
+  Why: a variable read inside a `tf.while_loop` body is a new tensor at every
+  iteration, so the loop's gradient saves a copy of every weight matrix per
+  time step and reads it back in the backward loop (at the Copy size: three
+  [H + D, 4H]-class copies per step, ~10 % of a training step). A tensor
+  captured from outside the loop is loop-invariant and is not saved.
+
+  Variables in lists or dicts, and non-trainable ones (the dropout random
+  generator's state), are left alone and read where they are used.
+  """
+  swapped = []
+  try:
+    for owner in (module,) + tuple(module.submodules):
+      for name, value in list(vars(owner).items()):
+        if isinstance(value, tf.Variable) and value.trainable:
+          object.__setattr__(owner, name, tf.convert_to_tensor(value))
+          swapped.append((owner, name, value))
+    yield module
+  finally:
+    for owner, name, value in reversed(swapped):
+      object.__setattr__(owner, name, value)
+
+
 def unroll(core, inputs, sequence_length=None, initial_state=None,
-           training=False):
+           training=False, freeze_finished=True):
   """Runs `core` over a padded batch of sequences.
 
-  Past a sequence's end its outputs are zeros and its state stops changing,
-  so the final state of every example is its state after its last step.
+  Past a sequence's end its outputs are zeros and (`freeze_finished`) its
+  state stops changing, so the final state of every example is its state
+  after its last step.
 
   Args:
     core: a `dam.core.MemoryCore` (any `snt.RNNCore` whose `__call__` takes
@@ -40,6 +74,11 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
     sequence_length: optional int [B], each in [0, T]; None means all T steps.
     initial_state: optional state; `core.initial_state(B)` if None.
     training: passed to every core call (clipping, dropout).
+    freeze_finished: keep each example's state unchanged after its last
+      step, so the final state is its state at its own end (one select per
+      state tensor per step). Outputs do not depend on it: pass False when
+      only the outputs are used (training, evaluation), which saves those
+      selects and their gradients.
 
   Returns:
     (outputs [B, T, output_size], final state).
@@ -61,13 +100,24 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
                             element_shape=time_major.shape[1:]).unstack(
                                 time_major)
 
+  # Dropout noise for all steps in one draw (`MemoryCore.dropout_noise`).
+  noise_ta = None
+  if training and hasattr(core, 'dropout_noise'):
+    noise = core.dropout_noise(num_steps, _batch_size(inputs))
+    if noise is not None:
+      noise_ta = tf.TensorArray(noise.dtype, size=num_steps,
+                                element_shape=noise.shape[1:]).unstack(noise)
+
   def step(t, state):
-    output, new_state = core(input_ta.read(t), state, training=training)
+    kwargs = {} if noise_ta is None else {'dropout_noise': noise_ta.read(t)}
+    output, new_state = core(input_ta.read(t), state, training=training,
+                             **kwargs)
     if sequence_length is not None:
       alive = t < sequence_length
       output = _select(alive, output, tf.zeros_like(output))
-      new_state = tf.nest.map_structure(
-          lambda n, o: _select(alive, n, o), new_state, state)
+      if freeze_finished:
+        new_state = tf.nest.map_structure(
+            lambda n, o: _select(alive, n, o), new_state, state)
     return output, new_state
 
   # Step 0 outside the loop: it creates the core's variables on first use
@@ -80,9 +130,10 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
     output, state = step(t, state)
     return t + 1, state, output_ta.write(t, output)
 
-  _, state, output_ta = tf.while_loop(
-      lambda t, *_: t < num_steps, body, (tf.constant(1), state, output_ta),
-      maximum_iterations=num_steps - 1)
+  with parameters_read_once(core):
+    _, state, output_ta = tf.while_loop(
+        lambda t, *_: t < num_steps, body, (tf.constant(1), state, output_ta),
+        maximum_iterations=num_steps - 1)
   outputs = tf.transpose(output_ta.stack(), [1, 0, 2])
   return outputs, state
 
