@@ -283,8 +283,9 @@ def _op_types(graph_def):
   return types
 
 
-# Ops that run on the host by design and have no device kernel (function
-# calls and control flow are lowered, placeholders are feeds).
+# Graph plumbing with no device kernel of its own: the runtime lowers function
+# calls and control flow into their bodies' ops (all checked here), and
+# placeholders, arguments and return values are the function's feeds.
 _HOST_OPS = {'Placeholder', 'NoOp', 'PartitionedCall', 'StatefulPartitionedCall',
              'While', 'StatelessWhile', 'If', 'StatelessIf', '_Arg', '_Retval'}
 
