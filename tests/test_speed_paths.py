@@ -65,6 +65,39 @@ def test_sort_free_allocation_gradient_matches_the_sort_based_formula():
   np.testing.assert_allclose(grads[0], grads[1], rtol=1e-10, atol=1e-12)
 
 
+def test_recomputed_allocation_gradient_in_a_compiled_loop():
+  """The gradient compares again (no stored comparison matrix): through a
+  while loop, the tf.function and XLA gradients equal the sort-based
+  formula's gradient stepped by hand in float64."""
+  rng = np.random.default_rng(5)
+  usages = tf.constant(rng.uniform(size=[4, 3, 2, 16]), tf.float64)
+  usages = tf.tensor_scatter_nd_update(  # ties and a full slot
+      usages, [[1, 0, 0, 3], [1, 0, 0, 4], [2, 1, 1, 0]], [0.5, 0.5, 1.])
+  upstream = tf.constant(rng.normal(size=[3, 2, 16]))
+
+  def loss_of(allocation_fn):
+    def loss(usages):
+      def body(t, total):
+        return t + 1, total + tf.reduce_sum(
+            allocation_fn(usages[t] * (1. + total * 1e-3)) * upstream)
+      return tf.while_loop(lambda t, _: t < 4, body,
+                           (0, tf.constant(0., tf.float64)),
+                           maximum_iterations=4)[1]
+    return loss
+
+  def gradient(fn):
+    with tf.GradientTape() as tape:
+      tape.watch(usages)
+      value = fn(usages)
+    return tape.gradient(value, usages)
+
+  expected = gradient(loss_of(_sorted_allocation))
+  for jit in (False, True):
+    got = tf.function(lambda u: gradient(loss_of(
+        addressing.allocation_weights)), jit_compile=jit)(usages)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+
+
 def test_sort_free_allocation_float32_close_to_reference():
   usage = tf.constant(np.random.default_rng(3).uniform(size=[16, 2, 64]),
                       tf.float32)
