@@ -317,8 +317,9 @@ def _op_types(graph_def):
 
 
 # Graph plumbing with no device kernel of its own: the runtime lowers function
-# calls and control flow into their bodies' ops (all checked here), and
-# placeholders, arguments and return values are the function's feeds.
+# calls and control flow into their bodies' ops (all checked here), and the
+# feed ops (Placeholder, _Arg) and _Retval carry a function's inputs and
+# outputs.
 _HOST_OPS = {'Placeholder', 'NoOp', 'PartitionedCall', 'StatefulPartitionedCall',
              'While', 'StatelessWhile', 'If', 'StatelessIf', '_Arg', '_Retval'}
 
