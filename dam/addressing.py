@@ -60,12 +60,25 @@ def sum_last(x):
   On XLA:CPU a last-axis reduction of a few dozen elements is split into a
   windowed and a final reduction (two slow kernels); a dot with a vector of
   ones is one fast kernel (2-4x faster for the [B, K, N, W] memory norms).
+
+  The gradient is the upstream gradient broadcast over W, written out: the
+  product's own gradient would keep x (for the ones' gradient) at every time
+  step of a training unroll that XLA does not prune.
   """
   width = x.shape[-1]
-  # A plain 2-D product: the broadcasting batched form ([..., W] x [W])
-  # crashed TensorFlow's oneDNN batch-matmul kernel now and then.
-  flat = tf.matmul(tf.reshape(x, [-1, width]), tf.ones([width, 1], x.dtype))
-  return tf.reshape(flat, tf.shape(x)[:-1])
+
+  @tf.custom_gradient
+  def sum_by_product(x):
+    # A plain 2-D product: the broadcasting batched form ([..., W] x [W])
+    # crashed TensorFlow's oneDNN batch-matmul kernel now and then.
+    flat = tf.matmul(tf.reshape(x, [-1, width]), tf.ones([width, 1], x.dtype))
+
+    def grad(upstream):
+      return upstream[..., None] * tf.ones([width], upstream.dtype)
+
+    return tf.reshape(flat, tf.shape(x)[:-1]), grad
+
+  return sum_by_product(x)
 
 
 def vector_norms(x):
@@ -258,8 +271,29 @@ def write_weights(memory, usage, write_keys, write_strengths,
       allocation_gate * allocation + (1. - allocation_gate) * content)
 
 
+def _erase_factors(address, erase):
+  """Per-head erase factors 1 - ww[w]^T e[w]: a list of Wh [B, K, N, W]."""
+  num_writes = address.shape[-2]
+  if num_writes == 1:
+    # One head: a single outer product (one matmul).
+    return [1. - tf.matmul(address, erase, transpose_a=True)]
+  return [1. - address[..., w, :, None] * erase[..., w, None, :]
+          for w in range(num_writes)]
+
+
+def _product(factors):
+  result = factors[0]
+  for factor in factors[1:]:
+    result = result * factor
+  return result
+
+
 def erase_and_write(memory, address, erase, values):
   """Erase then add: M = M_prev * prod_w (1 - ww[w]^T e[w]) + sum_w ww[w]^T v[w].
+
+  The gradient is written out and recomputes the erase factor from ww and e:
+  left to autodiff, the factor would be a third [B, K, N, W] tensor stored
+  for every time step of a training unroll, beside M_prev and M.
 
   Args:
     memory: M_prev, [B, K, N, W].
@@ -270,13 +304,31 @@ def erase_and_write(memory, address, erase, values):
   Returns:
     M, [B, K, N, W].
   """
-  if address.shape[-2] == 1:
-    # One head: the erase factor is a single outer product (one matmul).
-    keep = 1. - tf.matmul(address, erase, transpose_a=True)
-  else:
-    keep = tf.reduce_prod(
-        1. - address[..., :, :, None] * erase[..., :, None, :], axis=-3)
-  return memory * keep + tf.matmul(address, values, transpose_a=True)
+
+  @tf.custom_gradient
+  def erase_then_add(memory, address, erase, values):
+    keep = _product(_erase_factors(address, erase))
+    result = memory * keep + tf.matmul(address, values, transpose_a=True)
+
+    def grad(upstream):
+      factors = _erase_factors(address, erase)
+      # dL/dkeep = upstream * M_prev; keep's derivative in head w's factor
+      # is the product of the other heads' factors.
+      d_keep = upstream * memory
+      d_factors = []
+      for w in range(len(factors)):
+        others = factors[:w] + factors[w + 1:]
+        d_factors.append(d_keep * _product(others) if others else d_keep)
+      d_factors = tf.stack(d_factors, axis=-3)  # [B, K, Wh, N, W]
+      d_address = (tf.matmul(values, upstream, transpose_b=True) -
+                   tf.einsum('bkwnj,bkwj->bkwn', d_factors, erase))
+      d_erase = -tf.einsum('bkwnj,bkwn->bkwj', d_factors, address)
+      d_values = tf.matmul(address, upstream)
+      return upstream * _product(factors), d_address, d_erase, d_values
+
+    return result, grad
+
+  return erase_then_add(memory, address, erase, values)
 
 
 def read(memory, weights):

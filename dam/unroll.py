@@ -123,18 +123,30 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
   # Step 0 outside the loop: it creates the core's variables on first use
   # (never inside a loop body) and fixes the output shape.
   output, state = step(tf.constant(0), initial_state)
-  output_ta = tf.TensorArray(output.dtype, size=num_steps,
-                             element_shape=output.shape).write(0, output)
+  # The outputs go to a TensorList by push-back, not to a TensorArray by
+  # index: the gradient of an indexed write (TensorListSetItem) zeroes its
+  # slot in a copy of the whole [T, B, O] gradient list at every step under
+  # XLA, where a push-back's gradient pops in place.
+  element_shape = [-1 if d is None else d for d in output.shape.as_list()]
+  outputs = tf.raw_ops.TensorListPushBack(
+      input_handle=tf.raw_ops.EmptyTensorList(
+          element_shape=element_shape, max_num_elements=num_steps,
+          element_dtype=output.dtype),
+      tensor=output)
 
-  def body(t, state, output_ta):
+  def body(t, state, outputs):
     output, state = step(t, state)
-    return t + 1, state, output_ta.write(t, output)
+    return t + 1, state, tf.raw_ops.TensorListPushBack(input_handle=outputs,
+                                                       tensor=output)
 
   with parameters_read_once(core):
-    _, state, output_ta = tf.while_loop(
-        lambda t, *_: t < num_steps, body, (tf.constant(1), state, output_ta),
+    _, state, outputs = tf.while_loop(
+        lambda t, *_: t < num_steps, body, (tf.constant(1), state, outputs),
         maximum_iterations=num_steps - 1)
-  outputs = tf.transpose(output_ta.stack(), [1, 0, 2])
+  outputs = tf.raw_ops.TensorListStack(
+      input_handle=outputs, element_shape=element_shape,
+      element_dtype=output.dtype, num_elements=-1)
+  outputs = tf.transpose(outputs, [1, 0, 2])
   return outputs, state
 
 

@@ -663,7 +663,7 @@ def test_gradient_write_weights():
                       x['write_strengths'], alloc_gate, write_gate])
 
 
-@pytest.mark.parametrize('num_writes', [1, 2])
+@pytest.mark.parametrize('num_writes', [1, 2, 3])
 def test_gradient_erase_and_write(num_writes):
   rng = np.random.RandomState(23)
   memory = rng.randn(1, 2, 3, 2)

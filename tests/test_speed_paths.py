@@ -195,6 +195,46 @@ def test_unfrozen_unroll_has_the_same_outputs():
   np.testing.assert_array_equal(frozen, free)
 
 
+def _training_loop_body(core, x):
+  """The forward while-loop body of a training unroll's gradient, with the
+  accumulators the gradient added to it."""
+
+  @tf.function
+  def gradient(x):
+    with tf.GradientTape() as tape:
+      outputs, _ = dam.unroll(core, x, training=True, freeze_finished=False)
+      loss = tf.reduce_sum(tf.square(outputs))
+    return tape.gradient(loss, core.trainable_variables)
+
+  graph = gradient.get_concrete_function(x).graph
+  (loop,) = [op for op in graph.get_operations()
+             if op.type in ('While', 'StatelessWhile') and
+             not op.name.startswith('gradient_tape/')]
+  return graph._get_function(loop.get_attr('body').name).graph
+
+
+@pytest.mark.parametrize('use_dam', [True, False])
+def test_training_unroll_keeps_two_memories_per_step(use_dam):
+  """The backward pass keeps M_prev and M of every step, nothing else of the
+  memory's size: the erase factor and the squared memory of the norms are
+  recomputed from small tensors. The outputs are pushed back, not written
+  by index (an indexed write's gradient copies the whole list every step)."""
+  batch, blocks, slots, width = 2, (2 if use_dam else 1), 5, 4
+  core = training.build_core(3, use_dam=use_dam, hidden_size=8,
+                             memory_size=slots, word_size=width, num_reads=2,
+                             **(dict(num_blocks=2) if use_dam else {}))
+  x = tf.random.stateless_normal([batch, 6, 3], seed=[1, 2])
+  dam.build(core, 3)
+  body = _training_loop_body(core, x)
+  kept = [op.inputs[1].shape for op in body.get_operations()
+          if op.type == 'TensorListPushBack']
+  memory_sized = [s for s in kept
+                  if s.num_elements() == batch * blocks * slots * width]
+  assert memory_sized == [(batch, blocks, slots, width)] * 2, kept
+  assert (batch, 3) in kept  # the outputs
+  assert 'TensorListSetItem' not in {op.type for op in body.get_operations()}
+
+
 # -- the FLOP model ------------------------------------------------------------------
 
 
