@@ -177,7 +177,8 @@ class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
       interface: parsed interface dict.
       memory: M after this step's write, [B, K, N, W].
       write_weights: this step's write weights, [B, K, Wh, N].
-      prev_state: previous access state.
+      prev_state: a state whose read fields (read weights, DNC linkage) are
+        the previous step's.
 
     Returns:
       (read words [B, K, R, W] before summing over blocks, dict of the
@@ -216,8 +217,40 @@ class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
                                         interface['write_vectors'])
     return memory, write_weights, usage
 
+  def write_step(self, interface, prev_state):
+    """The first half of an access step: this step's write.
+
+    Args:
+      interface: dict of [B, K, ...] fields (see `interface_fields`).
+      prev_state: previous access state.
+
+    Returns:
+      The state after the write: memory, write_weights and usage of this
+      step; the read fields (read weights, DNC linkage) still the previous
+      step's, as `read` needs them.
+    """
+    memory, write_weights, usage = self.write(interface, prev_state)
+    return prev_state._replace(memory=memory, write_weights=write_weights,
+                               usage=usage)
+
+  def read_step(self, interface, written_state):
+    """The second half of an access step: reading the memory just written.
+
+    Args:
+      interface: the same interface as the step's `write_step`.
+      written_state: what `write_step` returned.
+
+    Returns:
+      (read words summed over blocks [B, R, W], new access state).
+    """
+    read_words, read_state = self.read(interface, written_state.memory,
+                                       written_state.write_weights,
+                                       written_state)
+    return (tf.reduce_sum(read_words, axis=1),
+            written_state._replace(**read_state))
+
   def step(self, interface, prev_state):
-    """One access step from an already parsed interface.
+    """One access step from an already parsed interface: write, then read.
 
     Args:
       interface: dict of [B, K, ...] fields (see `interface_fields`).
@@ -226,12 +259,11 @@ class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
     Returns:
       (read words summed over blocks [B, R, W], new access state).
     """
-    memory, write_weights, usage = self.write(interface, prev_state)
-    read_words, read_state = self.read(interface, memory, write_weights,
-                                       prev_state)
-    state = prev_state._replace(
-        memory=memory, write_weights=write_weights, usage=usage, **read_state)
-    return tf.reduce_sum(read_words, axis=1), state
+    return self.read_step(interface, self.write_step(interface, prev_state))
+
+  def interface(self, controller_output):
+    """The interface layer and its parse: [B, H] -> dict of [B, K, ...]."""
+    return self.parse_interface(self._interface_layer(controller_output))
 
   def __call__(self, controller_output, prev_state):
     """Interface layer, parse, access step.
@@ -243,8 +275,7 @@ class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
     Returns:
       (read words [B, R, W], new access state).
     """
-    interface = self.parse_interface(self._interface_layer(controller_output))
-    return self.step(interface, prev_state)
+    return self.step(self.interface(controller_output), prev_state)
 
 
 class DAMAccess(MemoryAccess):

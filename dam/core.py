@@ -15,6 +15,11 @@ One time step (SPEC sections 1-2), with x_t [B, D] the input:
 
 `training` is an argument of every call, so one set of weights serves a
 training step (clipping and dropout on) and an evaluation pass (off).
+
+A step is also two halves, `begin_step` (1-4 and the memory write of 5) and
+`finish_step` (the memory read of 5, then 6-7), so that `dam.unroll` can run
+the second half of step t - 1 and the first half of step t in one loop
+iteration (see there).
 """
 
 import collections
@@ -30,6 +35,19 @@ Fields:
   access_output: r_{t-1}, the previous read words, [B, R, W].
   access_state: the access module's namedtuple state.
   controller_state: `snt.LSTMState(hidden [B, H], cell [B, H])`.
+"""
+
+PendingStep = collections.namedtuple(
+    'PendingStep',
+    ('controller_output', 'interface', 'access_state', 'controller_state'))
+PendingStep.__doc__ = """A step begun (`MemoryCore.begin_step`): memory written, not read.
+
+Fields:
+  controller_output: z, [B, H] (clipped, layer-normalised).
+  interface: the parsed interface, dict of [B, K, ...].
+  access_state: the access state after this step's write (memory, write
+    weights, usage), its read fields still the previous step's.
+  controller_state: this step's `snt.LSTMState`.
 """
 
 
@@ -186,18 +204,16 @@ class MemoryCore(snt.RNNCore):
     return tf.where(noise < self._keep_prob, x / self._keep_prob,
                     tf.zeros_like(x))
 
-  def __call__(self, inputs, prev_state, training=False, dropout_noise=None):
-    """One time step.
+  def begin_step(self, inputs, prev_state, training=False):
+    """The first half of a step: controller, interface, memory write (1-5).
 
     Args:
       inputs: x_t, [B, D].
       prev_state: `CoreState`.
-      training: clipping and dropout on (True) or off (False).
-      dropout_noise: optional uniform draws [B, H] for the dropout (see
-        `dropout_noise`); drawn here if None.
+      training: clipping on (True) or off (False).
 
     Returns:
-      (y_t [B, output_size], `CoreState`).
+      `PendingStep`, for `finish_step`.
     """
     access = self._access
     read_width = access.num_reads * access.word_size
@@ -211,15 +227,53 @@ class MemoryCore(snt.RNNCore):
         hidden=self._clip(controller_state.hidden, training),
         cell=self._clip(controller_state.cell, training))
     z = self._layer_norm(h) if self._layer_norm is not None else h
-    reads, access_state = access(z, prev_state.access_state)
+    interface = access.interface(z)
+    return PendingStep(controller_output=z, interface=interface,
+                       access_state=access.write_step(
+                           interface, prev_state.access_state),
+                       controller_state=controller_state)
+
+  def finish_step(self, pending, training=False, dropout_noise=None):
+    """The second half of a step: memory read, output (5-7).
+
+    Args:
+      pending: what `begin_step` returned.
+      training: clipping and dropout on (True) or off (False).
+      dropout_noise: optional uniform draws [B, H] for the dropout (see
+        `dropout_noise`); drawn here if None.
+
+    Returns:
+      (y_t [B, output_size], `CoreState`).
+    """
+    access = self._access
+    reads, access_state = access.read_step(pending.interface,
+                                           pending.access_state)
+    read_width = access.num_reads * access.word_size
     output = tf.concat(
-        [self._dropout(z, training, dropout_noise), tf.reshape(reads, [-1, read_width])],
+        [self._dropout(pending.controller_output, training, dropout_noise),
+         tf.reshape(reads, [-1, read_width])],
         axis=-1)
     if self._mlp is not None:
       output = self._mlp(output)
     output = self._clip(self._output_linear(output), training)
     return output, CoreState(access_output=reads, access_state=access_state,
-                             controller_state=controller_state)
+                             controller_state=pending.controller_state)
+
+  def __call__(self, inputs, prev_state, training=False, dropout_noise=None):
+    """One time step: `begin_step` then `finish_step`.
+
+    Args:
+      inputs: x_t, [B, D].
+      prev_state: `CoreState`.
+      training: clipping and dropout on (True) or off (False).
+      dropout_noise: optional uniform draws [B, H] for the dropout (see
+        `dropout_noise`); drawn here if None.
+
+    Returns:
+      (y_t [B, output_size], `CoreState`).
+    """
+    return self.finish_step(self.begin_step(inputs, prev_state, training),
+                            training, dropout_noise)
 
   def get_config(self):
     """The constructor arguments, e.g. to save beside a checkpoint."""

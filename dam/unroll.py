@@ -68,8 +68,8 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
   after its last step.
 
   Args:
-    core: a `dam.core.MemoryCore` (any `snt.RNNCore` whose `__call__` takes
-      `training=`).
+    core: a `dam.core.MemoryCore` (or any `snt.RNNCore` with its
+      `begin_step` / `finish_step` halves and `built`).
     inputs: [B, T, D] (batch-major), T >= 1.
     sequence_length: optional int [B], each in [0, T]; None means all T steps.
     initial_state: optional state; `core.initial_state(B)` if None.
@@ -108,44 +108,58 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
       noise_ta = tf.TensorArray(noise.dtype, size=num_steps,
                                 element_shape=noise.shape[1:]).unstack(noise)
 
-  def step(t, state):
+  freeze = sequence_length is not None and freeze_finished
+
+  def finish(t, pending, prev_state):
+    """Ends step t: (y_t masked past each sequence's end, state_t)."""
     kwargs = {} if noise_ta is None else {'dropout_noise': noise_ta.read(t)}
-    output, new_state = core(input_ta.read(t), state, training=training,
-                             **kwargs)
+    output, state = core.finish_step(pending, training=training, **kwargs)
     if sequence_length is not None:
       alive = t < sequence_length
       output = _select(alive, output, tf.zeros_like(output))
-      if freeze_finished:
-        new_state = tf.nest.map_structure(
-            lambda n, o: _select(alive, n, o), new_state, state)
-    return output, new_state
+      if freeze:
+        state = tf.nest.map_structure(lambda n, o: _select(alive, n, o),
+                                      state, prev_state)
+    return output, state
 
-  # Step 0 outside the loop: it creates the core's variables on first use
-  # (never inside a loop body) and fixes the output shape.
-  output, state = step(tf.constant(0), initial_state)
+  # The loop body ends step t - 1 (read, output) and begins step t
+  # (controller, write). Both halves use the memory M_{t-1} that enters the
+  # body, and the M_t the body writes leaves it untouched: the backward pass
+  # keeps one memory per step where a body running whole steps keeps M_{t-1}
+  # and M_t, and XLA computes the norms of M_{t-1}, which the read of step
+  # t - 1 and the write lookup of step t both need, once.
+  # Variables are created outside the loop body (never inside one).
+  build(core, inputs.shape[-1], inputs.dtype)
+  pending = core.begin_step(input_ta.read(0), initial_state, training=training)
   # The outputs go to a TensorList by push-back, not to a TensorArray by
   # index: the gradient of an indexed write (TensorListSetItem) zeroes its
   # slot in a copy of the whole [T, B, O] gradient list at every step under
   # XLA, where a push-back's gradient pops in place.
-  element_shape = [-1 if d is None else d for d in output.shape.as_list()]
-  outputs = tf.raw_ops.TensorListPushBack(
-      input_handle=tf.raw_ops.EmptyTensorList(
-          element_shape=element_shape, max_num_elements=num_steps,
-          element_dtype=output.dtype),
-      tensor=output)
+  element_shape = [-1 if inputs.shape[0] is None else inputs.shape[0],
+                   core.output_size]
+  outputs = tf.raw_ops.EmptyTensorList(
+      element_shape=element_shape, max_num_elements=num_steps,
+      element_dtype=inputs.dtype)
 
-  def body(t, state, outputs):
-    output, state = step(t, state)
-    return t + 1, state, tf.raw_ops.TensorListPushBack(input_handle=outputs,
-                                                       tensor=output)
+  def body(t, pending, outputs, *prev_state):
+    output, state = finish(t - 1, pending, prev_state[0] if freeze else None)
+    outputs = tf.raw_ops.TensorListPushBack(input_handle=outputs,
+                                            tensor=output)
+    pending = core.begin_step(input_ta.read(t), state, training=training)
+    return (t + 1, pending, outputs) + ((state,) if freeze else ())
 
   with parameters_read_once(core):
-    _, state, outputs = tf.while_loop(
-        lambda t, *_: t < num_steps, body, (tf.constant(1), state, outputs),
+    _, pending, outputs, *prev_state = tf.while_loop(
+        lambda t, *_: t < num_steps, body,
+        (tf.constant(1), pending, outputs) +
+        ((initial_state,) if freeze else ()),
         maximum_iterations=num_steps - 1)
+  output, state = finish(num_steps - 1, pending,
+                         prev_state[0] if freeze else None)
+  outputs = tf.raw_ops.TensorListPushBack(input_handle=outputs, tensor=output)
   outputs = tf.raw_ops.TensorListStack(
       input_handle=outputs, element_shape=element_shape,
-      element_dtype=output.dtype, num_elements=-1)
+      element_dtype=inputs.dtype, num_elements=-1)
   outputs = tf.transpose(outputs, [1, 0, 2])
   return outputs, state
 

@@ -214,11 +214,12 @@ def _training_loop_body(core, x):
 
 
 @pytest.mark.parametrize('use_dam', [True, False])
-def test_training_unroll_keeps_two_memories_per_step(use_dam):
-  """The backward pass keeps M_prev and M of every step, nothing else of the
-  memory's size: the erase factor and the squared memory of the norms are
-  recomputed from small tensors. The outputs are pushed back, not written
-  by index (an indexed write's gradient copies the whole list every step)."""
+def test_training_unroll_keeps_one_memory_per_step(use_dam):
+  """The backward pass keeps one memory per step and nothing else of its
+  size: the loop body reads and writes the same M_{t-1} (not M_{t-1} and
+  M_t), the erase factor and the squared memory of the norms are recomputed
+  from small tensors. The outputs are pushed back, not written by index (an
+  indexed write's gradient copies the whole list every step)."""
   batch, blocks, slots, width = 2, (2 if use_dam else 1), 5, 4
   core = training.build_core(3, use_dam=use_dam, hidden_size=8,
                              memory_size=slots, word_size=width, num_reads=2,
@@ -230,7 +231,7 @@ def test_training_unroll_keeps_two_memories_per_step(use_dam):
           if op.type == 'TensorListPushBack']
   memory_sized = [s for s in kept
                   if s.num_elements() == batch * blocks * slots * width]
-  assert memory_sized == [(batch, blocks, slots, width)] * 2, kept
+  assert memory_sized == [(batch, blocks, slots, width)], kept
   assert (batch, 3) in kept  # the outputs
   assert 'TensorListSetItem' not in {op.type for op in body.get_operations()}
 
