@@ -195,15 +195,18 @@ class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
         for field, piece in zip(self._fields, pieces)
     }
 
-  def write(self, interface, prev_state):
-    """Usage update, write weights and erase-then-add, shared by all models.
+  def write_step(self, interface, prev_state):
+    """The first half of an access step, shared by all models: usage update,
+    write weights and erase-then-add.
 
     Args:
-      interface: parsed interface dict.
+      interface: dict of [B, K, ...] fields (see `interface_fields`).
       prev_state: previous access state (any of the namedtuples above).
 
     Returns:
-      (memory [B, K, N, W], write_weights [B, K, Wh, N], usage [B, K, N]).
+      The state after the write: memory [B, K, N, W], write_weights
+      [B, K, Wh, N] and usage [B, K, N] of this step; the read fields (read
+      weights, DNC linkage) still the previous step's, as `read` needs them.
     """
     usage = addressing.update_usage(prev_state.usage, prev_state.write_weights,
                                     interface['free_gates'],
@@ -215,21 +218,6 @@ class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
     memory = addressing.erase_and_write(prev_state.memory, write_weights,
                                         interface['erase_vectors'],
                                         interface['write_vectors'])
-    return memory, write_weights, usage
-
-  def write_step(self, interface, prev_state):
-    """The first half of an access step: this step's write.
-
-    Args:
-      interface: dict of [B, K, ...] fields (see `interface_fields`).
-      prev_state: previous access state.
-
-    Returns:
-      The state after the write: memory, write_weights and usage of this
-      step; the read fields (read weights, DNC linkage) still the previous
-      step's, as `read` needs them.
-    """
-    memory, write_weights, usage = self.write(interface, prev_state)
     return prev_state._replace(memory=memory, write_weights=write_weights,
                                usage=usage)
 

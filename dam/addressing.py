@@ -282,6 +282,7 @@ def _erase_factors(address, erase):
 
 
 def _product(factors):
+  """Elementwise product of a non-empty list of same-shape tensors."""
   result = factors[0]
   for factor in factors[1:]:
     result = result * factor

@@ -165,7 +165,9 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
 
 
 def build(core, input_size, dtype=tf.float32):
-  """Creates the core's variables with one eager step on a batch of one."""
+  """Creates the core's variables, if it has none, with one step on a batch
+  of one (eager, or traced into the enclosing `tf.function`, where nothing
+  uses its result)."""
   if not core.built:
     core(tf.zeros([1, input_size], dtype), core.initial_state(1, dtype))
   return core
