@@ -157,16 +157,20 @@ class MemoryCore(snt.RNNCore):
   def _create_controller(self, input_size):
     """The LSTM controller, initialised as Sonnet 1's LSTM (the authors').
 
-    Sonnet 1 drew the joint gate matrix [D + H, 4H] from a truncated normal
-    with stddev 1/sqrt(D + H); Sonnet 2 draws its input part with
-    1/sqrt(D) and its recurrent part with 1/sqrt(H). Both parts use
-    1/sqrt(D + H) here. (The forget-gate bias of 1 is the same in both.)
+    Sonnet 1.34's LSTM (used by Park et al. and by DeepMind's DNC) drew the
+    joint gate matrix [D + H, 4H] AND the gate biases [4H] from one
+    truncated normal with stddev 1/sqrt(D + H), and added the forget bias
+    +1 at run time. Sonnet 2 draws its input part with 1/sqrt(D), its
+    recurrent part with 1/sqrt(H) and starts the biases at zero. Here all
+    three use Sonnet 1's truncated normal; Sonnet 2 stores the +1 in the
+    forget slice of the bias variable instead of adding it at run time,
+    which gives the same function and the same gradients.
     """
     init = snt.initializers.TruncatedNormal(
         stddev=1. / float(input_size + self._hidden_size) ** 0.5)
     self._controller = snt.LSTM(self._hidden_size, w_i_init=init,
-                                w_h_init=init, dtype=self._dtype,
-                                name='controller')
+                                w_h_init=init, b_init=init, forget_bias=1.,
+                                dtype=self._dtype, name='controller')
 
   def _clip(self, x, training):
     if training and self._clip_value > 0:

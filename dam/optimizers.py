@@ -6,9 +6,10 @@ update rule: ms starts at ones"). Sonnet 2's ``snt.optimizers.RMSProp`` and
 Keras' ``RMSprop`` initialise the mean-square accumulator to *zeros*, which makes
 the first steps far larger (``g / sqrt((1-decay) g^2)`` ~ ``3.16 * sign(g)`` for
 decay 0.9) than TF1's (``g / sqrt(decay + (1-decay) g^2)``). ``TF1RMSProp``
-reproduces the TF1 optimizer exactly by running the very same kernels
-(``ResourceApplyRMSProp`` / ``ResourceSparseApplyRMSProp``) on slots initialised
-the TF1 way.
+reproduces the TF1 optimizer exactly: dense gradients run the very same kernel
+(``ResourceApplyRMSProp``) on slots initialised the TF1 way, and sparse
+(embedding) gradients get the arithmetic of TF1's ``ResourceSparseApplyRMSProp``
+on the looked-up rows only, in a form that also compiles under XLA.
 
 Public API:
   * ``TF1RMSProp(learning_rate, decay=0.9, momentum=0.9, epsilon=1e-10,
@@ -73,17 +74,27 @@ def _to_dtype(value: _FloatLike, dtype: tf.DType) -> tf.Tensor:
   return tf.cast(value, dtype)
 
 
-def _deduplicate_indexed_slices(
-    indexed_slices: tf.IndexedSlices) -> Tuple[tf.Tensor, tf.Tensor]:
-  """Sums the values of repeated indices (TF1 `_deduplicate_indexed_slices`).
+def _dense_rows(update: tf.IndexedSlices,
+                parameter: tf.Variable) -> Tuple[tf.Tensor, tf.Tensor]:
+  """An `IndexedSlices` gradient as fixed-shape dense rows (XLA-compilable).
+
+  Args:
+    update: gradient of `parameter` [V, ...]: values [n, ...], indices [n]
+      (rows may repeat).
+    parameter: the variable, V rows.
 
   Returns:
-    `(summed_values, unique_indices)`.
+    (grad, touched): grad [V, ...] with the values of repeated indices
+    summed (TF1's `_deduplicate_indexed_slices`), zero on rows not looked
+    up; touched bool [V, 1, ...] (broadcastable to grad), True on the rows
+    that occur in `update.indices`.
   """
-  unique_indices, positions = tf.unique(indexed_slices.indices)
-  summed_values = tf.math.unsorted_segment_sum(
-      indexed_slices.values, positions, tf.shape(unique_indices)[0])
-  return summed_values, unique_indices
+  rows = parameter.shape[0]
+  indices = tf.cast(update.indices, tf.int32)
+  grad = tf.math.unsorted_segment_sum(update.values, indices, rows)
+  counts = tf.math.unsorted_segment_sum(tf.ones_like(indices), indices, rows)
+  touched = tf.reshape(counts > 0, [rows] + [1] * (parameter.shape.rank - 1))
+  return grad, touched
 
 
 def _updates_to_apply(optimizer, updates, parameters, slots):
@@ -133,15 +144,22 @@ class TF1RMSProp(snt.Optimizer):
   Its arithmetic is ``ms += (g^2 - ms) * (1 - decay)``, algebraically identical
   to the equation above.
 
-  Sparse updates (`tf.IndexedSlices`, e.g. embedding gradients) follow TF1:
-  duplicate indices are summed first (`tf.unique` +
-  `tf.math.unsorted_segment_sum`, as TF1's `_apply_sparse_duplicate_indices`),
-  then `tf.raw_ops.ResourceSparseApplyRMSProp` changes only the touched rows of
-  ``var``, ``ms`` and ``mom``. This sparse path is NOT XLA-compilable (the
-  dynamic-shape `tf.unique` / sparse kernel); under `jit_compile=True` pass
-  dense gradients (`tf.convert_to_tensor(slices)`), which then decays ``ms``
-  and applies momentum on every row, i.e. dense rather than TF1-sparse
-  semantics.
+  Sparse updates (`tf.IndexedSlices`, e.g. the bAbI embedding's gradient)
+  follow TF1's `ResourceSparseApplyRMSProp`: duplicate indices are summed
+  first (as TF1's `_apply_sparse_duplicate_indices`), then only the rows
+  that were looked up change, with the sparse kernel's arithmetic
+
+      ms  <- ms * decay + g^2 * (1 - decay)
+      mom <- mom * momentum + rsqrt(ms + epsilon) * lr * g
+      var <- var - mom
+
+  while every other row keeps its ``var``, ``ms`` AND ``mom`` (a dense zero
+  gradient would instead decay ``ms`` and move ``var`` by its momentum). The
+  update is written with fixed shapes (`_dense_rows`: a segment sum and a
+  row mask, no `tf.unique`), so the same code runs eagerly, in
+  `tf.function` and under XLA (`jit_compile=True`), where TF1's sparse
+  kernel does not compile; it equals that kernel to float rounding
+  (tested).
 
   Python-number hyper-parameters are converted straight to the parameter dtype
   (TF1 went through float32 first, which only differs for float64 parameters,
@@ -218,11 +236,13 @@ class TF1RMSProp(snt.Optimizer):
       epsilon = _to_dtype(self.epsilon, dtype)
 
       if isinstance(update, tf.IndexedSlices):
-        grad, indices = _deduplicate_indexed_slices(update)
-        tf.raw_ops.ResourceSparseApplyRMSProp(
-            var=parameter.handle, ms=ms_var.handle, mom=mom_var.handle,
-            lr=lr, rho=rho, momentum=momentum, epsilon=epsilon,
-            grad=grad, indices=indices, use_locking=False)
+        grad, touched = _dense_rows(update, parameter)
+        ms_new = ms_var * rho + tf.square(grad) * (1. - rho)
+        mom_new = (mom_var * momentum +
+                   tf.math.rsqrt(ms_new + epsilon) * lr * grad)
+        ms_var.assign(tf.where(touched, ms_new, ms_var))
+        mom_var.assign(tf.where(touched, mom_new, mom_var))
+        parameter.assign(tf.where(touched, parameter - mom_new, parameter))
       else:
         tf.raw_ops.ResourceApplyRMSProp(
             var=parameter.handle, ms=ms_var.handle, mom=mom_var.handle,
@@ -245,8 +265,11 @@ class TF1Adam(snt.Optimizer):
   beta2^t), 31.6 eps at t = 1. That matters with a large epsilon (the
   KV-MemNN baseline trains with eps = 0.1). Runs TF1's own
   `ResourceApplyAdam` kernel (CPU, GPU, XLA). Sparse gradients are applied
-  densely (TF1's sparse Adam also decays every row of m and v and moves
-  every row of var, so the result is the same).
+  densely (duplicates summed): TF1's sparse Adam (`_apply_sparse_shared`)
+  also decays EVERY row of m and v (`m * beta1`, then a scatter-add of the
+  looked-up rows) and moves every row of var, so a row looked up at one step
+  and absent at the next still moves with its first moment, unlike TF1's
+  sparse RMSProp (tested on a hand-worked case).
 
   Attributes:
     learning_rate: float or `tf.Variable` (assign it for a schedule).

@@ -106,10 +106,9 @@ def make_train_step(model, optimizer, loss_fn, variables, max_grad_norm,
     with tf.GradientTape() as tape:
       logits = model(inputs, seq_len, training=True)
       metrics = loss_fn(logits, targets, loss_mask, original_mask, seq_len)
+    # Embedding gradients stay `tf.IndexedSlices`: the optimizers apply
+    # them with TF1's sparse rules in every mode, XLA included.
     grads = tape.gradient(metrics['loss'], variables)
-    if mode == 'xla':  # Sparse (embedding) updates do not compile in XLA.
-      grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices)
-               else g for g in grads]
     grads, norm = optimizers.clip_by_global_norm(grads, max_grad_norm)
     optimizer.apply(grads, variables)
     return dict(metrics, grad_norm=norm)

@@ -1,9 +1,15 @@
 """The Representation Recall task (SPEC 4; `--mode=RepresentationRecall`).
 
 Each of the num_bit stored items is a bit_w-bit vector made of N segments of
-seg_w = bit_w / N bits. For every segment position the values are unique
-across the items (num_bit values drawn without replacement from the
-2**seg_w possible ones), so any N/2 segments identify an item.
+seg_w = bit_w / N bits (each segment a seg_w-bit binary number, most
+significant bit first). As in the authors' batch builder (Park et al. 2021,
+their `loader.RepresentationRecall`), for every segment position the num_bit
+values are drawn without repetition from 1 .. 2**seg_w - 2 (never all zeros,
+never all ones) and SORTED ascending over the items: item i holds the i-th
+smallest value of every segment (their `np.unique` returns the values
+sorted). So any N/2 visible segments identify an item, a zeroed (hidden)
+segment never looks like a visible one, and the item order is visible in
+every segment.
 
 Input channels: bit_w data channels, the input flag (channel bit_w, -2) and
 the query flag (channel bit_w + 1, -1); output channels: bit_w / 2. One
@@ -51,7 +57,8 @@ class RepresentationRecallTask(base.ExampleTask):
 
     Raises:
       ValueError: naming the offending flag: N must be even (>= 2), bit_w
-        divisible by N, num_bit <= 2**(bit_w / N) (unique segment values),
+        divisible by N, num_bit <= 2**(bit_w / N) - 2 (unique segment values
+        other than all zeros and all ones),
         p_re = 0 (no MRL for this task).
     """
     super().__init__(batch_size, min_length, max_length, p_re, seed)
@@ -70,30 +77,40 @@ class RepresentationRecallTask(base.ExampleTask):
                        f'({self.N}): each item is N segments of bit_w/N bits.')
     self.num_bit = base.check_int('num_bit', num_bit, 1)
     self.segment_size = self.bit_w // self.N
-    if self.num_bit > 2 ** self.segment_size:
+    if self.num_bit > 2 ** self.segment_size - 2:
       raise ValueError(
-          f'num_bit ({self.num_bit}) must be <= 2**(bit_w/N) = '
-          f'{2 ** self.segment_size}: segment values are unique across the '
-          f'items. Lower --num_bit, or raise --bit_w or lower --N.')
+          f'num_bit ({self.num_bit}) must be <= 2**(bit_w/N) - 2 = '
+          f'{2 ** self.segment_size - 2}: segment values are unique across '
+          f'the items and are never all zeros or all ones. Lower --num_bit, '
+          f'or raise --bit_w or lower --N.')
     self.input_size = self.bit_w + 2
     self.output_size = self.bit_w // 2
     self.max_time = self.num_bit + 2 + self.max_length
     self.answer_channels = slice(0, self.output_size)
 
   def _segment_values(self):
-    """[num_bit, N, segment_size] bits, unique across items per segment."""
+    """[num_bit, N, segment_size] bits: per segment, num_bit distinct values
+    from 1 .. 2**segment_size - 2, ascending over the items (item i holds the
+    i-th smallest value of every segment; see the module docstring)."""
     width, count = self.segment_size, self.num_bit
     if width <= _MAX_CHOICE_BITS:
-      values = np.stack([self._rng.choice(2 ** width, size=count,
-                                          replace=False)
-                         for _ in range(self.N)], axis=1)  # [num_bit, N]
+      values = np.stack(
+          [np.sort(self._rng.choice(2 ** width - 2, size=count,
+                                    replace=False) + 1)
+           for _ in range(self.N)], axis=1)  # [num_bit, N]
       shifts = np.arange(width - 1, -1, -1, dtype=np.int64)
       return ((values[..., None] >> shifts) & 1).astype(np.float32)
-    while True:  # 2**width > 2**62 values: collisions are (very) rare.
-      bits = self._bits([count, self.N, width])
-      if all(len(np.unique(bits[:, s], axis=0)) == count
-             for s in range(self.N)):
-        return bits
+    segments = []  # 2**width > 2**62 values: draw bits, reject (very rare).
+    for _ in range(self.N):
+      while True:
+        bits = self._bits([count, width])
+        ones = bits.sum(axis=1)
+        if (len(np.unique(bits, axis=0)) == count and ones.min() > 0 and
+            ones.max() < width):
+          break
+      # Ascending binary value = lexicographic order, first bit first.
+      segments.append(bits[np.lexsort(bits.T[::-1])])
+    return np.stack(segments, axis=1)
 
   def _example(self):
     num_queries = self._length()

@@ -349,3 +349,104 @@ def test_tf1_adam_sparse_equals_dense_and_compiles():
   np.testing.assert_allclose(run(True, False), dense, rtol=1e-12)
   np.testing.assert_allclose(run(False, True), dense, rtol=1e-6)
   assert dense[1].tolist() == [2., 3.]  # an untouched row: g = 0, m = 0
+
+
+# -- TF1's sparse rules under every execution mode ------------------------------
+#
+# A table of 4 rows (one column). Step 1 looks up rows 0, 2, 2 (row 2 twice,
+# gradients 0.5 + 0.25 summed); step 2 looks up row 2 only: row 0 is present
+# at step 1 and ABSENT at step 2; rows 1 and 3 are never looked up.
+_IDS = ([0, 2, 2], [2])
+_GRADS = ([1.0, 0.5, 0.25], [-1.0])
+_X0 = [1.0, 2.0, 3.0, 4.0]
+
+
+def _embedding_steps(opt, mode):
+  """Two steps of `opt` on gradients of a real lookup (IndexedSlices)."""
+  table = tf.Variable(np.array(_X0)[:, None])
+
+  def step(ids, coefficients):
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_sum(tf.gather(table, ids)[:, 0] * coefficients)
+    grad = tape.gradient(loss, table)
+    assert isinstance(grad, tf.IndexedSlices)
+    opt.apply([grad], [table])
+
+  if mode != "eager":
+    step = tf.function(step, jit_compile=(mode == "jit"))
+  values = []
+  for ids, grads in zip(_IDS, _GRADS):
+    step(tf.constant(ids), tf.constant(grads, tf.float64))
+    values.append(table.numpy()[:, 0].copy())
+  return values
+
+
+@pytest.mark.parametrize("mode", ["eager", "function", "jit"])
+def test_rmsprop_sparse_rule_by_hand_in_every_mode(mode):
+  # lr 0.1, decay 0.9, momentum 0.9, epsilon 0; ms starts at 1, mom at 0.
+  opt = optimizers.TF1RMSProp(0.1, decay=0.9, momentum=0.9, epsilon=0.0)
+  step1, step2 = _embedding_steps(opt, mode)
+  # Step 1. Row 0: g = 1, ms = 0.9 + 0.1 = 1, mom = 0.1 * 1 / 1 = 0.1.
+  # Row 2: g = 0.75, ms = 0.9 + 0.1 * 0.5625 = 0.95625,
+  # mom1 = 0.075 / sqrt(0.95625).
+  mom1 = 0.075 / np.sqrt(0.95625)
+  np.testing.assert_allclose(step1, [0.9, 2.0, 3.0 - mom1, 4.0], rtol=1e-12)
+  # Step 2. Row 2: g = -1, ms = 0.9 * 0.95625 + 0.1 = 0.960625,
+  # mom = 0.9 mom1 - 0.1 / sqrt(0.960625). Row 0 is absent: TF1's sparse
+  # kernel leaves its value, ms and momentum alone (a dense zero gradient
+  # would move it by 0.9 * 0.1 to 0.81).
+  mom2 = 0.9 * mom1 - 0.1 / np.sqrt(0.960625)
+  np.testing.assert_allclose(step2, [0.9, 2.0, 3.0 - mom1 - mom2, 4.0],
+                             rtol=1e-12)
+  np.testing.assert_allclose(opt.ms[0].numpy()[:, 0],
+                             [1.0, 1.0, 0.960625, 1.0], rtol=1e-12)
+  np.testing.assert_allclose(opt.mom[0].numpy()[:, 0],
+                             [0.1, 0.0, mom2, 0.0], rtol=1e-12)
+
+
+def test_rmsprop_sparse_rule_equals_tf1_sparse_kernel():
+  # The fixed-shape update against TF1's own ResourceSparseApplyRMSProp
+  # (duplicates summed first, as TF1's optimizer did).
+  table = tf.Variable(np.array(_X0)[:, None])
+  ms = tf.Variable(np.ones([4, 1]))
+  mom = tf.Variable(np.zeros([4, 1]))
+  for ids, grads in zip(_IDS, _GRADS):
+    unique, position = tf.unique(tf.constant(ids))
+    summed = tf.math.unsorted_segment_sum(
+        tf.constant(grads, tf.float64)[:, None], position, tf.size(unique))
+    tf.raw_ops.ResourceSparseApplyRMSProp(
+        var=table.handle, ms=ms.handle, mom=mom.handle,
+        lr=tf.constant(0.1, tf.float64), rho=tf.constant(0.9, tf.float64),
+        momentum=tf.constant(0.9, tf.float64),
+        epsilon=tf.constant(1e-10, tf.float64), grad=summed, indices=unique)
+  opt = optimizers.TF1RMSProp(0.1)
+  ours = _embedding_steps(opt, "jit")[-1]
+  np.testing.assert_allclose(ours, table.numpy()[:, 0], rtol=1e-15)
+  np.testing.assert_allclose(opt.ms[0].numpy(), ms.numpy(), rtol=1e-15)
+  np.testing.assert_allclose(opt.mom[0].numpy(), mom.numpy(), rtol=1e-15)
+
+
+@pytest.mark.parametrize("mode", ["eager", "function", "jit"])
+def test_adam_sparse_rule_by_hand_in_every_mode(mode):
+  # TF1's sparse Adam decays m and v of EVERY row, so row 0, absent at step
+  # 2, still moves with its first moment (unlike sparse RMSProp).
+  lr, b1, b2, eps = 0.1, 0.9, 0.999, 1e-8
+  opt = optimizers.TF1Adam(lr, beta1=b1, beta2=b2, epsilon=eps)
+  step1, step2 = _embedding_steps(opt, mode)
+  lr1 = lr * np.sqrt(1 - b2) / (1 - b1)  # step size at t = 1
+  lr2 = lr * np.sqrt(1 - b2 ** 2) / (1 - b1 ** 2)  # at t = 2
+
+  def moved(g1, g2):
+    m1, v1 = 0.1 * g1, 0.001 * g1 ** 2
+    m2, v2 = 0.9 * m1 + 0.1 * g2, 0.999 * v1 + 0.001 * g2 ** 2
+    d1 = lr1 * m1 / (np.sqrt(v1) + eps)
+    d2 = lr2 * m2 / (np.sqrt(v2) + eps)
+    return d1, d1 + d2
+
+  row0 = moved(1.0, 0.0)  # present, then absent
+  row2 = moved(0.75, -1.0)
+  np.testing.assert_allclose(step1, [1.0 - row0[0], 2.0, 3.0 - row2[0], 4.0],
+                             rtol=1e-7)
+  np.testing.assert_allclose(step2, [1.0 - row0[1], 2.0, 3.0 - row2[1], 4.0],
+                             rtol=1e-7)
+  assert step2[0] < step1[0] - 0.05  # row 0 moved at step 2 (by ~0.07)

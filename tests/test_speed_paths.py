@@ -357,6 +357,59 @@ def _op_types(graph_def):
   return types
 
 
+def test_embedding_keeps_tf1_sparse_rmsprop_rule_in_every_mode():
+  """The bAbI step (token inputs through an embedding): under XLA too, only
+  the looked-up embedding rows change (TF1's sparse RMSProp), so a row used
+  at step 1 and absent at step 2 keeps its value, mean square and momentum,
+  and rows never used keep mean square 1."""
+  vocab = 7
+  batches = [np.array([[1, 2, 3, 2]] * 2, np.int32),  # rows 1, 2, 3
+             np.array([[2, 3, 3, 2]] * 2, np.int32)]  # row 1 absent
+  specs = (tf.TensorSpec([2, None], tf.int32),
+           tf.TensorSpec([2, None], tf.int32), tf.TensorSpec([2], tf.int32),
+           tf.TensorSpec([2, None], tf.float32),
+           tf.TensorSpec([2, None], tf.float32))
+  results = {}
+  for mode in training.EXECUTION_MODES:
+    tf.random.set_seed(3)
+    core = training.build_core(vocab, hidden_size=8, memory_size=4,
+                               word_size=3, num_blocks=2, keep_prob=1.)
+    model = training.SequenceModel(core, vocab, 5)
+    model(tf.zeros([1, 1], tf.int32), tf.ones([1], tf.int32))
+    optimizer = optimizers.make_optimizer('rmsprop', 1e-2)
+    optimizer._initialize(model.trainable_variables)
+    index = [i for i, v in enumerate(model.trainable_variables)
+             if 'embedding' in v.name]
+    assert len(index) == 1
+    index = index[0]
+    step = training.make_train_step(model, optimizer, losses.softmax_loss,
+                                    model.trainable_variables, 50., specs,
+                                    mode)
+    table0 = model.embed.embeddings.numpy()
+    tables = []
+    for inputs in batches:
+      mask = np.ones(inputs.shape, np.float32)
+      step(tf.constant(inputs), tf.constant(inputs), tf.constant([4, 4]),
+           tf.constant(mask), tf.constant(mask))
+      tables.append((model.embed.embeddings.numpy(),
+                     optimizer.ms[index].numpy(),
+                     optimizer.mom[index].numpy()))
+    (table1, ms1, mom1), (table2, ms2, mom2) = tables
+    never = [0, 4, 5, 6]
+    np.testing.assert_array_equal(table2[never], table0[never], err_msg=mode)
+    np.testing.assert_array_equal(ms2[never], 1., err_msg=mode)
+    np.testing.assert_array_equal(mom2[never], 0., err_msg=mode)
+    assert np.all(table1[1] != table0[1]), mode  # row 1 moved at step 1 ...
+    np.testing.assert_array_equal(table2[1], table1[1], err_msg=mode)  # only
+    np.testing.assert_array_equal(ms2[1], ms1[1], err_msg=mode)
+    np.testing.assert_array_equal(mom2[1], mom1[1], err_msg=mode)
+    assert np.all(table2[2] != table1[2]), mode  # row 2 moved at both
+    results[mode] = table2
+  for mode in ('function', 'xla'):
+    np.testing.assert_allclose(results[mode], results['eager'], rtol=1e-5,
+                               atol=1e-7, err_msg=mode)
+
+
 # Graph plumbing with no device kernel of its own: the runtime lowers function
 # calls and control flow into their bodies' ops (all checked here), and the
 # feed ops (Placeholder, _Arg) and _Retval carry a function's inputs and

@@ -305,6 +305,65 @@ def test_rr_exact_hidden_segments_with_nonzero_values():
         np.testing.assert_array_equal(target, items[i][hidden].reshape(-1))
 
 
+def _rr_segment_values(batch, task):
+  """Decoded stored items: int [B, num_bit, N] segment values (MSB first)."""
+  seg = task.segment_size
+  items = batch.inputs[:, 1:task.num_bit + 1, :task.bit_w]
+  items = items.reshape(items.shape[0], task.num_bit, task.N, seg)
+  return (items @ (2. ** np.arange(seg - 1, -1, -1))).astype(np.int64)
+
+
+@pytest.mark.parametrize('n_seg,bit_w', [(8, 64), (16, 64), (4, 8)])
+def test_rr_values_are_sorted_and_never_zero_or_all_ones(n_seg, bit_w):
+  # The authors' draw: per segment, distinct values in 1 .. 2**s - 2, sorted
+  # ascending over the items (np.unique), so item i holds the i-th smallest.
+  task = tasks.RepresentationRecallTask(batch_size=32, N=n_seg, bit_w=bit_w,
+                                        num_bit=min(8, 2 ** (bit_w // n_seg)
+                                                    - 2), seed=11)
+  top = 2 ** task.segment_size - 2
+  seen = set()
+  for batch in _batches(task, 20):
+    values = _rr_segment_values(batch, task)  # [B, num_bit, N]
+    assert values.min() >= 1 and values.max() <= top
+    assert np.all(np.diff(values, axis=1) > 0)  # strictly ascending
+    seen.update(np.unique(values).tolist())
+  assert seen == set(range(1, top + 1))  # every allowed value occurs
+
+
+def test_rr_known_batch_with_two_allowed_values():
+  # 2-bit segments allow only the values 1 and 2: with two items the stored
+  # items are fixed whatever the seed: item 0 = 01|01, item 1 = 10|10; each
+  # query hides one segment and asks for it.
+  task = tasks.RepresentationRecallTask(batch_size=4, N=2, bit_w=4, num_bit=2,
+                                        min_length=3, max_length=3, seed=3)
+  batch = task.next_batch()
+  items = np.array([[0, 1, 0, 1], [1, 0, 1, 0]], np.float32)
+  for b in range(4):
+    np.testing.assert_array_equal(batch.inputs[b, 1:3, :4], items)
+    for query, target in zip(batch.inputs[b, 4:, :4], batch.targets[b, 4:]):
+      query = query.reshape(2, 2)
+      hidden = int(query[1].sum() == 0)  # the zeroed segment
+      visible = query[1 - hidden]
+      item = items[int(visible[0])].reshape(2, 2)  # 01 -> item 0, 10 -> 1
+      assert not query[hidden].any()
+      np.testing.assert_array_equal(visible, item[1 - hidden])
+      np.testing.assert_array_equal(target, item[hidden])
+
+
+def test_rr_wide_segments_are_sorted_and_never_zero_or_all_ones():
+  # 64-bit segments take the rejection path (no integer choice).
+  task = tasks.RepresentationRecallTask(batch_size=4, N=2, bit_w=128,
+                                        num_bit=6, seed=2)
+  batch = task.next_batch()
+  items = batch.inputs[:, 1:7, :128].reshape(4, 6, 2, 64)
+  ones = items.sum(axis=-1)
+  assert ones.min() > 0 and ones.max() < 64
+  for b in range(4):
+    for s in range(2):
+      rows = [''.join(str(int(v)) for v in row) for row in items[b, :, s]]
+      assert rows == sorted(rows) and len(set(rows)) == 6
+
+
 def test_rr_rejects_mrl():
   with pytest.raises(ValueError, match='p_re'):
     tasks.RepresentationRecallTask(p_re=0.1)
@@ -402,8 +461,13 @@ def test_min_length_message():
 
 
 def test_num_bit_at_the_limit_is_accepted():
-  task = tasks.RepresentationRecallTask(N=8, bit_w=16, num_bit=4, seed=0)
+  # 3-bit segments: values 1..6, so 6 items use every allowed value.
+  task = tasks.RepresentationRecallTask(N=8, bit_w=24, num_bit=6, seed=0)
   batch = task.next_batch()
-  items = batch.inputs[0, 1:5, :16].reshape(4, 8, 2)
-  for s in range(8):
-    assert len(np.unique(items[:, s], axis=0)) == 4
+  items = batch.inputs[0, 1:7, :24].reshape(6, 8, 3)
+  values = items @ np.array([4., 2., 1.])  # [num_bit, N]
+  np.testing.assert_array_equal(values, np.tile(np.arange(1., 7.)[:, None],
+                                                (1, 8)))
+  with pytest.raises(ValueError, match=r'num_bit \(7\) must be <= '
+                     r'2\*\*\(bit_w/N\) - 2 = 6'):
+    tasks.RepresentationRecallTask(N=8, bit_w=24, num_bit=7)
