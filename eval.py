@@ -25,6 +25,8 @@ import time
 from absl import app
 from absl import flags
 
+from dam import cli
+
 # The authors' eval.py flags and defaults.
 flags.DEFINE_integer('embedding_size', 64, 'Word embedding size.')
 flags.DEFINE_integer('hidden_size', 256, 'LSTM controller units H.')
@@ -193,10 +195,14 @@ def write_results(run_root, step, results, mean, failed, checkpoint):
   return base + '.json', base + '.csv'
 
 
+cli.define_tf32_flag()
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   from tasks import babi  # pylint: disable=g-import-not-at-top
+  cli.set_precision()
   run_root = os.path.join(FLAGS.info_dir, FLAGS.name)
   try:
     config = read_config(run_root)
@@ -217,7 +223,8 @@ def main(argv):
   step = int(path.rsplit('-', 1)[-1])
   print(f'Evaluating {path} ({"DAM" if config["dam"] else "DNC"}, step '
         f'{step}) on {sum(len(s.stories) for s in data.test.values())} test '
-        f'stories of {len(data.test)} tasks.', flush=True)
+        f'stories of {len(data.test)} tasks; {cli.precision_note()}.',
+        flush=True)
   results = evaluate(model, data, FLAGS.batch_size)
   table, mean, failed = report(results)
   print('\n' + table)

@@ -30,6 +30,8 @@ import time
 from absl import app
 from absl import flags
 
+from dam import cli
+
 TIMESTAMP = str(int(time.time()))
 
 # joint.py and single.py defaults (SPEC 7); None in the flag = take these.
@@ -80,16 +82,20 @@ flags.DEFINE_string('output_file', None, 'Final accuracies (CSV).')
 flags.DEFINE_string('param_output_file', None, 'Joint: the hyper-parameters '
                     '(default logs/params_<timestamp>.csv).')
 flags.DEFINE_enum('reader', 'bow', ['bow', 'simple_gru'], 'Sentence reader.')
-flags.DEFINE_boolean('mix_tasks', True, 'Reshuffle the training examples '
-                     'every epoch so that batches mix tasks (SPEC 7). '
-                     '--nomix_tasks: the reference\'s batches, contiguous '
-                     'slices of the task-ordered training set in shuffled '
-                     'order (one or two tasks per batch).')
+flags.DEFINE_boolean('mix_tasks', None, 'True: reshuffle the training '
+                     'examples every epoch so that batches mix tasks. False: '
+                     'the reference\'s batches, contiguous slices of the '
+                     'task-ordered training set in shuffled order (one or '
+                     'two tasks per batch). Default: False, or True with '
+                     '--noreproduce_quirks.')
 flags.DEFINE_float('gradient_noise', 1e-3, 'Stddev of the Gaussian gradient '
                    'noise.')
 flags.DEFINE_string('name', None, 'Run name: info/<name>/ (default '
                     'kvmemnn_joint or kvmemnn_task<N>).')
 flags.DEFINE_string('info_dir', 'info', 'Root directory of runs.')
+
+cli.define_tf32_flag()
+cli.define_quirks_flag()
 
 FLAGS = flags.FLAGS
 
@@ -135,6 +141,9 @@ def main(argv):
   from tasks import babi_kv  # pylint: disable=g-import-not-at-top
 
   mode, hp = settings()
+  cli.set_precision()
+  mix_tasks = (FLAGS.mix_tasks if FLAGS.mix_tasks is not None
+               else not FLAGS.reproduce_quirks)
   task_ids = list(range(1, 21)) if mode == 'joint' else [FLAGS.task_id]
   name = FLAGS.name or ('kvmemnn_joint' if mode == 'joint'
                         else f'kvmemnn_task{FLAGS.task_id}')
@@ -156,7 +165,7 @@ def main(argv):
     return 2
   config = dict(model='KV-MemNN', mode=mode, task_ids=task_ids,
                 reader=FLAGS.reader, random_state=random_state,
-                mix_tasks=FLAGS.mix_tasks,
+                mix_tasks=mix_tasks,
                 vocab_size=data.vocab_size, sentence_size=data.sentence_size,
                 memory_slots=data.memory_size,
                 **{k: hp[k] for k in ('embedding_size', 'feature_size',
@@ -257,7 +266,7 @@ def main(argv):
   for e in range(first_epoch + 1, hp['epochs'] + 1):
     costs = []
     for rows in babi_kv.epoch_batches(shuffle_rng, n_train, batch_size,
-                                      FLAGS.mix_tasks):
+                                      mix_tasks):
       _, cross_entropy = train_step(data.train.S[rows], data.train.Q[rows],
                                     data.train.A[rows])
       costs.append(float(cross_entropy))

@@ -91,7 +91,8 @@ def train_babi():
     return 2
   try:
     task = babi.BabiTask.from_data(data, FLAGS.batch_size, p_re=FLAGS.p_re,
-                                   seed=FLAGS.seed)
+                                   seed=FLAGS.seed,
+                                   reproduce_quirks=FLAGS.reproduce_quirks)
   except ValueError as e:
     raise app.UsageError(str(e)) from e
   steps_per_epoch = task.steps_per_epoch
@@ -101,7 +102,8 @@ def train_babi():
   config = dict(mode='bAbI', embedding_size=FLAGS.embedding_size,
                 vocab_size=data.vocab_size, babi_set=FLAGS.babi_set,
                 lexicon_sha=babi.lexicon_fingerprint(data.lexicon),
-                length_limit=data.length_limit)
+                length_limit=data.length_limit,
+                reproduce_quirks=FLAGS.reproduce_quirks)
   phase_steps = FLAGS.epoch * steps_per_epoch
   if FLAGS['training_iteration'].present:  # a short trial run
     phase_steps = min(phase_steps, FLAGS.training_iteration)

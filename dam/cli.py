@@ -98,6 +98,8 @@ def define_flags(**overrides):
                        '(the fastest mode on CPU, see bench/; '
                        '--nojit_compile: plain tf.function).')
   flags.DEFINE_integer('keep_checkpoints', 5, 'Checkpoints kept (0: all).')
+  define_tf32_flag()
+  define_quirks_flag()
 
   for name in ('hidden_size', 'memory_address_size', 'memory_length_size',
                'num_write_heads', 'num_read_heads', 'num_memory_blocks',
@@ -118,6 +120,44 @@ def define_flags(**overrides):
       'mlp_sizes', lambda v: _parse_sizes(v) is not None,
       message='--mlp_sizes must be comma-separated positive integers, e.g. '
       '"256,256", or "" for none.')
+
+
+def define_tf32_flag():
+  """--tf32 (default False): every script computes in full FP32."""
+  flags.DEFINE_boolean(
+      'tf32', False, 'Allow TensorFloat-32 matmuls and convolutions on '
+      'Ampere/Hopper GPUs (TensorFlow\'s default, ~10 mantissa bits). Off by '
+      'default: full FP32, as the authors\' TF 1.12 / CUDA 9 runs. No effect '
+      'on CPUs.')
+
+
+def define_quirks_flag():
+  """--reproduce_quirks (default True): the original code's behaviour."""
+  flags.DEFINE_boolean(
+      'reproduce_quirks', True, 'Reproduce the behaviours of the original '
+      'code that a corrected version would drop (the published numbers came '
+      'from them); --noreproduce_quirks turns all of them off. See '
+      'docs/faithfulness.md for the list and their measured effect.')
+
+
+def set_precision(tf32=None):
+  """Applies --tf32 (or `tf32`) to TensorFlow; returns the setting.
+
+  TensorFlow (>= 2.4) runs float32 matmuls as TF32 on Ampere and newer
+  GPUs unless told otherwise; the authors' numbers are full FP32.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf32 = FLAGS.tf32 if tf32 is None else bool(tf32)
+  tf.config.experimental.enable_tensor_float_32_execution(tf32)
+  return tf32
+
+
+def precision_note():
+  """One line saying what the matmul precision is (for the log)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if tf.config.experimental.tensor_float_32_execution_enabled():
+    return 'TF32 matmuls allowed on GPUs (--tf32)'
+  return 'full FP32 (TF32 off; --tf32 allows it on GPUs)'
 
 
 def _parse_sizes(text):
@@ -179,7 +219,7 @@ def build_model(output_size, vocab_size=None):
 def run(task, loss_fn, task_name, config, eval_task=None, eval_batches=0,
         eval_sets=None, eval_interval=None, report_metrics=None,
         checkpoint_interval=None, vocab_size=None, phase_steps=None,
-        jit_compile=None, time_bucket=None):
+        jit_compile=None, time_bucket=None, eval_training=False):
   """Builds core, optimizer and trainer from the flags and trains.
 
   Args:
@@ -197,6 +237,9 @@ def run(task, loss_fn, task_name, config, eval_task=None, eval_batches=0,
     jit_compile: XLA for the training step (default: --jit_compile).
     time_bucket: with XLA, pad the time axis to a multiple of this (None:
       to the task's longest length; see `dam.training.Trainer`).
+    eval_training: evaluate in training mode (dropout and clipping on), as
+      the authors' Nth Farthest and Convex Hull scripts did (see
+      `dam.training.Trainer`).
 
   Returns:
     The process exit code (0, or 2 on a refused resume).
@@ -206,6 +249,7 @@ def run(task, loss_fn, task_name, config, eval_task=None, eval_batches=0,
   from dam import training  # pylint: disable=g-import-not-at-top
 
   run_dir = training.RunDirectory(FLAGS.name, FLAGS.info_dir)
+  set_precision()
   tf.random.set_seed(FLAGS.seed)
   model = build_model(task.output_size, vocab_size)
   optimizer = optimizers.make_optimizer(
@@ -225,13 +269,19 @@ def run(task, loss_fn, task_name, config, eval_task=None, eval_batches=0,
                      else jit_compile), time_bucket=time_bucket,
         config=dict(task=task_name, **model_config(), **config),
         keep_checkpoints=FLAGS.keep_checkpoints or None,
-        phase_steps=phase_steps)
+        phase_steps=phase_steps, eval_training=eval_training,
+        run_info=dict(
+            tf32=tf.config.experimental.tensor_float_32_execution_enabled(),
+            reproduce_quirks=FLAGS.reproduce_quirks))
   except (training.ConfigMismatchError, RuntimeError) as e:
     print(f'{sys.argv[0]}: {e}', file=sys.stderr)
     return 2
   params = sum(int(tf.size(v)) for v in trainer.variables)
   print(f'{"DAM" if FLAGS.dam else "DNC"} on {task_name}: {params:,} '
-        f'parameters; run directory {run_dir.root}', flush=True)
+        f'parameters; run directory {run_dir.root}; {precision_note()}; '
+        f'{"" if FLAGS.reproduce_quirks else "no "}original-code quirks'
+        f'{" (--noreproduce_quirks)" if not FLAGS.reproduce_quirks else ""}.',
+        flush=True)
   summary = trainer.train()
   print(f'Done: {summary["steps"]} steps, {summary["steps_per_sec"] or 0:.2f} '
         f'steps/s; summary in {run_dir.summary}')

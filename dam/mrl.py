@@ -18,7 +18,7 @@ With p_re = 0 no step is sampled, alpha = 1 and loss_mask == original_mask:
 the plain task loss.
 
 The functions are plain NumPy (they run in the data pipeline; `answer_weight`
-also takes tensors) and are shared by every task: Copy, Associative Recall, (later) Nth Farthest, Convex Hull
+also takes tensors) and are shared by every task: Copy, Associative Recall, Nth Farthest, Convex Hull
 and bAbI. Arrays may have any shape; the tasks use [B, T].
 """
 
@@ -74,7 +74,7 @@ def sample_refresh_mask(eligible, p_re, rng):
   return ((draws < p_re) & eligible).astype(np.float32)
 
 
-def answer_weight(refresh_mask, original_mask):
+def answer_weight(refresh_mask, original_mask, floor=True):
   """The MRL weight of the answer steps over a whole batch.
 
   alpha (SPEC 4; the scale s of SPEC 5) = max(1, sum(refresh) / sum(answers)).
@@ -87,6 +87,9 @@ def answer_weight(refresh_mask, original_mask):
     refresh_mask: array or tensor of any shape, e.g. [B, T]: 1 at sampled
       refresh steps.
     original_mask: array or tensor of the same shape: 1 at answer steps.
+    floor: alpha = max(1, ratio) (True, the paper's rule); False: the bare
+      ratio sum(refresh) / sum(answers), as the authors' bAbI loader
+      computed it (it may fall below 1; arrays only).
 
   Returns:
     alpha, a Python float for arrays or a scalar tensor for tensors; 1 when
@@ -101,7 +104,7 @@ def answer_weight(refresh_mask, original_mask):
   if answers == 0.:
     return 1.
   refreshed = float(np.sum(refresh_mask, dtype=np.float64))
-  return max(1., refreshed / answers)
+  return max(1., refreshed / answers) if floor else refreshed / answers
 
 
 def loss_mask(refresh_mask, original_mask):

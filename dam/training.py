@@ -116,15 +116,18 @@ def make_train_step(model, optimizer, loss_fn, variables, max_grad_norm,
   return _compile(train_step, mode, signature, counter, 'train')
 
 
-def make_eval_step(model, loss_fn, signature, mode='xla', counter=None):
+def make_eval_step(model, loss_fn, signature, mode='xla', counter=None,
+                   training=False):
   """The loss function's metrics of a batch in evaluation mode (no update).
 
   Same arguments as `make_train_step`; the signature may leave the batch
   size free (any batch size, ragged last batch). counter['eval'] counts
-  traces.
+  traces. training=True runs the training graph (dropout and clipping on,
+  still no update), as the authors' Nth Farthest and Convex Hull scripts
+  measured their test accuracy.
   """
   def eval_step(inputs, targets, seq_len, loss_mask, original_mask):
-    logits = model(inputs, seq_len, training=False)
+    logits = model(inputs, seq_len, training=training)
     return loss_fn(logits, targets, loss_mask, original_mask, seq_len)
 
   return _compile(eval_step, mode, signature, counter, 'eval')
@@ -267,7 +270,8 @@ class Trainer:
                eval_task=None, eval_batches=0, eval_sets=None,
                eval_interval=None, report_metrics=None, jit_compile=False,
                time_bucket=None, config=None, keep_checkpoints=5,
-               phase_steps=None, log=print):
+               phase_steps=None, eval_training=False, run_info=None,
+               log=print):
     """Builds the compiled steps and the checkpoint; restores if one exists.
 
     Args:
@@ -312,6 +316,12 @@ class Trainer:
         starts a new phase at the restored step (the step count goes on);
         the same learning rate resumes the current phase. The phase start
         and its learning rate are saved in the checkpoints.
+      eval_training: run every evaluation (held-out batches and
+        `eval_sets`) in training mode: dropout and clipping on, no update
+        (the authors' Nth Farthest / Convex Hull test accuracy); False:
+        evaluation mode.
+      run_info: extra JSON-serialisable settings written to summary.json
+        (not checked on resume), e.g. the precision.
       log: where progress lines go (besides the files).
     """
     eval_interval = report_interval if eval_interval is None else eval_interval
@@ -340,6 +350,8 @@ class Trainer:
         ('accuracy', 'acc'), ('bit_accuracy', 'bit_acc')))
     self.log = log
     self.config = dict(config or {})
+    self.eval_training = bool(eval_training)
+    self.run_info = dict(run_info or {}, eval_training=self.eval_training)
     self.jit_compile = bool(jit_compile)
     max_time = getattr(task, 'max_time', None)
     if not jit_compile:
@@ -371,7 +383,7 @@ class Trainer:
         model, optimizer, loss_fn, self.variables, max_grad_norm,
         self._specs(task.batch_size), mode, self.traces)
     self._eval_step = make_eval_step(model, loss_fn, self._specs(None), mode,
-                                     self.traces)
+                                     self.traces, self.eval_training)
     self.restored_from = self._restore()
     if phase_steps is not None:
       self._start_phase(int(phase_steps))
@@ -529,11 +541,7 @@ class Trainer:
                f'{self._format_metrics(held_out, self.report_metrics[-1:])}')
     if self.eval_sets and (step % self.eval_interval == 0 or
                            step == self.total_steps):
-      for name, make_batches in self.eval_sets.items():
-        results = self.evaluate_batches(make_batches())
-        row.update({f'{name}_{k}': v for k, v in results.items()})
-        line += (f' | {name} '
-                 f'{self._format_metrics(results, self.report_metrics[-1:])}')
+      line += self._evaluate_sets(row)
     self.log(line)
     with writer.as_default(step=step):
       for key, value in row.items():
@@ -541,6 +549,16 @@ class Trainer:
           tf.summary.scalar(key, value)
     csv_writer(row)
     return row
+
+  def _evaluate_sets(self, row):
+    """Evaluates every `eval_sets` entry into `row`; returns the line part."""
+    line = ''
+    for name, make_batches in self.eval_sets.items():
+      results = self.evaluate_batches(make_batches())
+      row.update({f'{name}_{k}': v for k, v in results.items()})
+      line += (f' | {name} '
+               f'{self._format_metrics(results, self.report_metrics[-1:])}')
+    return line
 
   def train(self):
     """Trains to `total_steps`; returns the summary (also in summary.json)."""
@@ -560,6 +578,16 @@ class Trainer:
     run_start = time.time()
     window_start, window_step = time.time(), start_step
     step = start_step
+    if step >= self.total_steps and self.eval_sets:
+      # A finished run: evaluate it again (e.g. with other evaluation
+      # settings); the row goes to metrics.csv with evaluation_only = 1.
+      row = {'step': step, 'evaluation_only': 1,
+             'eval_training': int(self.eval_training)}
+      line = self._evaluate_sets(row)
+      self.log(f'[{step}/{self.total_steps}] already trained; evaluation '
+               f'({"training" if self.eval_training else "evaluation"} '
+               f'mode){line}')
+      write_csv(row)
     try:
       while step < self.total_steps:
         metrics = self.train_step(self.task.next_batch())
@@ -591,6 +619,7 @@ class Trainer:
         steps_per_sec=(step - start_step) / wall if wall > 0 else None,
         final=history[-1] if history else None,
         checkpoint=self.manager.latest_checkpoint, config=self.config,
+        run=self.run_info,
         traces=dict(self.traces),
         xla_compiles={k: len(v) for k, v in self.compiled_shapes.items()})
     with open(run_dir.summary, 'w') as f:

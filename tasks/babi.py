@@ -60,19 +60,24 @@ ids (not one-hot):
   loss_mask      float32 [B, T]   refresh steps 1, answer steps alpha, else 0
   original_mask  float32 [B, T]   1 at the answer ('-') steps
 
-Memory Refreshing Loss: the eligible steps are the story tokens that are not
-padding, not in a question (question mask), not '.' and not an answer '-';
-each is sampled with probability p_re (`dam.mrl.sample_refresh_mask`, one
-uniform per [B, T] element whatever p_re is), and the answers get weight
-alpha = max(1, #sampled / #answers) over the batch (`dam.mrl.loss_mask`).
-Two deliberate differences from the authors' loader:
-  * they used alpha = #sampled / #answers without the max(1, .) (SPEC 4/6
-    use the max, as for the algorithmic tasks);
-  * their question exclusion `weights_vec[question_mask] = 0.0` indexed with
-    an INTEGER 0/1 array, which selects ROWS 0 and 1 of the batch: it zeroed
-    the refresh weights of the first two examples and never excluded the
-    question tokens. Here question tokens are never sampled (SPEC).
-With p_re = 0 the loss mask equals original_mask.
+Memory Refreshing Loss (Park et al. 2021), two variants chosen by
+`reproduce_quirks` (flag --reproduce_quirks, default True); both draw one
+uniform per [B, T] element (`dam.mrl.sample_refresh_mask`), so the random
+stream, and the data, are the same in both:
+  * True, the authors' loader (`BAbIBatchGenerator`) as it ran: every
+    non-padding token but '.' is sampled with probability p_re, except in
+    batch rows 0 and 1 (their question exclusion
+    `weights_vec[question_mask] = 0.0` indexed with an INTEGER 0/1 array,
+    which selects ROWS 0 and 1: it zeroed the first two examples and left
+    question tokens refreshable); the answer weight is
+    alpha = #sampled / #answers, counting sampled '-' tokens before they are
+    overwritten with alpha, and without a max(1, .) floor.
+  * False, the corrected loss: eligible tokens are not padding, not in a
+    question (question mask), not '.' and not an answer '-'; alpha =
+    max(1, #sampled / #answers) (`dam.mrl.loss_mask`), as for the
+    algorithmic tasks.
+With p_re = 0 the loss mask equals original_mask in both (the authors' loader
+skipped the MRL when p_re was 0).
 
 Test (`test_batches`, `grade`; the authors' `eval.py`): every story once, in
 file order, loss_mask = original_mask; a question is right only when every
@@ -908,11 +913,49 @@ def pad_stories(stories):
 
 
 def refresh_eligible(inputs, question_mask):
-  """MRL-eligible steps: not padding, not a question token, not '.', not an
-  answer '-'. bool [B, T]."""
+  """MRL-eligible steps of the corrected loss: not padding, not a question
+  token, not '.', not an answer '-'. bool [B, T]."""
   inputs = np.asarray(inputs)
   return ((inputs != PAD) & ~np.asarray(question_mask, bool) &
           (inputs != DOT) & (inputs != ANSWER))
+
+
+def authors_refresh_eligible(inputs):
+  """The tokens the authors' loader could sample, bool [B, T]: not padding,
+  not '.', and not in batch rows 0 and 1 (see the module docstring); answer
+  '-' and question tokens included ('-' samples count in alpha only)."""
+  inputs = np.asarray(inputs)
+  rows = np.arange(inputs.shape[0])[:, None]
+  return (inputs != PAD) & (inputs != DOT) & (rows >= 2)
+
+
+def mrl_loss_mask(inputs, question_mask, original_mask, p_re, rng,
+                  reproduce_quirks=True):
+  """The MRL loss mask of a training batch and its answer weight.
+
+  Args:
+    inputs: int [B, T] token ids.
+    question_mask: bool [B, T].
+    original_mask: float32 [B, T], 1 at the answer '-' tokens.
+    p_re: refreshing probability.
+    rng: the task's `np.random.Generator` (one uniform per element).
+    reproduce_quirks: the authors' loader (True) or the corrected loss
+      (False); see the module docstring.
+
+  Returns:
+    (loss_mask float32 [B, T] = refresh + alpha * original_mask, alpha).
+  """
+  if not reproduce_quirks:
+    refresh = mrl.sample_refresh_mask(
+        refresh_eligible(inputs, question_mask), p_re, rng)
+    return mrl.loss_mask(refresh, original_mask)
+  sampled = mrl.sample_refresh_mask(authors_refresh_eligible(inputs), p_re,
+                                    rng)
+  if p_re == 0:  # the authors' `if self.p_re:` kept the plain answer mask
+    return original_mask.astype(np.float32), 1.
+  alpha = mrl.answer_weight(sampled, original_mask, floor=False)
+  refresh = sampled * (np.asarray(inputs) != ANSWER)
+  return (refresh + np.float32(alpha) * original_mask).astype(np.float32), alpha
 
 
 class BabiTask(base.Task):
@@ -931,7 +974,7 @@ class BabiTask(base.Task):
   answer_channels = None
 
   def __init__(self, stories, vocab_size, batch_size, p_re=0., seed=None,
-               max_time=LENGTH_LIMIT):
+               max_time=LENGTH_LIMIT, reproduce_quirks=True):
     """Shuffles the stories for epoch 0.
 
     Args:
@@ -941,6 +984,8 @@ class BabiTask(base.Task):
       p_re: refreshing probability in [0, 1].
       seed: seed of the task's `np.random.default_rng` (None: OS entropy).
       max_time: the longest possible story (for padding caps).
+      reproduce_quirks: the authors' MRL mask (True) or the corrected one
+        (see the module docstring).
 
     Raises:
       ValueError: naming a bad argument.
@@ -950,6 +995,7 @@ class BabiTask(base.Task):
     self.input_size = self.output_size = base.check_int('vocab_size',
                                                         vocab_size, 4)
     self.max_time = base.check_int('max_time', max_time, 1)
+    self.reproduce_quirks = bool(reproduce_quirks)
     self.stories = list(stories)
     if len(self.stories) < self.batch_size:
       raise ValueError(f'batch_size ({self.batch_size}) must be <= the number '
@@ -964,10 +1010,11 @@ class BabiTask(base.Task):
     self._order = self._rng.permutation(len(self.stories))
 
   @classmethod
-  def from_data(cls, data, batch_size, p_re=0., seed=None):
+  def from_data(cls, data, batch_size, p_re=0., seed=None,
+                reproduce_quirks=True):
     """A task over `data.train` (a `BabiData`), max_time = its limit."""
     return cls(data.train, data.vocab_size, batch_size, p_re, seed,
-               data.length_limit)
+               data.length_limit, reproduce_quirks)
 
   @staticmethod
   def batch_specs(batch_size):
@@ -986,9 +1033,9 @@ class BabiTask(base.Task):
     inputs, targets, qmask, seq_len = pad_stories(
         [self.stories[i] for i in picked])
     original_mask = (inputs == ANSWER).astype(np.float32)
-    refresh = mrl.sample_refresh_mask(refresh_eligible(inputs, qmask),
-                                      self.p_re, self._rng)
-    loss_mask, self.last_alpha = mrl.loss_mask(refresh, original_mask)
+    loss_mask, self.last_alpha = mrl_loss_mask(
+        inputs, qmask, original_mask, self.p_re, self._rng,
+        self.reproduce_quirks)
     self.position += 1
     if self.position >= self.steps_per_epoch:
       self.epoch += 1

@@ -547,7 +547,8 @@ def synthetic_stories(num_stories, seed=0):
 
 def test_batch_layout_and_masks():
   stories, lexicon = synthetic_stories(40)
-  task = babi.BabiTask(stories, len(lexicon), batch_size=8, p_re=0.5, seed=3)
+  task = babi.BabiTask(stories, len(lexicon), batch_size=8, p_re=0.5, seed=3,
+                       reproduce_quirks=False)
   assert task.input_size == task.output_size == len(lexicon)
   assert task.max_time == babi.LENGTH_LIMIT and task.steps_per_epoch == 5
   question_words = {lexicon['where'], lexicon['ask'], babi.QUESTION}
@@ -580,7 +581,8 @@ def test_batch_layout_and_masks():
 
 def test_p_re_one_samples_every_eligible_token_and_p_re_zero_none():
   stories, lexicon = synthetic_stories(16)
-  task = babi.BabiTask(stories, len(lexicon), batch_size=16, p_re=1., seed=0)
+  task = babi.BabiTask(stories, len(lexicon), batch_size=16, p_re=1., seed=0,
+                       reproduce_quirks=False)
   batch = task.next_batch()
   inputs = batch.inputs
   eligible = np.isin(inputs, [lexicon[w] for w in (
@@ -606,7 +608,7 @@ def test_p_re_one_samples_every_eligible_token_and_p_re_zero_none():
 def test_sampled_fraction_close_to_p_re():
   stories, lexicon = synthetic_stories(64, seed=1)
   task = babi.BabiTask(stories, len(lexicon), batch_size=16, p_re=0.3,
-                       seed=5)
+                       seed=5, reproduce_quirks=False)
   sampled = eligible = 0
   for _ in range(100):
     batch = task.next_batch()
@@ -618,6 +620,61 @@ def test_sampled_fraction_close_to_p_re():
     eligible += int(babi.refresh_eligible(batch.inputs, qm).sum())
   assert eligible > 10000
   assert sampled / eligible == pytest.approx(0.3, abs=0.02)
+
+
+def test_authors_mrl_mask_known_answer():
+  # Three stories, p_re = 1 (every candidate sampled). Lexicon ids: PAD 0,
+  # '.' 1, '?' 2, '-' 3, words 4+. Story c is in batch row 2.
+  a = [4, 5, 6, 1, 7, 2, 3]         # w w w . q ? -
+  b = [7, 1, 8, 9, 2, 3, 3]         # w . q q ? - -
+  c = [4, 7, 1, 5, 8, 2, 3, 6, 2, 3]  # w w . q q ? - q ? -
+  stories = [babi.Story(np.array(s), np.array(s), np.array(
+      [t not in (1, 3) and i > s.index(1) for i, t in enumerate(s)]), 1)
+             for s in (a, b, c)]
+  inputs, _, qmask, _ = babi.pad_stories(stories)
+  original = (inputs == babi.ANSWER).astype(np.float32)  # 5 answers
+  rng = np.random.default_rng(0)
+  mask, alpha = babi.mrl_loss_mask(inputs, qmask, original, 1.0, rng,
+                                   reproduce_quirks=True)
+  # The authors' loader: rows 0 and 1 never refreshed; in row 2 every token
+  # but '.' and padding is sampled, questions and '?' included (7 tokens);
+  # the two sampled '-' count in alpha = (7 + 2) / 5 = 1.8, then carry it.
+  assert alpha == pytest.approx(1.8)
+  np.testing.assert_array_equal(mask[:2], np.float32(1.8) * original[:2])
+  np.testing.assert_array_equal(
+      mask[2], np.float32([1, 1, 0, 1, 1, 1, 1.8, 1, 1, 1.8]))
+  # The corrected loss: statements only ('w w' of each story before its
+  # first '.', rows 0..2: 3 + 1 + 2 = 6 tokens), alpha = max(1, 6 / 5).
+  mask, alpha = babi.mrl_loss_mask(inputs, qmask, original, 1.0, rng,
+                                   reproduce_quirks=False)
+  assert alpha == pytest.approx(1.2)
+  np.testing.assert_array_equal(
+      mask[2], np.float32([1, 1, 0, 0, 0, 0, 1.2, 0, 0, 1.2]))
+  np.testing.assert_array_equal(
+      mask[0], np.float32([1, 1, 1, 0, 0, 0, 1.2, 0, 0, 0]))
+  # p_re = 0: the plain answer mask in both variants.
+  for quirks in (True, False):
+    mask, alpha = babi.mrl_loss_mask(inputs, qmask, original, 0.0, rng,
+                                     reproduce_quirks=quirks)
+    np.testing.assert_array_equal(mask, original)
+    assert alpha == 1.
+
+
+def test_authors_mrl_alpha_has_no_floor_and_the_stream_is_shared():
+  stories, lexicon = synthetic_stories(64, seed=2)
+  quirky = babi.BabiTask(stories, len(lexicon), batch_size=8, p_re=0.02,
+                         seed=4)
+  fixed = babi.BabiTask(stories, len(lexicon), batch_size=8, p_re=0.02,
+                        seed=4, reproduce_quirks=False)
+  alphas = []
+  for _ in range(20):
+    q, f = quirky.next_batch(), fixed.next_batch()
+    np.testing.assert_array_equal(q.inputs, f.inputs)  # same data stream
+    answers = q.original_mask == 1
+    assert not q.loss_mask[:2][~answers[:2]].any()  # rows 0, 1: no refresh
+    alphas.append(quirky.last_alpha)
+    assert fixed.last_alpha >= 1.
+  assert min(alphas) < 1.  # a rare refresh: the bare ratio falls below 1
 
 
 def test_refresh_eligible_uses_the_question_mask():

@@ -1,6 +1,7 @@
 """Key-Value Memory Network baseline: model pieces and run_kvmemnn.py."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -161,6 +162,14 @@ def test_tiny_joint_run_writes_20_rows_and_resumes(tmp_path):
     assert 0. <= float(row['Testing Accuracy']) <= 1.
   with open(tmp_path / 'info' / 'kvmemnn_joint' / 'metrics.csv') as f:
     assert [int(r['epoch']) for r in csv.DictReader(f)] == [2, 4]
+  # By default the reference's task-ordered batches (its behaviour, kept
+  # with --reproduce_quirks); --noreproduce_quirks mixes tasks.
+  with open(tmp_path / 'info' / 'kvmemnn_joint' / 'config.json') as f:
+    assert json.load(f)['mix_tasks'] is False
+  mixed = run(2, '--random_state=0', '--noreproduce_quirks', '--name=mixed')
+  assert mixed.returncode == 0, mixed.stderr[-3000:]
+  with open(tmp_path / 'info' / 'mixed' / 'config.json') as f:
+    assert json.load(f)['mix_tasks'] is True
 
 
 def test_epoch_batches_mixed_or_reference_contiguous():

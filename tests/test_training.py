@@ -183,6 +183,29 @@ def test_train_py_runs_the_authors_ar_command_shape(tmp_path):
     summary = json.load(f)
   assert summary['steps'] == 4
   assert summary['config']['mode'] == 'AssociativeRecall'
+  # Full FP32 by default (TensorFlow's own default allows TF32 on GPUs); the
+  # summary records what TensorFlow reported during the run.
+  assert summary['run']['tf32'] is False
+  assert summary['run']['reproduce_quirks'] is True
+  assert 'full FP32' in result.stdout
+  allowed = _run_train_py(tmp_path, '--tf32', '--training_iteration=1',
+                          '--hidden_size=8', '--memory_address_size=4',
+                          '--memory_length_size=4', '--name=tf32')
+  assert allowed.returncode == 0, allowed.stderr[-2000:]
+  with open(os.path.join(tmp_path, 'tf32', 'summary.json')) as f:
+    assert json.load(f)['run']['tf32'] is True
+
+
+def test_set_precision_switches_tensorflow_tf32():
+  from dam import cli  # pylint: disable=import-outside-toplevel
+  before = tf.config.experimental.tensor_float_32_execution_enabled()
+  try:
+    assert cli.set_precision(False) is False
+    assert not tf.config.experimental.tensor_float_32_execution_enabled()
+    assert cli.set_precision(True) is True
+    assert tf.config.experimental.tensor_float_32_execution_enabled()
+  finally:
+    tf.config.experimental.enable_tensor_float_32_execution(before)
 
 
 def test_time_padding_for_xla_buckets_leaves_the_loss_unchanged(tmp_path):
