@@ -268,8 +268,8 @@ def test_generate_dataset_writes_the_three_files(tmp_path):
   assert [len(dataset.test[n].hulls) for n in (5, 10)] == [40, 40]
   with open(files.test[5]) as f:
     first = f.read()
-  with pytest.raises(FileExistsError):
-    ch.generate_dataset(data_dir, num_train=10, num_test=10, seed=3)
+  kept = ch.generate_dataset(data_dir, num_train=10, num_test=10, seed=3)
+  assert kept.written == [] and len(kept.kept) == 3  # nothing overwritten
   ch.generate_dataset(data_dir, num_train=10, num_test=40, seed=3,
                       overwrite=True)
   with open(files.test[5]) as f:  # test files do not depend on num_train
@@ -482,3 +482,159 @@ def test_generator_argument_validation():
     ch.generate_dataset('unused_dir_never_created', train_min_n=9,
                         train_max_n=8)
   assert not os.path.exists('unused_dir_never_created')
+
+
+# -- point distributions of the generator --------------------------------------
+
+# Hull-size law (3, 4, 5 vertices) of 'drop_interior' at n = 5: that of 6
+# uniform points with sizes 5 and 6 merged (600,000 Monte Carlo sets; standard
+# errors < 0.0007). The Pointer Networks convex_hull_5_test.txt has
+# 0.0404 / 0.3608 / 0.5988. For 5 i.i.d. uniform points: P(3) ~0.1044 (Monte
+# Carlo, 600,000 sets) and P(5) = (C(8, 4) / 5!)^2 = 0.3403 exactly (Valtr
+# 1995, points in convex position in a square).
+DROP_INTERIOR_HULL_LAW = np.array([0.0383, 0.3646, 0.5970])
+UNIFORM_HULL_LAW = np.array([0.1044, 1 - 0.1044 - (70 / 120) ** 2,
+                             (70 / 120) ** 2])
+
+
+def _hull_size_chi2(points_list, law):
+  counts = np.bincount([len(_monotone_chain(p)) for p in points_list],
+                       minlength=6)[3:]
+  expected = len(points_list) * law
+  return float(np.sum((counts - expected) ** 2 / expected)), counts
+
+
+def test_drop_interior_reproduces_the_six_point_hull_size_law():
+  # 3,000 examples: chi-square with 2 degrees of freedom; 13.8 is its 0.999
+  # quantile. The share of 5-vertex hulls has standard error ~0.009 here.
+  points_list, _ = ch.generate_examples(3000, 5, 5, np.random.default_rng(5),
+                                        distribution='drop_interior')
+  chi2, counts = _hull_size_chi2(points_list, DROP_INTERIOR_HULL_LAW)
+  assert chi2 < 13.8, counts
+  assert abs(counts[2] / 3000 - 0.597) < 0.04, counts
+  chi2_uniform, _ = _hull_size_chi2(points_list, UNIFORM_HULL_LAW)
+  assert chi2_uniform > 500  # clearly not i.i.d. uniform
+  for points in points_list:
+    assert points.shape == (5, 2)
+    assert points.min() >= 0. and points.max() <= 1.
+    np.testing.assert_array_equal(points, np.round(points, 8))
+
+
+def test_drop_interior_follows_its_definition():
+  points_list, hulls = ch.generate_examples(60, 3, 9,
+                                            np.random.default_rng(11),
+                                            distribution='drop_interior')
+  # Re-derive every example from the documented recipe, draw by draw.
+  rng = np.random.default_rng(11)
+  for points, hull in zip(points_list, hulls):
+    n = int(rng.integers(3, 10))
+    raw = rng.random((n + 1, 2))
+    vertices = set(_monotone_chain(raw))
+    inside = [i for i in range(n + 1) if i not in vertices]
+    if inside:
+      drop = inside[rng.integers(len(inside))]
+    else:
+      drop = int(np.argmin(np.minimum(raw, 1 - raw).min(axis=1)))
+    expected = np.round(np.delete(raw, drop, axis=0), 8)
+    np.testing.assert_array_equal(points, expected)
+    assert list(hull) == _monotone_chain(points)
+
+
+def test_drop_one_point_deletes_a_non_hull_point_else_the_outermost():
+  square = [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]]
+  one_inside = np.array(square[:2] + [[0.5, 0.5]] + square[2:])
+  assert ch.drop_one_point(one_inside, np.random.default_rng(0)) == 2
+  two_inside = np.array(square + [[0.4, 0.5], [0.6, 0.45]])
+  dropped = {ch.drop_one_point(two_inside, np.random.default_rng(s))
+             for s in range(40)}
+  assert dropped == {4, 5}
+  # All six on the hull: the point nearest the border of the unit square
+  # (index 2, 0.02 from x = 1) goes, whatever the rng.
+  hexagon = np.array([[0.5, 0.1], [0.85, 0.3], [0.98, 0.6], [0.6, 0.9],
+                      [0.2, 0.75], [0.15, 0.35]])
+  assert len(_monotone_chain(hexagon)) == 6
+  assert ch.drop_one_point(hexagon, np.random.default_rng(1)) == 2
+  with pytest.raises(ValueError, match='Degenerate'):
+    ch.drop_one_point([[0, 0], [0.5, 0.5], [1, 1], [0.2, 0.2]],
+                      np.random.default_rng(0))
+
+
+def test_uniform_distribution_is_the_default_and_keeps_the_old_stream():
+  points_list, hulls = ch.generate_examples(80, 5, 9,
+                                            np.random.default_rng(7),
+                                            distribution='uniform')
+  default, _ = ch.generate_examples(80, 5, 9, np.random.default_rng(7))
+  for a, b in zip(points_list, default):
+    np.testing.assert_array_equal(a, b)
+  rng = np.random.default_rng(7)
+  for points, hull in zip(points_list, hulls):
+    n = int(rng.integers(5, 10))
+    np.testing.assert_array_equal(points, np.round(rng.random((n, 2)), 8))
+    assert list(hull) == _monotone_chain(points)
+  many, _ = ch.generate_examples(3000, 5, 5, np.random.default_rng(5),
+                                 distribution='uniform')
+  chi2, counts = _hull_size_chi2(many, UNIFORM_HULL_LAW)
+  assert chi2 < 13.8, counts
+
+
+@pytest.mark.parametrize('bad', ['gaussian', 'Uniform', '', None, 3])
+def test_distribution_validation_is_clear(tmp_path, bad):
+  message = 'distribution must be one of uniform, drop_interior'
+  with pytest.raises(ValueError, match=message):
+    ch.generate_examples(2, 5, 5, np.random.default_rng(0), distribution=bad)
+  path = tmp_path / 'never.txt'
+  with pytest.raises(ValueError, match=message):
+    ch.generate_file(str(path), 2, 5, seed=0, distribution=bad)
+  assert not path.exists()
+  data_dir = tmp_path / 'never_created'
+  with pytest.raises(ValueError, match=message):
+    ch.generate_dataset(str(data_dir), num_train=5, num_test=5,
+                        distribution=bad)
+  assert not data_dir.exists()
+  assert ch.check_distribution('uniform') == 'uniform'
+  assert ch.DEFAULT_DISTRIBUTION == 'uniform'
+
+
+def test_generate_dataset_writes_only_the_missing_files(tmp_path):
+  data_dir = tmp_path / 'data'
+  data_dir.mkdir()
+  real = data_dir / 'convex_hull_5_test.txt'
+  real.write_bytes(''.join(ORIGINAL_LINES).encode('ascii'))
+  before = real.read_bytes()
+  files = ch.generate_dataset(str(data_dir), num_train=50, train_max_n=9,
+                              num_test=30, seed=4)
+  assert real.read_bytes() == before  # byte-identical
+  assert files.kept == [str(real)]
+  assert files.written == [str(data_dir / 'convex_hull_5-50_train.txt'),
+                           str(data_dir / 'convex_hull_10_test.txt')]
+  assert sorted(os.listdir(data_dir)) == [
+      'convex_hull_10_test.txt', 'convex_hull_5-50_train.txt',
+      'convex_hull_5_test.txt']  # no .tmp left behind
+  assert files == ch.find_files(str(data_dir))
+  # A file's content does not depend on which other files were written.
+  full = ch.generate_dataset(str(tmp_path / 'full'), num_train=50,
+                             train_max_n=9, num_test=30, seed=4)
+  assert len(full.written) == 3 and full.kept == []
+  for name in ('convex_hull_5-50_train.txt', 'convex_hull_10_test.txt'):
+    assert ((data_dir / name).read_bytes() ==
+            (tmp_path / 'full' / name).read_bytes())
+  # Nothing missing: nothing written, everything kept.
+  again = ch.generate_dataset(str(data_dir), num_train=50, train_max_n=9,
+                              num_test=30, seed=9)
+  assert again.written == [] and len(again.kept) == 3
+  assert real.read_bytes() == before
+  # The training file under its other accepted name counts as present.
+  other = tmp_path / 'other'
+  other.mkdir()
+  (other / 'all_lengths_data_shuffled.txt').write_bytes(before)
+  result = ch.generate_dataset(str(other), num_train=50, train_max_n=9,
+                               num_test=30, seed=4)
+  assert result.train == str(other / 'all_lengths_data_shuffled.txt')
+  assert result.kept == [result.train]
+  assert not (other / 'convex_hull_5-50_train.txt').exists()
+  # overwrite=True regenerates all three.
+  replaced = ch.generate_dataset(str(data_dir), num_train=50, train_max_n=9,
+                                 num_test=30, seed=4, overwrite=True)
+  assert len(replaced.written) == 3 and replaced.kept == []
+  assert real.read_bytes() == (tmp_path / 'full' /
+                               'convex_hull_5_test.txt').read_bytes()

@@ -34,3 +34,21 @@ def test_requirements_have_version_bounds():
     line = line.split('#')[0].strip()
     if line:
       assert '>=' in line and '<' in line.replace('>=', ''), line
+
+
+def test_faithfulness_table_is_linked_and_names_the_switches():
+  doc = _read('docs', 'faithfulness.md')
+  assert '(docs/faithfulness.md)' in _read('README.md')
+  for script in ('train.py', 'run_nfar.py', 'run_convexhull.py',
+                 'run_kvmemnn.py'):
+    source = _read(script)
+    assert 'define_quirks_flag()' in source or 'define_flags(' in source, (
+        script)
+    assert f'`{script}`' in doc, script
+  for flag in ('--reproduce_quirks', '--noreproduce_quirks', '--tf32'):
+    assert flag in doc, flag
+  # Every table row has the header's number of cells.
+  for table in re.findall(r'((?:^\|.*\|\n)+)', doc, re.M):
+    rows = table.strip().splitlines()
+    widths = {row.count(' | ') for row in rows}
+    assert len(widths) == 1, rows[0]
