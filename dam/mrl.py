@@ -89,7 +89,7 @@ def answer_weight(refresh_mask, original_mask, floor=True):
     original_mask: array or tensor of the same shape: 1 at answer steps.
     floor: alpha = max(1, ratio) (True, the paper's rule); False: the bare
       ratio sum(refresh) / sum(answers), as the authors' bAbI loader
-      computed it (it may fall below 1; arrays only).
+      computed it (it may fall below 1).
 
   Returns:
     alpha, a Python float for arrays or a scalar tensor for tensors; 1 when
@@ -98,8 +98,8 @@ def answer_weight(refresh_mask, original_mask, floor=True):
   if tf.is_tensor(refresh_mask) or tf.is_tensor(original_mask):
     refreshed = tf.reduce_sum(refresh_mask)
     answers = tf.reduce_sum(original_mask)
-    return tf.maximum(tf.ones_like(answers),
-                      tf.math.divide_no_nan(refreshed, answers))
+    ratio = tf.math.divide_no_nan(refreshed, answers)
+    return tf.maximum(tf.ones_like(answers), ratio) if floor else ratio
   answers = float(np.sum(original_mask, dtype=np.float64))
   if answers == 0.:
     return 1.
