@@ -103,3 +103,16 @@ def test_loss_mask_rejects_overlap_and_shape_mismatch():
     mrl.loss_mask(np.ones([2, 3]), np.eye(2, 3))
   with pytest.raises(ValueError, match='shape'):
     mrl.loss_mask(np.zeros([2, 3]), np.zeros([3, 2]))
+
+
+def test_answer_weight_without_floor_arrays_and_tensors_agree():
+  # 1 refresh step, 3 answers: the bare ratio 1/3 (the authors' bAbI rule),
+  # floored to 1 by default.
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  refresh, answers = np.array([1., 0., 0., 0.]), np.array([0., 1., 1., 1.])
+  assert mrl.answer_weight(refresh, answers, floor=False) == 1. / 3.
+  assert mrl.answer_weight(refresh, answers) == 1.
+  assert float(mrl.answer_weight(tf.constant(refresh), tf.constant(answers),
+                                 floor=False)) == pytest.approx(1. / 3.)
+  assert float(mrl.answer_weight(tf.constant(refresh),
+                                 tf.constant(answers))) == 1.
