@@ -1,4 +1,6 @@
-"""Trains the DAM (or the DNC baseline) on the Convex Hull task (SPEC 5).
+"""Trains the DAM (or the DNC baseline) on the Convex Hull task
+(Park et al. 2021, experiments, "Convex Hull"; the data of Vinyals et al.
+2015).
 
 The authors' command works as written:
 
@@ -26,35 +28,33 @@ of their 5-point hulls have 5 vertices, 34 % for uniform points) and for
 which no exact process was found; 'drop_interior' is the closest candidate
 (docs/convex_hull_data.md).
 
-Defaults are the authors' (their run_convexhull.py): K=6 blocks of 20 x 64,
-R=4, H=256, a ReLU MLP 2 x 256 before the output layer, batch 128, TF1
-RMSProp(1e-4), p_re 0.3, 100,000 iterations, a report every 1,000 and a
-checkpoint every 10,000. Every --eval_interval steps (default: every report)
-the model is evaluated on both test files, by default as the authors
-measured it: on the training graph (bypass dropout and clipping on, no
-update); --noreproduce_quirks evaluates without dropout or clipping; the
-exact-sequence accuracy (every hull label and the end token right) at N = 5 and N = 10 goes to the progress line, metrics.csv,
-TensorBoard and summary.json in info/<name>/.
+Defaults are the authors' (their run_convexhull.py;
+`dam.presets.CONVEX_HULL`): K=6 blocks of 20 x 64, R=4, H=256, a ReLU MLP
+2 x 256 before the output layer, batch 128, TF1 RMSProp(1e-4), p_re 0.3,
+100,000 iterations, a report every 1,000 and a checkpoint every 10,000.
+Every --eval_interval steps (default: every report) the model is evaluated
+on both test files, by default as the authors measured it: on the training
+graph (bypass dropout and clipping on, no update); --noreproduce_quirks
+evaluates without dropout or clipping; the exact-sequence accuracy (every
+hull label and the end token right) at N = 5 and N = 10 goes to the
+progress line, metrics.csv, TensorBoard and summary.json in info/<name>/.
 """
 
-import functools
-import os
 import sys
 
 from absl import app
 from absl import flags
 
 from dam import cli
+from dam import presets
 
-cli.define_flags(
-    num_memory_blocks=6, p_re=0.3, batch_size=128, learning_rate=1e-4,
-    hidden_size=256, memory_address_size=20, memory_length_size=64,
-    num_read_heads=4, training_iteration=100000, report_interval=1000,
-    checkpoint_interval=10000, name='convexhull', mlp_sizes='256,256')
-flags.DEFINE_string('data_dir', 'Convexhull_data', 'Directory of the Pointer '
+_D = presets.CONVEX_HULL
+
+cli.define_flags(_D)
+flags.DEFINE_string('data_dir', _D['data_dir'], 'Directory of the Pointer '
                     'Networks convex hull files.')
-flags.DEFINE_integer('max_n', 20, 'Largest point count trained on (labels '
-                     '0..max_n).')
+flags.DEFINE_integer('max_n', _D['max_n'], 'Largest point count trained on '
+                     '(labels 0..max_n).')
 flags.DEFINE_boolean('generate_data', False, 'Write the missing ones of a '
                      'compatible training file and the two test files into '
                      '--data_dir (existing files are kept), then exit.')
@@ -71,19 +71,12 @@ flags.DEFINE_integer('num_test_examples', 10_000, 'Lines per test file '
                      'written by --generate_data.')
 flags.DEFINE_integer('test_examples', 0, 'Evaluate on the first this many '
                      'examples of each test file (0: all).')
-flags.DEFINE_integer('eval_interval', None, 'Steps between test '
-                     'evaluations (also at the end); default: every '
-                     '--report_interval, as the authors.')
-flags.DEFINE_integer('eval_batch_size', 500, 'Batch size of the test '
-                     'evaluation.')
+cli.define_test_set_flags(_D['eval_batch_size'])
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(cli)  # --help lists the shared flags too.
 
-for _flag in ('num_train_examples', 'num_test_examples', 'eval_interval',
-              'eval_batch_size'):
-  flags.register_validator(_flag, lambda v: v is None or v >= 1,
-                           message=f'--{_flag} must be a positive integer.')
+cli.positive_integers('num_train_examples', 'num_test_examples')
 flags.register_validator('test_examples', lambda v: v >= 0,
                          message='--test_examples must be >= 0 (0: all).')
 flags.register_validator('max_n', lambda v: v >= 10,
@@ -121,7 +114,6 @@ def generate(convex_hull):
 
 def main(argv):
   cli.check_no_arguments(argv)
-  from dam import losses  # pylint: disable=g-import-not-at-top
   from tasks import convex_hull  # pylint: disable=g-import-not-at-top
   if FLAGS.generate_data:
     return generate(convex_hull)
@@ -148,18 +140,14 @@ def main(argv):
   print(f'Training examples by point count: {counts}; test examples: ' +
         ', '.join(f'{name} {sum(len(b.inputs) for b in batches)}'
                   for name, batches in test_sets.items()), flush=True)
-  loss_fn = functools.partial(losses.mrl_softmax_loss,
-                              reconstruction_size=task.reconstruction_size)
+  from dam.run import trainer  # pylint: disable=g-import-not-at-top
   return cli.run(
-      task, loss_fn, 'ConvexHull', dict(max_n=FLAGS.max_n),
-      eval_sets={name: (lambda batches=batches: batches)
-                 for name, batches in test_sets.items()},
-      eval_interval=FLAGS.eval_interval,
-      eval_training=FLAGS.reproduce_quirks,
-      report_metrics=(('mrl_loss', 'mrl'), ('answer_accuracy', 'acc'),
-                      ('sequence_accuracy', 'seq_acc')))
+      task, 'ConvexHull', dict(max_n=FLAGS.max_n),
+      evaluation=trainer.Evaluation(
+          sets={name: (lambda batches=batches: batches)
+                for name, batches in test_sets.items()},
+          interval=FLAGS.eval_interval, training=FLAGS.reproduce_quirks))
 
 
 if __name__ == '__main__':
-  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   app.run(main)

@@ -1,4 +1,4 @@
-"""Trains the DAM (or the DNC baseline) on an algorithmic task.
+"""Trains the DAM (or the DNC baseline) on an algorithmic task or bAbI.
 
 The authors' command lines work as written, e.g. their Copy run:
 
@@ -8,43 +8,47 @@ The authors' command lines work as written, e.g. their Copy run:
       --bit_w=8 --min_length=8 --max_length=32 --training_iteration=10000 \
       --name=copy_dam
 
-With no flags: the Copy task at the authors' sizes. Checkpoints, TensorBoard
-logs, metrics.csv and summary.json go to info/<name>/; running the same
-command again resumes from the latest checkpoint.
+With no flags: the Copy task at the authors' train.py defaults
+(`dam.presets.TRAIN`). Checkpoints, TensorBoard logs, metrics.csv and
+summary.json go to info/<name>/; running the same command again resumes
+from the latest checkpoint.
 """
 
-import functools
-import os
 import sys
 
 from absl import app
 from absl import flags
 
 from dam import cli
+from dam import presets
 
 MODES = ('Copy', 'AssociativeRecall', 'RepresentationRecall', 'bAbI')
+_D = presets.TRAIN
 
-# The shared flags, with the authors' train.py defaults.
-cli.define_flags(memory_length_size=24, checkpoint_interval=None)
+# The shared flags (with --embedding_size), the authors' train.py defaults.
+cli.define_flags(_D, embedding=True)
 # Task flags (the authors' names and defaults).
-flags.DEFINE_enum('mode', 'Copy', MODES, 'Task.', case_sensitive=False)
+flags.DEFINE_enum('mode', _D['mode'], MODES, 'Task.', case_sensitive=False)
 flags.DEFINE_boolean('babi', False, 'True selects the bAbI task (= '
                      '--mode=bAbI, as in the authors\' README).')
-flags.DEFINE_integer('embedding_size', 64, 'Word embedding size (bAbI).')
-flags.DEFINE_integer('N', 4, 'Segments per item (RepresentationRecall).')
-flags.DEFINE_integer('bit_w', 8, 'Bits per vector.')
-flags.DEFINE_integer('num_bit', 8, 'Stored items (RepresentationRecall).')
-flags.DEFINE_integer('item_bit', 3, 'Vectors per item (AssociativeRecall).')
-flags.DEFINE_integer('min_length', 8, 'Minimum length (items / queries).')
-flags.DEFINE_integer('max_length', 32, 'Maximum length (items / queries).')
-flags.DEFINE_integer('epoch', 50, 'bAbI: epochs of this run; a checkpoint '
-                     'trained at another --learning_rate is fine-tuned for '
-                     '--epoch more epochs.')
-flags.DEFINE_string('data_dir', 'bAbI_data', 'bAbI: directory holding '
+flags.DEFINE_integer('N', _D['N'], 'Segments per item (RepresentationRecall).')
+flags.DEFINE_integer('bit_w', _D['bit_w'], 'Bits per vector.')
+flags.DEFINE_integer('num_bit', _D['num_bit'],
+                     'Stored items (RepresentationRecall).')
+flags.DEFINE_integer('item_bit', _D['item_bit'],
+                     'Vectors per item (AssociativeRecall).')
+flags.DEFINE_integer('min_length', _D['min_length'],
+                     'Minimum length (items / queries).')
+flags.DEFINE_integer('max_length', _D['max_length'],
+                     'Maximum length (items / queries).')
+flags.DEFINE_integer('epoch', _D['epoch'], 'bAbI: epochs of this run; a '
+                     'checkpoint trained at another --learning_rate is '
+                     'fine-tuned for --epoch more epochs.')
+flags.DEFINE_string('data_dir', _D['data_dir'], 'bAbI: directory holding '
                     'tasks_1-20_v1-2.tar.gz or the extracted '
                     'tasks_1-20_v1-2/ folder (the preprocessed cache is '
                     'written there too).')
-flags.DEFINE_enum('babi_set', 'en-10k', ['en-10k', 'en'], 'bAbI: the '
+flags.DEFINE_enum('babi_set', _D['babi_set'], ['en-10k', 'en'], 'bAbI: the '
                   'training set (10k or 1k questions per task).')
 flags.DEFINE_boolean('download', False, 'bAbI: download the official '
                      'archive into --data_dir if no data is there.')
@@ -54,9 +58,7 @@ flags.DEFINE_integer('eval_batches', 0, 'Fresh held-out batches evaluated '
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(cli)  # --help lists the shared flags too.
 
-for _flag in ('bit_w', 'embedding_size', 'epoch'):
-  flags.register_validator(_flag, lambda v: v >= 1,
-                           message=f'--{_flag} must be a positive integer.')
+cli.positive_integers('bit_w', 'epoch')
 flags.register_multi_flags_validator(
     ['min_length', 'max_length'],
     lambda f: 1 <= f['min_length'] <= f['max_length'],
@@ -82,7 +84,6 @@ def make_task(mode, seed, batch_size=None):
 
 def train_babi():
   """train.py --mode=bAbI (or --babi=True): joint training on 20 tasks."""
-  from dam import losses  # pylint: disable=g-import-not-at-top
   from tasks import babi  # pylint: disable=g-import-not-at-top
   try:
     data = babi.load(FLAGS.data_dir, FLAGS.babi_set, download=FLAGS.download)
@@ -108,12 +109,10 @@ def train_babi():
   if FLAGS['training_iteration'].present:  # a short trial run
     phase_steps = min(phase_steps, FLAGS.training_iteration)
   return cli.run(
-      task, losses.softmax_loss, 'bAbI', config, vocab_size=data.vocab_size,
-      phase_steps=phase_steps,
+      task, 'bAbI', config, phase_steps=phase_steps,
       checkpoint_interval=(FLAGS.checkpoint_interval or 1) * steps_per_epoch,
-      report_metrics=(('reported_loss', 'answer_loss'),
-                      ('answer_accuracy', 'acc')),
-      time_bucket=100)  # XLA: <= 8 compiled lengths (stories <= 800).
+      time_bucket=100,  # XLA: <= 8 compiled lengths (stories <= 800).
+      embedding_size=FLAGS.embedding_size)
 
 
 def main(argv):
@@ -121,24 +120,22 @@ def main(argv):
   mode = 'bAbI' if FLAGS.babi else FLAGS.mode
   if mode == 'bAbI':
     return train_babi()
-  from dam import losses  # pylint: disable=g-import-not-at-top
+  from dam.run import trainer  # pylint: disable=g-import-not-at-top
   try:
     task = make_task(mode, FLAGS.seed)
     eval_task = (make_task(mode, FLAGS.seed + 1_000_003)
                  if FLAGS.eval_batches > 0 else None)
   except ValueError as e:
     raise app.UsageError(str(e)) from e
-  loss_fn = functools.partial(losses.sigmoid_loss,
-                              answer_channels=task.answer_channels)
   config = dict(mode=mode, N=FLAGS.N, bit_w=FLAGS.bit_w, num_bit=FLAGS.num_bit,
                 item_bit=FLAGS.item_bit)
   # The authors saved algorithmic runs only at the end (their
   # checkpoint_interval counted bAbI epochs); we save every 1,000 steps.
-  return cli.run(task, loss_fn, mode, config, eval_task=eval_task,
-                 eval_batches=FLAGS.eval_batches,
+  return cli.run(task, mode, config,
+                 evaluation=trainer.Evaluation(task=eval_task,
+                                               batches=FLAGS.eval_batches),
                  checkpoint_interval=FLAGS.checkpoint_interval or 1000)
 
 
 if __name__ == '__main__':
-  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   app.run(main)

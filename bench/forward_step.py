@@ -2,6 +2,7 @@
 
     python bench/forward_step.py                       # authors' Copy sizes
     python bench/forward_step.py --config=babi --output=bench/results/fwd.json
+    python bench/forward_step.py --kernel=paper        # the paper-form kernel
 
 For each model and execution mode: warm-up calls (tracing / compilation,
 timed separately as `first_call_s`), then `--repeats` timings of `--calls`
@@ -28,10 +29,12 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top
 import dam  # pylint: disable=g-import-not-at-top
 
 CONFIGS = {
-    # SPEC 4, authors' Copy command: 8 bits + 2 flags.
+    # The authors' Copy command (Park et al. 2021; taewonpark/DAM): 8 bits +
+    # 2 flags.
     'copy': dict(batch_size=16, input_size=10, output_size=10, hidden_size=128,
                  memory_size=64, word_size=36, num_reads=1, num_blocks=2),
-    # SPEC 6: embedding 64 in, softmax over the lexicon out (~160 words).
+    # The authors' bAbI command: embedding 64 in, softmax over the lexicon
+    # out (~160 words).
     'babi': dict(batch_size=32, input_size=64, output_size=160,
                  hidden_size=256, memory_size=128, word_size=48, num_reads=4,
                  num_blocks=2),
@@ -44,6 +47,8 @@ _CALLS = flags.DEFINE_integer('calls', 20, 'Steps per repetition.')
 _TIME_STEPS = flags.DEFINE_integer('time_steps', 66,
                                    'Sequence length of the timed unroll.')
 _OUTPUT = flags.DEFINE_string('output', None, 'Also write the JSON here.')
+_KERNEL = flags.DEFINE_enum('kernel', 'fast', ['fast', 'paper'],
+                            'Addressing kernel (dam.access.addressing_kernel).')
 
 
 def _time(fn, repeats, calls):
@@ -68,8 +73,9 @@ def _make_core(model, config):
   kwargs = {k: config[k] for k in ('output_size', 'hidden_size', 'memory_size',
                                     'word_size', 'num_reads')}
   if model == 'dam':
-    return dam.DAM(num_blocks=config['num_blocks'], seed=0, **kwargs)
-  return dam.DNC(**kwargs)
+    return dam.DAM(num_blocks=config['num_blocks'], seed=0,
+                   kernel=_KERNEL.value, **kwargs)
+  return dam.DNC(kernel=_KERNEL.value, **kwargs)
 
 
 def main(argv):
@@ -82,7 +88,8 @@ def main(argv):
       rng.normal(size=[batch, _TIME_STEPS.value, input_size]), tf.float32)
   lengths = tf.fill([batch], _TIME_STEPS.value)
   results = dict(
-      config=_CONFIG.value, sizes=config, time_steps=_TIME_STEPS.value,
+      config=_CONFIG.value, kernel=_KERNEL.value, sizes=config,
+      time_steps=_TIME_STEPS.value,
       repeats=_REPEATS.value, calls=_CALLS.value,
       tensorflow=tf.__version__, python=platform.python_version(),
       cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),

@@ -4,16 +4,16 @@
     python bench/suite.py --configs=copy,babi200 --models=dam --modes=xla
     python bench/suite.py --scale=0.125                  # shrink big batches
 
-For each of the authors' task configurations (`CONFIGS`: Copy, Associative
-Recall, Representation Recall, bAbI at a typical story length of 200 tokens
-and at the 800-token maximum, Nth Farthest, Convex Hull), each model (DAM,
-DNC) and each execution mode (eager, tf.function, tf.function + XLA), it
-times
+For each of the authors' task configurations (`CONFIGS`, from their
+commands in `dam.presets`: Copy, Associative Recall, Representation Recall,
+bAbI at a typical story length of 200 tokens and at the 800-token maximum,
+Nth Farthest, Convex Hull), each model (DAM, DNC) and each execution mode
+(eager, tf.function, tf.function + XLA), it times
 
-* a full training step (`dam.training.make_train_step`: forward, loss,
+* a full training step (`dam.run.steps.make_train_step`: forward, loss,
   backward, global-norm clipping, optimizer update), the step every script
   runs, on one batch of the task at its longest length;
-* an evaluation forward pass (`dam.training.make_eval_step`) on the same
+* an evaluation forward pass (`dam.run.steps.make_eval_step`) on the same
   batch,
 
 each after warm-up (the first call, timed separately as the trace / compile
@@ -44,42 +44,56 @@ from absl import app
 from absl import flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+sys.path.insert(0, ROOT)  # `python bench/suite.py` from a checkout
 
-# The authors' configurations (their commands in README). `batch` is the
-# authors' batch size; `time` the longest sequence length timed.
+from dam import presets  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+
+def _config(command, task, **extra):
+  """A timed configuration from the authors' command `command`
+  (`dam.presets`): their model sizes, batch size and optimizer."""
+  s = presets.settings(command)
+  return dict(task=task, batch=s['batch_size'], hidden_size=s['hidden_size'],
+              memory_size=s['memory_address_size'],
+              word_size=s['memory_length_size'],
+              num_reads=s['num_read_heads'], num_blocks=s['num_memory_blocks'],
+              mlp_sizes=tuple(int(w) for w in s['mlp_sizes'].split(',') if w),
+              optimizer=s['optimizer'], learning_rate=s['learning_rate'],
+              **extra)
+
+
+def _longest(command, *names):
+  """The task flags `names` of a command, at its longest sequences."""
+  s = presets.settings(command)
+  return dict({name: s[name] for name in names}, min_length=s['max_length'],
+              max_length=s['max_length'])
+
+
+# The authors' configurations (their commands, `dam.presets.COMMANDS`).
+# `batch` is the authors' batch size; `time` the longest sequence timed;
+# bAbI's lexicon (160 words) is that of en-10k.
 CONFIGS = {
-    'copy': dict(task='copy', batch=16, hidden_size=128, memory_size=64,
-                 word_size=36, num_reads=1, num_blocks=2, optimizer='rmsprop',
-                 learning_rate=1e-4, task_args=dict(bit_w=8, min_length=32,
-                                                    max_length=32, p_re=0.1)),
-    'ar': dict(task='ar', batch=16, hidden_size=128, memory_size=32,
-               word_size=36, num_reads=1, num_blocks=2, optimizer='rmsprop',
-               learning_rate=1e-4, task_args=dict(bit_w=8, item_bit=3,
-                                                  min_length=8, max_length=8,
-                                                  p_re=0.1)),
-    'rr': dict(task='rr', batch=16, hidden_size=128, memory_size=32,
-               word_size=32, num_reads=1, num_blocks=8, optimizer='rmsprop',
-               learning_rate=1e-4, task_args=dict(N=8, bit_w=64, num_bit=8,
-                                                  min_length=16,
-                                                  max_length=16)),
-    'babi200': dict(task='babi', time=200, batch=32, scalable=True,
-                    hidden_size=256, memory_size=128, word_size=48,
-                    num_reads=4, num_blocks=2, optimizer='rmsprop',
-                    learning_rate=3e-5, vocab_size=160, embedding_size=64),
-    'babi800': dict(task='babi', time=800, batch=32, scalable=True,
-                    hidden_size=256, memory_size=128, word_size=48,
-                    num_reads=4, num_blocks=2, optimizer='rmsprop',
-                    learning_rate=3e-5, vocab_size=160, embedding_size=64),
-    'nfar': dict(task='nfar', batch=1600, scalable=True, hidden_size=1024,
-                 memory_size=16, word_size=128, num_reads=4, num_blocks=6,
-                 mlp_sizes=(256,) * 4, optimizer='adam', learning_rate=1e-4,
-                 task_args=dict(p_re=0.3)),
-    'convexhull': dict(task='convexhull', batch=128, scalable=True,
-                       hidden_size=256, memory_size=20, word_size=64,
-                       num_reads=4, num_blocks=6, mlp_sizes=(256, 256),
-                       optimizer='rmsprop', learning_rate=1e-4,
-                       task_args=dict(max_n=20, p_re=0.3)),
+    'copy': _config('copy', 'copy', task_args=_longest('copy', 'bit_w',
+                                                       'p_re')),
+    'ar': _config('associative_recall', 'ar', task_args=_longest(
+        'associative_recall', 'bit_w', 'item_bit', 'p_re')),
+    'rr': _config('representation_recall', 'rr', task_args=_longest(
+        'representation_recall', 'N', 'bit_w', 'num_bit')),
+    'babi200': _config('babi', 'babi', time=200, scalable=True,
+                       vocab_size=160,
+                       embedding_size=presets.TRAIN['embedding_size'],
+                       task_args=dict(p_re=presets.settings('babi')['p_re'])),
+    'babi800': _config('babi', 'babi', time=800, scalable=True,
+                       vocab_size=160,
+                       embedding_size=presets.TRAIN['embedding_size'],
+                       task_args=dict(p_re=presets.settings('babi')['p_re'])),
+    'nfar': _config('nth_farthest', 'nfar', scalable=True, task_args=dict(
+        p_re=presets.settings('nth_farthest')['p_re'])),
+    'convexhull': _config('convex_hull', 'convexhull', scalable=True,
+                          task_args=dict(
+                              max_n=presets.CONVEX_HULL['max_n'],
+                              p_re=presets.settings('convex_hull')['p_re'])),
 }
 MODELS = ('dam', 'dnc')
 MODES = ('eager', 'function', 'xla')
@@ -122,27 +136,27 @@ def _batch_size(config, scale):
   return config['batch']
 
 
-def _task_batch(config, batch_size, seed=0):
-  """(batch of NumPy arrays, task attributes, loss function)."""
-  import functools  # pylint: disable=g-import-not-at-top
+def _task(config, batch_size, seed=0):
+  """The task of a configuration (`tasks.base.Task`) and one batch of it."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from dam import losses  # pylint: disable=g-import-not-at-top
-  from tasks import base  # pylint: disable=g-import-not-at-top
   kind, args = config['task'], dict(config.get('task_args', {}))
   if kind == 'babi':
-    # Token ids of a batch of stories of exactly `time` tokens (timing does
-    # not depend on the words); one answer token in ten.
+    # Stories of exactly `time` random tokens (timing does not depend on the
+    # words), one answer token in ten.
     from tasks import babi  # pylint: disable=g-import-not-at-top
     rng = np.random.default_rng(seed)
-    b, t, v = batch_size, config['time'], config['vocab_size']
-    inputs = rng.integers(1, v, size=[b, t]).astype(np.int32)
-    answers = (rng.random([b, t]) < 0.1).astype(np.float32)
-    batch = base.Batch(inputs, inputs.copy(), np.full([b], t, np.int32),
-                       answers, answers)
-    return batch, babi.BabiTask.batch_specs, dict(
-        input_size=config['embedding_size'], output_size=v), \
-        losses.softmax_loss
-  if kind == 'copy':
+    t, v = config['time'], config['vocab_size']
+    stories = []
+    for _ in range(batch_size):
+      inputs = rng.integers(babi.ANSWER + 1, v, size=t).astype(np.int32)
+      answers = rng.random(t) < 0.1
+      inputs[answers] = babi.ANSWER
+      targets = np.where(answers, rng.integers(babi.ANSWER + 1, v, size=t),
+                         inputs).astype(np.int32)
+      stories.append(babi.Story(inputs, targets, np.zeros(t, bool), 1))
+    task = babi.BabiTask(stories, v, batch_size, seed=seed, max_time=t,
+                         **args)
+  elif kind == 'copy':
     from tasks import copy as task_lib  # pylint: disable=g-import-not-at-top
     task = task_lib.CopyTask(batch_size=batch_size, seed=seed, **args)
   elif kind == 'ar':
@@ -167,24 +181,7 @@ def _task_batch(config, batch_size, seed=0):
                                       **args)
   else:
     raise ValueError(f'unknown task {kind!r}')
-  batch = task.next_batch()
-  if kind in ('nfar', 'convexhull'):
-    loss_fn = functools.partial(losses.mrl_softmax_loss,
-                                reconstruction_size=task.reconstruction_size)
-  else:
-    loss_fn = functools.partial(losses.sigmoid_loss,
-                                answer_channels=task.answer_channels)
-
-  def specs(b):
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    return (tf.TensorSpec([b, None, task.input_size], tf.float32),
-            tf.TensorSpec([b, None, task.output_size], tf.float32),
-            tf.TensorSpec([b], tf.int32),
-            tf.TensorSpec([b, None], tf.float32),
-            tf.TensorSpec([b, None], tf.float32))
-
-  return batch, specs, dict(input_size=task.input_size,
-                            output_size=task.output_size), loss_fn
+  return task, task.next_batch()
 
 
 def _time_calls(fn, repeats, min_time):
@@ -223,42 +220,38 @@ def run_case(name, model_name, mode, scale, repeats, min_time):
   rss_start = _rss_mb()
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from dam import flops  # pylint: disable=g-import-not-at-top
+  from dam import model as model_lib  # pylint: disable=g-import-not-at-top
   from dam import optimizers  # pylint: disable=g-import-not-at-top
-  from dam import training  # pylint: disable=g-import-not-at-top
+  from dam.run import steps  # pylint: disable=g-import-not-at-top
 
   config = CONFIGS[name]
   batch_size = _batch_size(config, scale)
-  batch, specs, sizes, loss_fn = _task_batch(config, batch_size)
+  task, batch = _task(config, batch_size)
   time_steps = int(batch.inputs.shape[1])
   tf.random.set_seed(0)
   use_dam = model_name == 'dam'
-  core = training.build_core(
-      sizes['output_size'], use_dam=use_dam,
-      hidden_size=config['hidden_size'], memory_size=config['memory_size'],
-      word_size=config['word_size'], num_reads=config['num_reads'],
-      num_blocks=config['num_blocks'],
-      mlp_sizes=config.get('mlp_sizes', ()), seed=0)
-  model = training.SequenceModel(core, config.get('vocab_size'),
-                                 config.get('embedding_size'))
+  core = model_lib.build_core(
+      task.output_size, use_dam=use_dam, hidden_size=config['hidden_size'],
+      memory_size=config['memory_size'], word_size=config['word_size'],
+      num_reads=config['num_reads'], num_blocks=config['num_blocks'],
+      mlp_sizes=config['mlp_sizes'], seed=0)
+  model = model_lib.SequenceModel(core, config.get('vocab_size'),
+                                  config.get('embedding_size'))
   optimizer = optimizers.make_optimizer(config['optimizer'],
                                         config['learning_rate'])
-  spec = specs(1)[0]
-  model(tf.zeros([1, 1] + spec.shape[2:].as_list(), spec.dtype),
-        tf.ones([1], tf.int32))
-  variables = model.trainable_variables
-  optimizer._initialize(variables)  # pylint: disable=protected-access
+  variables = steps.build(model, optimizer, task.batch_specs(batch_size))
   rss_built = _rss_mb()
   traces = {}
-  train_step = training.make_train_step(
-      model, optimizer, loss_fn, variables, 50., specs(batch_size), mode,
-      traces)
-  eval_step = training.make_eval_step(model, loss_fn, specs(None), mode,
-                                      traces)
-  tensors = [tf.convert_to_tensor(x) for x in batch]
+  train_step = steps.make_train_step(
+      model, optimizer, task.loss, task.batch_specs(batch_size), 50., mode,
+      traces, variables)
+  eval_step = steps.make_eval_step(model, task.loss, task.batch_specs(None),
+                                   mode, traces)
+  tensors = steps.to_tensors(batch)
   repeats = repeats if mode != 'eager' else min(repeats, _EAGER_REPEATS.value)
   results = {}
   for kind, fn in (('train', train_step), ('eval', eval_step)):
-    first, calls, per_call = _time_calls(lambda f=fn: f(*tensors), repeats,
+    first, calls, per_call = _time_calls(lambda f=fn: f(tensors), repeats,
                                          min_time)
     stats = _stats(per_call)
     results[kind] = dict(first_call_s=first, calls_per_repeat=calls,
@@ -268,10 +261,11 @@ def run_case(name, model_name, mode, scale, repeats, min_time):
   # The step must not trace again after its first call.
   results['traces'] = traces
   flop_config = dict(
-      input_size=sizes['input_size'], output_size=sizes['output_size'],
+      input_size=(config['embedding_size'] if task.vocab_size
+                  else task.input_size), output_size=task.output_size,
       hidden_size=config['hidden_size'], memory_size=config['memory_size'],
       word_size=config['word_size'], num_reads=config['num_reads'],
-      num_blocks=config['num_blocks'], mlp_sizes=config.get('mlp_sizes', ()),
+      num_blocks=config['num_blocks'], mlp_sizes=config['mlp_sizes'],
       interface_size=core.access.interface_size, use_dam=use_dam)
   results['train']['flops'] = flops.train_step_flops(batch_size, time_steps,
                                                      **flop_config)
@@ -292,7 +286,7 @@ def run_case(name, model_name, mode, scale, repeats, min_time):
               memory=memory, device='GPU' if gpus else 'CPU', **results)
 
 
-# -- the driver -------------------------------------------------------------------
+# -- the driver ----------------------------------------------------------------
 
 
 def matmul_throughput(size=4096, repeats=7):

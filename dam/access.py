@@ -1,16 +1,30 @@
 """Memory access modules: the DAM multi-block access and the DNC access.
 
-Both are siblings over `MemoryAccess`, which owns what they share: the one
-fused interface layer and its parsing, the usage update, the write weights and
-the erase-then-add write, all from `dam.addressing`. They differ only in how
-they read:
+One access step is a write, then a read, each with a named result:
 
-* `DAMAccess` (Park et al. 2021): K blocks, one write head per block,
+  written = access.write(interface, prev_state)          -> `WriteResult`
+  read = access.read(interface, written, prev_state.read_weights)
+                                                          -> `ReadResult`
+  state = access.state(written, read)
+
+The write side holds every equation of the memory update: `write_memory`
+(usage, allocation, write weights, erase and write) then `write_links` (for
+the DNC the temporal link matrix and the precedence weights). The read side
+only reads the memory just written.
+
+`MemoryAccess` owns what the two models share: the one fused interface layer
+and its parse, and the write side. They differ in how they read:
+
+* `DAMAccess` (Park et al. 2021, Sec. 3): K blocks, one write head per block,
   content-only reads in every block, an attentive gate g = softmax over blocks
   for each read head, gated read weights kept in the state, read words summed
   over blocks.
-* `DNCAccess` (Graves et al. 2016): one memory (K = 1), temporal link matrix,
-  read modes (backward, forward, content).
+* `DNCAccess` (Graves et al. 2016, Methods): one memory (K = 1), temporal
+  link matrix, read modes (backward, forward, content).
+
+Both compute with an addressing kernel chosen by the `kernel` argument:
+'fast' (`dam.addressing_fast`, the default) or 'paper' (`dam.addressing`,
+the equations in their paper form); see `addressing_kernel`.
 
 Symbols: B batch, K blocks, N slots, W word size, Wh write heads per block,
 R read heads.
@@ -24,15 +38,37 @@ import sonnet as snt
 import tensorflow as tf
 
 from dam import addressing
+from dam import addressing_fast
+
+KERNELS = {'fast': addressing_fast, 'paper': addressing}
+
+
+def addressing_kernel(name):
+  """The addressing kernel module called `name`.
+
+  Args:
+    name: 'fast' (`dam.addressing_fast`: the default, rewritten for speed)
+      or 'paper' (`dam.addressing`: the papers' equations, plain autodiff).
+      Both have the same functions and signatures and agree up to float
+      rounding (tests/test_kernels.py).
+
+  Returns:
+    The module.
+  """
+  if name not in KERNELS:
+    raise ValueError(f'kernel must be one of {sorted(KERNELS)}, got '
+                     f'{name!r}.')
+  return KERNELS[name]
+
 
 DAMAccessState = collections.namedtuple(
     'DAMAccessState',
     ('memory', 'read_weights', 'write_weights', 'usage', 'attentive_gate'))
-DAMAccessState.__doc__ = """State of `DAMAccess`.
+DAMAccessState.__doc__ = """State of `DAMAccess` after step t.
 
 Fields:
   memory: M_k for every block, [B, K, N, W].
-  read_weights: GATED read weights g[k, r] * c_k[r], [B, K, R, N].
+  read_weights: GATED read weights g[k, r] c_k[r], [B, K, R, N].
   write_weights: [B, K, Wh, N].
   usage: [B, K, N].
   attentive_gate: g, [B, K, R] (sums to 1 over K); kept for inspection.
@@ -41,7 +77,7 @@ Fields:
 DNCAccessState = collections.namedtuple(
     'DNCAccessState',
     ('memory', 'read_weights', 'write_weights', 'linkage', 'usage'))
-DNCAccessState.__doc__ = """State of `DNCAccess` (K = 1 block).
+DNCAccessState.__doc__ = """State of `DNCAccess` (K = 1 block) after step t.
 
 Fields:
   memory: [B, 1, N, W].
@@ -50,6 +86,28 @@ Fields:
   linkage: `addressing.TemporalLinkageState` with link [B, 1, Wh, N, N] and
     precedence_weights [B, 1, Wh, N].
   usage: [B, 1, N].
+"""
+
+WriteResult = collections.namedtuple(
+    'WriteResult', ('memory', 'write_weights', 'usage', 'linkage'))
+WriteResult.__doc__ = """What the write of step t computed (`MemoryAccess.write`).
+
+Fields:
+  memory: M_t after erase and write, [B, K, N, W].
+  write_weights: ww_t, [B, K, Wh, N].
+  usage: u_t, [B, K, N].
+  linkage: the DNC's `addressing.TemporalLinkageState` (L_t, p_t) updated
+    with ww_t; () for the DAM, which has no links.
+"""
+
+ReadResult = collections.namedtuple(
+    'ReadResult', ('words', 'weights', 'attentive_gate'))
+ReadResult.__doc__ = """What the read of step t computed (`MemoryAccess.read`).
+
+Fields:
+  words: r_t, the read words summed over blocks, [B, R, W].
+  weights: wr_t, [B, K, R, N] (for the DAM the gated weights g c).
+  attentive_gate: the DAM's g_t, [B, K, R]; () for the DNC.
 """
 
 # One slice of the interface vector: its name, its shape after the batch axis
@@ -62,32 +120,23 @@ def _identity(x):
   return x
 
 
-def softmax_over_blocks(logits):
-  """softmax over the block axis (axis 1) of [B, K, R] logits.
-
-  Written with reductions along axis 1: `tf.nn.softmax(axis=1)` transposes,
-  and the gradient of that transpose cannot be compiled by XLA inside a
-  while loop.
-  """
-  shifted = logits - tf.stop_gradient(
-      tf.reduce_max(logits, axis=1, keepdims=True))
-  exp = tf.exp(shifted)
-  return exp / tf.reduce_sum(exp, axis=1, keepdims=True)
-
-
 class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
   """What the DAM and DNC accesses share.
 
   One dense layer maps the controller output to the interface vector, which is
   split into named fields (`interface_fields`), each reshaped to
-  [B, K, ...] and passed through its activation. The write path (usage,
-  allocation, write weights, erase-then-add) is the same for both models.
+  [B, K, ...] and passed through its activation. The write side (usage,
+  allocation, write weights, erase and write) is the same for both models.
 
-  Subclasses define `interface_fields`, `initial_state` and `read`.
+  Subclasses define `interface_fields`, `initial_state`, `read` and `state`,
+  and may override `write_links`.
   """
 
+  # The state fields that `write_links` and `read` read (see `handover`).
+  _handover_fields = ('read_weights',)
+
   def __init__(self, memory_size, word_size, num_reads, num_writes,
-               num_blocks, interface_w_init=None, name=None):
+               num_blocks, interface_w_init=None, kernel='fast', name=None):
     """Builds the module; parameters are created on the first call.
 
     Args:
@@ -98,6 +147,7 @@ class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
       num_blocks: K.
       interface_w_init: initializer of the interface layer's weights
         (Sonnet's default, truncated normal 1/sqrt(fan_in), if None).
+      kernel: addressing kernel, 'fast' or 'paper' (`addressing_kernel`).
       name: module name.
     """
     super().__init__(name=name)
@@ -111,6 +161,8 @@ class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
     self._num_reads = int(num_reads)
     self._num_writes = int(num_writes)
     self._num_blocks = int(num_blocks)
+    self._kernel_name = kernel
+    self._kernel = addressing_kernel(kernel)
     self._fields = tuple(self.interface_fields())
     self._field_sizes = [int(np.prod(f.shape)) for f in self._fields]
     self._interface_layer = snt.Linear(
@@ -140,6 +192,11 @@ class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
     return self._num_blocks
 
   @property
+  def kernel(self):
+    """Name of the addressing kernel: 'fast' or 'paper'."""
+    return self._kernel_name
+
+  @property
   def interface_size(self):
     """Width of the interface vector."""
     return sum(self._field_sizes)
@@ -150,7 +207,7 @@ class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
     return tf.TensorShape([self._num_reads, self._word_size])
 
   def _write_fields(self):
-    """Interface fields of the write path (both models), in order."""
+    """Interface fields of the write side (both models), in order."""
     k, wh, r, w = (self._num_blocks, self._num_writes, self._num_reads,
                    self._word_size)
     return [
@@ -170,22 +227,24 @@ class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
     """All-zero state for `batch_size` examples (int or scalar tensor)."""
 
   @abc.abstractmethod
-  def read(self, interface, memory, write_weights, prev_state):
-    """Reads the memory just written.
+  def read(self, interface, written, prev_read_weights):
+    """The read of step t, from the memory its write produced.
 
     Args:
-      interface: parsed interface dict.
-      memory: M after this step's write, [B, K, N, W].
-      write_weights: this step's write weights, [B, K, Wh, N].
-      prev_state: a state whose read fields (read weights, DNC linkage) are
-        the previous step's.
+      interface: the step's parsed interface (dict of [B, K, ...]).
+      written: the step's `WriteResult`.
+      prev_read_weights: wr_{t-1}, [B, K, R, N] (the DNC's temporal reads
+        start from them).
 
     Returns:
-      (read words [B, K, R, W] before summing over blocks, dict of the
-      read-path state fields).
+      `ReadResult`.
     """
 
-  # -- shared pieces -----------------------------------------------------------
+  @abc.abstractmethod
+  def state(self, written, read):
+    """The access state after a step: its `WriteResult` and `ReadResult`."""
+
+  # -- one step: write, then read ----------------------------------------------
 
   def parse_interface(self, interface_vector):
     """Splits [B, interface_size] into a dict of activated [B, K, ...] fields."""
@@ -195,79 +254,102 @@ class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
         for field, piece in zip(self._fields, pieces)
     }
 
-  def write_step(self, interface, prev_state):
-    """The first half of an access step, shared by all models: usage update,
-    write weights and erase-then-add.
+  def interface(self, controller_output):
+    """The interface layer and its parse: [B, H] -> dict of [B, K, ...]."""
+    return self.parse_interface(self._interface_layer(controller_output))
+
+  def write(self, interface, prev_state):
+    """The write of step t: `write_memory`, then `write_links`.
 
     Args:
       interface: dict of [B, K, ...] fields (see `interface_fields`).
-      prev_state: previous access state (any of the namedtuples above).
+      prev_state: the access state after step t - 1.
 
     Returns:
-      The state after the write: memory [B, K, N, W], write_weights
-      [B, K, Wh, N] and usage [B, K, N] of this step; the read fields (read
-      weights, DNC linkage) still the previous step's, as `read` needs them.
+      `WriteResult`.
     """
-    usage = addressing.update_usage(prev_state.usage, prev_state.write_weights,
-                                    interface['free_gates'],
-                                    prev_state.read_weights)
-    write_weights = addressing.write_weights(
+    return self.write_links(self.write_memory(interface, prev_state),
+                            prev_state)
+
+  def write_memory(self, interface, prev_state):
+    """Usage u_t, write weights ww_t on M_{t-1}, then erase and write
+    (Graves et al. 2016, Methods; in every block for the DAM, Park et al.
+    2021, Sec. 3).
+
+    Args:
+      interface: dict of [B, K, ...] fields (see `interface_fields`).
+      prev_state: the access state after step t - 1.
+
+    Returns:
+      `WriteResult` with linkage () (see `write_links`).
+    """
+    kernel = self._kernel
+    usage = kernel.update_usage(prev_state.usage, prev_state.write_weights,
+                                interface['free_gates'],
+                                prev_state.read_weights)
+    write_weights = kernel.write_weights(
         prev_state.memory, usage, interface['write_keys'],
         interface['write_strengths'], interface['allocation_gate'],
         interface['write_gate'])
-    memory = addressing.erase_and_write(prev_state.memory, write_weights,
-                                        interface['erase_vectors'],
-                                        interface['write_vectors'])
-    return prev_state._replace(memory=memory, write_weights=write_weights,
-                               usage=usage)
+    memory = kernel.erase_and_write(prev_state.memory, write_weights,
+                                    interface['erase_vectors'],
+                                    interface['write_vectors'])
+    return WriteResult(memory=memory, write_weights=write_weights,
+                       usage=usage, linkage=())
 
-  def read_step(self, interface, written_state):
-    """The second half of an access step: reading the memory just written.
+  def write_links(self, written, prev_state):
+    """The rest of the write of step t once the memory is written: nothing
+    here (the DAM has no links); `DNCAccess` updates its link matrix.
 
     Args:
-      interface: the same interface as the step's `write_step`.
-      written_state: what `write_step` returned.
+      written: what `write_memory` returned for step t.
+      prev_state: the access state after step t - 1.
 
     Returns:
-      (read words summed over blocks [B, R, W], new access state).
+      `WriteResult`.
     """
-    read_words, read_state = self.read(interface, written_state.memory,
-                                       written_state.write_weights,
-                                       written_state)
-    return (tf.reduce_sum(read_words, axis=1),
-            written_state._replace(**read_state))
+    del prev_state
+    return written
+
+  def handover(self, prev_state):
+    """What the rest of step t reads of the state after step t - 1 once
+    `write_memory` has run: the read weights wr_{t-1} (`read`) and, for the
+    DNC, the linkage (`write_links`); the other fields are (). A loop that
+    splits the step there (`dam.unroll`) carries this, not the whole state.
+    """
+    return prev_state._replace(
+        **{name: () for name in prev_state._fields
+           if name not in self._handover_fields})
 
   def step(self, interface, prev_state):
     """One access step from an already parsed interface: write, then read.
 
     Args:
       interface: dict of [B, K, ...] fields (see `interface_fields`).
-      prev_state: previous access state.
+      prev_state: the access state after step t - 1.
 
     Returns:
-      (read words summed over blocks [B, R, W], new access state).
+      (read words r_t [B, R, W], access state after step t).
     """
-    return self.read_step(interface, self.write_step(interface, prev_state))
-
-  def interface(self, controller_output):
-    """The interface layer and its parse: [B, H] -> dict of [B, K, ...]."""
-    return self.parse_interface(self._interface_layer(controller_output))
+    written = self.write(interface, prev_state)
+    read = self.read(interface, written, prev_state.read_weights)
+    return read.words, self.state(written, read)
 
   def __call__(self, controller_output, prev_state):
     """Interface layer, parse, access step.
 
     Args:
       controller_output: [B, H].
-      prev_state: previous access state.
+      prev_state: the access state after step t - 1.
 
     Returns:
-      (read words [B, R, W], new access state).
+      (read words r_t [B, R, W], access state after step t).
     """
     return self.step(self.interface(controller_output), prev_state)
 
 
 class DAMAccess(MemoryAccess):
-  """Distributed associative memory access (Park et al. 2021, SPEC 1.5-1.12).
+  """Distributed associative memory access (Park et al. 2021, Sec. 3).
 
   K blocks; each block k has its own write head(s), its own content-based
   read heads c_k[r] = C(M_k, k_k[r], beta_k[r]); an attentive gate
@@ -279,10 +361,10 @@ class DAMAccess(MemoryAccess):
   """
 
   def __init__(self, memory_size=64, word_size=36, num_reads=1, num_writes=1,
-               num_blocks=2, name='dam_access'):
+               num_blocks=2, kernel='fast', name='dam_access'):
     super().__init__(memory_size, word_size, num_reads, num_writes,
                      num_blocks, interface_w_init=snt.initializers.VarianceScaling(
-                         1.0, 'fan_avg', 'uniform'), name=name)
+                         1.0, 'fan_avg', 'uniform'), kernel=kernel, name=name)
 
   def interface_fields(self):
     k, wh, r, w = (self._num_blocks, self._num_writes, self._num_reads,
@@ -292,7 +374,7 @@ class DAMAccess(MemoryAccess):
         InterfaceField('write_strengths', (k, wh), _identity),
         InterfaceField('read_keys', (k, r, w), _identity),
         InterfaceField('read_strengths', (k, r), _identity),
-        InterfaceField('attentive_gate', (k, r), softmax_over_blocks),
+        InterfaceField('attentive_gate', (k, r), self._kernel.attentive_gate),
     ]
 
   def initial_state(self, batch_size, dtype=tf.float32):
@@ -304,14 +386,23 @@ class DAMAccess(MemoryAccess):
         usage=tf.zeros([batch_size, k, n], dtype),
         attentive_gate=tf.zeros([batch_size, k, self._num_reads], dtype))
 
-  def read(self, interface, memory, write_weights, prev_state):
-    del write_weights, prev_state  # Content-only reads, no links.
+  def read(self, interface, written, prev_read_weights):
+    """Content reads in every block, gated, summed over blocks (Park et al.
+    2021, Sec. 3); no temporal reads, so `prev_read_weights` is unused."""
+    del prev_read_weights
+    kernel = self._kernel
     gate = interface['attentive_gate']  # [B, K, R]
-    content = addressing.content_weights(memory, interface['read_keys'],
-                                         interface['read_strengths'])
-    read_weights = gate[..., None] * content  # [B, K, R, N]
-    return addressing.read(memory, read_weights), dict(
-        read_weights=read_weights, attentive_gate=gate)
+    content = kernel.content_weights(written.memory, interface['read_keys'],
+                                     interface['read_strengths'])
+    read_weights = kernel.gated_read_weights(gate, content)  # [B, K, R, N]
+    words = tf.reduce_sum(kernel.read(written.memory, read_weights), axis=1)
+    return ReadResult(words=words, weights=read_weights, attentive_gate=gate)
+
+  def state(self, written, read):
+    return DAMAccessState(memory=written.memory, read_weights=read.weights,
+                          write_weights=written.write_weights,
+                          usage=written.usage,
+                          attentive_gate=read.attentive_gate)
 
 
 class DNCAccess(MemoryAccess):
@@ -326,10 +417,12 @@ class DNCAccess(MemoryAccess):
   count, same initial distribution), in DeepMind's order.
   """
 
+  _handover_fields = ('read_weights', 'linkage')
+
   def __init__(self, memory_size=64, word_size=36, num_reads=1, num_writes=1,
-               name='dnc_access'):
+               kernel='fast', name='dnc_access'):
     super().__init__(memory_size, word_size, num_reads, num_writes,
-                     num_blocks=1, name=name)
+                     num_blocks=1, kernel=kernel, name=name)
 
   def interface_fields(self):
     wh, r, w = self._num_writes, self._num_reads, self._word_size
@@ -355,15 +448,38 @@ class DNCAccess(MemoryAccess):
             precedence_weights=tf.zeros([batch_size, 1, wh, n], dtype)),
         usage=tf.zeros([batch_size, 1, n], dtype))
 
-  def read(self, interface, memory, write_weights, prev_state):
-    linkage = addressing.update_linkage(prev_state.linkage, write_weights)
-    content = addressing.content_weights(memory, interface['read_keys'],
-                                         interface['read_strengths'])
-    forward = addressing.directional_read_weights(
-        linkage.link, prev_state.read_weights, forward=True)
-    backward = addressing.directional_read_weights(
-        linkage.link, prev_state.read_weights, forward=False)
-    read_weights = addressing.mode_read_weights(content, forward, backward,
-                                                interface['read_mode'])
-    return addressing.read(memory, read_weights), dict(
-        read_weights=read_weights, linkage=linkage)
+  def write_links(self, written, prev_state):
+    """Link matrix L_t and precedence weights p_t from this step's write
+    weights (Graves et al. 2016, Methods, "Temporal memory linkage").
+
+    Args:
+      written: what `write_memory` returned for step t.
+      prev_state: the access state after step t - 1 (L_{t-1}, p_{t-1}).
+
+    Returns:
+      `WriteResult` with linkage (L_t, p_t).
+    """
+    linkage = self._kernel.update_linkage(prev_state.linkage,
+                                          written.write_weights)
+    return written._replace(linkage=linkage)
+
+  def read(self, interface, written, prev_read_weights):
+    """Read weighting wr_t = pi_b b + pi_c c + pi_f f (Graves et al. 2016,
+    Methods, "Read weighting"), with f, b from L_t and wr_{t-1}."""
+    kernel = self._kernel
+    link = written.linkage.link
+    content = kernel.content_weights(written.memory, interface['read_keys'],
+                                     interface['read_strengths'])
+    forward = kernel.directional_read_weights(link, prev_read_weights,
+                                              forward=True)
+    backward = kernel.directional_read_weights(link, prev_read_weights,
+                                               forward=False)
+    read_weights = kernel.mode_read_weights(content, forward, backward,
+                                            interface['read_mode'])
+    words = tf.reduce_sum(kernel.read(written.memory, read_weights), axis=1)
+    return ReadResult(words=words, weights=read_weights, attentive_gate=())
+
+  def state(self, written, read):
+    return DNCAccessState(memory=written.memory, read_weights=read.weights,
+                          write_weights=written.write_weights,
+                          linkage=written.linkage, usage=written.usage)

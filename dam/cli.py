@@ -1,18 +1,32 @@
-"""What the task scripts share: the authors' flags and one way to run them.
+"""The scripts' flags, in groups, and one way to run a training script.
 
-`train.py`, `run_nfar.py` and `run_convexhull.py` are thin front ends: each
-calls `define_flags(...)` with its own defaults (the authors' values for
-that task), defines its task-specific flags, builds its task and loss, and
-hands them to `run(...)`, which builds the core (`--dam=True` DAM,
-`--dam=False` DNC), the optimizer and the `dam.training.Trainer`, and
-trains.
+Every script defines its flags from these groups with its defaults from
+`dam.presets` (the authors' values), then its own task flags:
 
-Flag names are the authors' (hidden_size, memory_address_size,
-memory_length_size, num_write_heads, num_read_heads, keep_prob,
-num_memory_blocks, dam, learning_rate, max_grad_norm, momentum,
-optimizer_epsilon, clip_value, p_re, batch_size, training_iteration,
-report_interval, checkpoint_interval, name) plus ours (seed, info_dir,
-jit_compile, keep_checkpoints, optimizer).
+* model (`define_model_flags`): hidden_size H, memory_address_size N,
+  memory_length_size W, num_write_heads Wh, num_read_heads R, keep_prob,
+  num_memory_blocks K, dam, clip_value, mlp_sizes; with `embedding=True`
+  also embedding_size (token inputs: bAbI);
+* optimisation (`define_optimisation_flags`): optimizer, learning_rate,
+  max_grad_norm, momentum, optimizer_epsilon, p_re;
+* loop and run (`define_loop_flags`, `define_run_dir_flags`,
+  `define_test_set_flags`): batch_size, training_iteration,
+  report_interval, checkpoint_interval, jit_compile, keep_checkpoints,
+  seed; name, info_dir; eval_interval, eval_batch_size;
+* precision and quirks (`define_precision_flags`): tf32,
+  reproduce_quirks.
+
+`define_flags(preset)` defines the four groups (train.py, run_nfar.py,
+run_convexhull.py); eval.py and run_kvmemnn.py take the groups whose flags
+mean the same for them. `positive_integers(...)` is the one validator of
+positive-integer flags. Flag names are the authors' (Park et al. 2021 code),
+plus ours: seed, info_dir, jit_compile, keep_checkpoints, optimizer,
+mlp_sizes, tf32, reproduce_quirks.
+
+`run(task, ...)` builds the model, the optimizer and the
+`dam.run.trainer.Trainer` from the flags and trains. This module imports
+neither TensorFlow nor the model at import time, so `--help` and flag
+errors answer at once.
 """
 
 import sys
@@ -22,31 +36,35 @@ from absl import flags
 
 FLAGS = flags.FLAGS
 
-# The authors' defaults of train.py (Copy sizes); scripts override some.
-DEFAULTS = dict(
-    hidden_size=128, memory_address_size=64, memory_length_size=36,
-    num_write_heads=1, num_read_heads=1, keep_prob=0.9, num_memory_blocks=2,
-    dam=True, clip_value=20., learning_rate=1e-4, max_grad_norm=50.,
-    momentum=0.9, optimizer_epsilon=1e-10, p_re=0.0, batch_size=16,
-    training_iteration=10000, report_interval=500, checkpoint_interval=1000,
-    name='model', optimizer='rmsprop', mlp_sizes='', jit_compile=True)
+# -- validators ----------------------------------------------------------------
 
 
-def define_flags(**overrides):
-  """Defines the shared flags with the authors' defaults (`DEFAULTS`).
+def positive_integers(*names):
+  """Registers `--<name> must be a positive integer.` for each flag.
 
-  Args:
-    **overrides: defaults that differ for this script, e.g.
-      `hidden_size=1024` for Nth Farthest.
-
-  Raises:
-    KeyError: an override names no shared flag.
+  A flag whose value is None (its default "not given") passes.
   """
-  unknown = set(overrides) - set(DEFAULTS)
-  if unknown:
-    raise KeyError(f'No shared flag(s) {sorted(unknown)}.')
-  d = dict(DEFAULTS, **overrides)
-  # Model.
+  for name in names:
+    flags.register_validator(name, lambda v: v is None or v >= 1,
+                             message=f'--{name} must be a positive integer.')
+
+
+def _parse_sizes(text):
+  """'256,256' -> (256, 256); '' -> (); None if malformed."""
+  parts = [p.strip() for p in (text or '').split(',') if p.strip()]
+  try:
+    sizes = tuple(int(p) for p in parts)
+  except ValueError:
+    return None
+  return sizes if all(s > 0 for s in sizes) else None
+
+
+# -- the flag groups -----------------------------------------------------------
+
+
+def define_model_flags(defaults, embedding=False):
+  """The model group: the DAM's / DNC's sizes (defaults: a preset dict)."""
+  d = defaults
   flags.DEFINE_integer('hidden_size', d['hidden_size'],
                        'LSTM controller units H.')
   flags.DEFINE_integer('memory_address_size', d['memory_address_size'],
@@ -62,12 +80,31 @@ def define_flags(**overrides):
   flags.DEFINE_integer('num_memory_blocks', d['num_memory_blocks'],
                        'Memory blocks K (DAM).')
   flags.DEFINE_boolean('dam', d['dam'], 'True: DAM; False: the DNC baseline.')
-  flags.DEFINE_float('clip_value', d['clip_value'],
+  flags.DEFINE_float('clip_value', d.get('clip_value', 20.),
                      'Controller/output clipping in training (0: off).')
-  flags.DEFINE_string('mlp_sizes', d['mlp_sizes'],
+  flags.DEFINE_string('mlp_sizes', d.get('mlp_sizes', ''),
                       'Comma-separated widths of the ReLU MLP before the '
                       'output layer ("": none).')
-  # Optimisation.
+  if embedding:
+    flags.DEFINE_integer('embedding_size', d['embedding_size'],
+                         'Word embedding size (bAbI).')
+    positive_integers('embedding_size')
+  positive_integers('hidden_size', 'memory_address_size',
+                    'memory_length_size', 'num_write_heads', 'num_read_heads',
+                    'num_memory_blocks')
+  flags.register_validator('keep_prob', lambda v: 0. < v <= 1.,
+                           message='--keep_prob must be in (0, 1].')
+  flags.register_validator('clip_value', lambda v: v >= 0.,
+                           message='--clip_value must be >= 0 (0: off).')
+  flags.register_validator(
+      'mlp_sizes', lambda v: _parse_sizes(v) is not None,
+      message='--mlp_sizes must be comma-separated positive integers, e.g. '
+      '"256,256", or "" for none.')
+
+
+def define_optimisation_flags(defaults):
+  """The optimisation group: optimizer, its settings, clipping, p_re."""
+  d = defaults
   flags.DEFINE_enum('optimizer', d['optimizer'], ['rmsprop', 'adam'],
                     'rmsprop: TF1 RMSProp (mean square starts at ones); '
                     'adam: Adam (beta1 0.9, beta2 0.999, eps 1e-8).')
@@ -79,7 +116,22 @@ def define_flags(**overrides):
                      'RMSProp epsilon.')
   flags.DEFINE_float('p_re', d['p_re'],
                      'Memory refreshing probability (0: no MRL).')
-  # Loop.
+  flags.register_validator('p_re', lambda v: 0. <= v <= 1.,
+                           message='--p_re must be in [0, 1].')
+  flags.register_validator('learning_rate', lambda v: v > 0.,
+                           message='--learning_rate must be > 0.')
+
+
+def define_run_dir_flags(name, name_help='Run name: files go to '
+                         '<info_dir>/<name>/.'):
+  """--name and --info_dir: the run directory <info_dir>/<name>/."""
+  flags.DEFINE_string('name', name, name_help)
+  flags.DEFINE_string('info_dir', 'info', 'Root directory of runs.')
+
+
+def define_loop_flags(defaults):
+  """The loop and run group: batch, length of the run, reports, files."""
+  d = defaults
   flags.DEFINE_integer('batch_size', d['batch_size'], 'Batch size.')
   flags.DEFINE_integer('training_iteration', d['training_iteration'],
                        'Training steps (bAbI, which counts --epoch: given '
@@ -88,9 +140,7 @@ def define_flags(**overrides):
                        'Steps between progress lines.')
   flags.DEFINE_integer('checkpoint_interval', d['checkpoint_interval'],
                        'Steps between checkpoints.')
-  flags.DEFINE_string('name', d['name'],
-                      'Run name: files go to <info_dir>/<name>/.')
-  flags.DEFINE_string('info_dir', 'info', 'Root directory of runs.')
+  define_run_dir_flags(d['name'])
   flags.DEFINE_integer('seed', 0, 'Seed of the data, MRL masks, initial '
                        'weights and dropout.')
   flags.DEFINE_boolean('jit_compile', d['jit_compile'],
@@ -98,46 +148,48 @@ def define_flags(**overrides):
                        '(the fastest mode on CPU, see bench/; '
                        '--nojit_compile: plain tf.function).')
   flags.DEFINE_integer('keep_checkpoints', 5, 'Checkpoints kept (0: all).')
-  define_tf32_flag()
-  define_quirks_flag()
-
-  for name in ('hidden_size', 'memory_address_size', 'memory_length_size',
-               'num_write_heads', 'num_read_heads', 'num_memory_blocks',
-               'batch_size', 'report_interval', 'checkpoint_interval'):
-    flags.register_validator(name, lambda v: v is None or v >= 1,
-                             message=f'--{name} must be a positive integer.')
+  positive_integers('batch_size', 'report_interval', 'checkpoint_interval')
   flags.register_validator('training_iteration', lambda v: v >= 0,
                            message='--training_iteration must be >= 0.')
-  flags.register_validator('p_re', lambda v: 0. <= v <= 1.,
-                           message='--p_re must be in [0, 1].')
-  flags.register_validator('keep_prob', lambda v: 0. < v <= 1.,
-                           message='--keep_prob must be in (0, 1].')
-  flags.register_validator('learning_rate', lambda v: v > 0.,
-                           message='--learning_rate must be > 0.')
-  flags.register_validator('clip_value', lambda v: v >= 0.,
-                           message='--clip_value must be >= 0 (0: off).')
-  flags.register_validator(
-      'mlp_sizes', lambda v: _parse_sizes(v) is not None,
-      message='--mlp_sizes must be comma-separated positive integers, e.g. '
-      '"256,256", or "" for none.')
 
 
-def define_tf32_flag():
-  """--tf32 (default False): every script computes in full FP32."""
+def define_test_set_flags(eval_batch_size):
+  """--eval_interval and --eval_batch_size of a fixed test set."""
+  flags.DEFINE_integer('eval_interval', None, 'Steps between test-set '
+                       'evaluations (also at the end); default: every '
+                       '--report_interval, as the authors.')
+  flags.DEFINE_integer('eval_batch_size', eval_batch_size, 'Batch size of '
+                       'the test-set evaluation.')
+  positive_integers('eval_interval', 'eval_batch_size')
+
+
+def define_precision_flags(quirks=True):
+  """--tf32 (default False) and, with `quirks`, --reproduce_quirks (True)."""
   flags.DEFINE_boolean(
       'tf32', False, 'Allow TensorFloat-32 matmuls and convolutions on '
       'Ampere/Hopper GPUs (TensorFlow\'s default, ~10 mantissa bits). Off by '
       'default: full FP32, as the authors\' TF 1.12 / CUDA 9 runs. No effect '
       'on CPUs.')
+  if quirks:
+    flags.DEFINE_boolean(
+        'reproduce_quirks', True, 'Reproduce the behaviours of the original '
+        'code that a corrected version would drop (the published numbers '
+        'came from them); --noreproduce_quirks turns all of them off. See '
+        'docs/faithfulness.md for the list and their measured effect.')
 
 
-def define_quirks_flag():
-  """--reproduce_quirks (default True): the original code's behaviour."""
-  flags.DEFINE_boolean(
-      'reproduce_quirks', True, 'Reproduce the behaviours of the original '
-      'code that a corrected version would drop (the published numbers came '
-      'from them); --noreproduce_quirks turns all of them off. See '
-      'docs/faithfulness.md for the list and their measured effect.')
+def define_flags(defaults, embedding=False):
+  """The four groups with a script's preset (`dam.presets`) as defaults.
+
+  `embedding`: also --embedding_size (see `define_model_flags`).
+  """
+  define_model_flags(defaults, embedding)
+  define_optimisation_flags(defaults)
+  define_loop_flags(defaults)
+  define_precision_flags()
+
+
+# -- reading the flags ---------------------------------------------------------
 
 
 def set_precision(tf32=None):
@@ -158,16 +210,6 @@ def precision_note():
   if tf.config.experimental.tensor_float_32_execution_enabled():
     return 'TF32 matmuls allowed on GPUs (--tf32)'
   return 'full FP32 (TF32 off; --tf32 allows it on GPUs)'
-
-
-def _parse_sizes(text):
-  """'256,256' -> (256, 256); '' -> (); None if malformed."""
-  parts = [p.strip() for p in (text or '').split(',') if p.strip()]
-  try:
-    sizes = tuple(int(p) for p in parts)
-  except ValueError:
-    return None
-  return sizes if all(s > 0 for s in sizes) else None
 
 
 def mlp_sizes():
@@ -195,16 +237,20 @@ def check_no_arguments(argv):
                          f'its "--", or a line break without "\\"?)')
 
 
-def build_model(output_size, vocab_size=None):
-  """The DAM (`--dam=True`) or DNC core from the flags, in a `SequenceModel`.
+def build_model(output_size, vocab_size=None, embedding_size=None):
+  """The DAM (`--dam=True`) or DNC core from the model flags, unrolled.
 
   Args:
-    output_size: width of the core's output.
-    vocab_size: with token inputs (bAbI), the embedding's vocabulary
-      (embedding width `--embedding_size`); None for vector inputs.
+    output_size: O, width of the core's output.
+    vocab_size: with token inputs (bAbI), the embedding's vocabulary; None
+      for vector inputs.
+    embedding_size: the embedding's width (with `vocab_size`).
+
+  Returns:
+    A `dam.model.SequenceModel`.
   """
-  from dam import training  # pylint: disable=g-import-not-at-top
-  core = training.build_core(
+  from dam import model as model_lib  # pylint: disable=g-import-not-at-top
+  core = model_lib.build_core(
       output_size, use_dam=FLAGS.dam, hidden_size=FLAGS.hidden_size,
       memory_size=FLAGS.memory_address_size,
       word_size=FLAGS.memory_length_size, num_reads=FLAGS.num_read_heads,
@@ -212,68 +258,60 @@ def build_model(output_size, vocab_size=None):
       keep_prob=FLAGS.keep_prob, clip_value=FLAGS.clip_value,
       mlp_sizes=mlp_sizes(), seed=FLAGS.seed)
   if vocab_size:
-    return training.SequenceModel(core, vocab_size, FLAGS.embedding_size)
-  return training.SequenceModel(core)
+    return model_lib.SequenceModel(core, vocab_size, embedding_size)
+  return model_lib.SequenceModel(core)
 
 
-def run(task, loss_fn, task_name, config, eval_task=None, eval_batches=0,
-        eval_sets=None, eval_interval=None, report_metrics=None,
-        checkpoint_interval=None, vocab_size=None, phase_steps=None,
-        jit_compile=None, time_bucket=None, eval_training=False):
-  """Builds core, optimizer and trainer from the flags and trains.
+def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
+        phase_steps=None, time_bucket=None, embedding_size=None):
+  """Builds the model, the optimizer and the trainer from the flags; trains.
 
   Args:
-    task: the training task (see `dam.training.Trainer`); its `output_size`
-      is the core's output width.
-    loss_fn: fn(logits, targets, loss_mask, original_mask, seq_len) -> dict.
+    task: the training task (`tasks.base.Task`); its `output_size` is the
+      core's output width, its `vocab_size` (if any) the embedding's.
     task_name: for messages and config.json.
     config: task settings saved in config.json with `model_config()`.
-    eval_task, eval_batches, eval_sets, eval_interval, report_metrics: see
-      `dam.training.Trainer`.
+    evaluation: a `dam.run.trainer.Evaluation` (held-out batches, fixed
+      test sets), or None.
     checkpoint_interval: steps between checkpoints (default:
       --checkpoint_interval).
-    vocab_size: token inputs through an embedding (see `build_model`).
-    phase_steps: see `dam.training.Trainer` (bAbI epochs, fine-tuning).
-    jit_compile: XLA for the training step (default: --jit_compile).
+    phase_steps: see `dam.run.trainer.Settings` (bAbI epochs, fine-tuning).
     time_bucket: with XLA, pad the time axis to a multiple of this (None:
-      to the task's longest length; see `dam.training.Trainer`).
-    eval_training: evaluate in training mode (dropout and clipping on), as
-      the authors' Nth Farthest and Convex Hull scripts did (see
-      `dam.training.Trainer`).
+      to the task's longest length).
+    embedding_size: the embedding width of a token task (bAbI).
 
   Returns:
     The process exit code (0, or 2 on a refused resume).
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from dam import optimizers  # pylint: disable=g-import-not-at-top
-  from dam import training  # pylint: disable=g-import-not-at-top
+  from dam.run import checkpoints  # pylint: disable=g-import-not-at-top
+  from dam.run import rundir  # pylint: disable=g-import-not-at-top
+  from dam.run import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
 
-  run_dir = training.RunDirectory(FLAGS.name, FLAGS.info_dir)
+  run_dir = rundir.RunDirectory(FLAGS.name, FLAGS.info_dir)
   set_precision()
   tf.random.set_seed(FLAGS.seed)
-  model = build_model(task.output_size, vocab_size)
+  model = build_model(task.output_size, task.vocab_size, embedding_size)
   optimizer = optimizers.make_optimizer(
       FLAGS.optimizer, FLAGS.learning_rate, momentum=FLAGS.momentum,
       epsilon=FLAGS.optimizer_epsilon)
+  settings = trainer_lib.Settings(
+      total_steps=FLAGS.training_iteration,
+      max_grad_norm=FLAGS.max_grad_norm,
+      report_interval=FLAGS.report_interval,
+      checkpoint_interval=checkpoint_interval or FLAGS.checkpoint_interval,
+      keep_checkpoints=FLAGS.keep_checkpoints or None,
+      phase_steps=phase_steps, jit_compile=FLAGS.jit_compile,
+      time_bucket=time_bucket)
   try:
-    trainer = training.Trainer(
-        model, task, optimizer, run_dir, loss_fn,
-        total_steps=FLAGS.training_iteration,
-        max_grad_norm=FLAGS.max_grad_norm,
-        report_interval=FLAGS.report_interval,
-        checkpoint_interval=checkpoint_interval or FLAGS.checkpoint_interval,
-        eval_task=eval_task,
-        eval_batches=eval_batches, eval_sets=eval_sets,
-        eval_interval=eval_interval, report_metrics=report_metrics,
-        jit_compile=(FLAGS.jit_compile if jit_compile is None
-                     else jit_compile), time_bucket=time_bucket,
+    trainer = trainer_lib.Trainer(
+        model, task, optimizer, run_dir, settings, evaluation,
         config=dict(task=task_name, **model_config(), **config),
-        keep_checkpoints=FLAGS.keep_checkpoints or None,
-        phase_steps=phase_steps, eval_training=eval_training,
         run_info=dict(
             tf32=tf.config.experimental.tensor_float_32_execution_enabled(),
             reproduce_quirks=FLAGS.reproduce_quirks))
-  except (training.ConfigMismatchError, RuntimeError) as e:
+  except (rundir.ConfigMismatchError, checkpoints.CheckpointError) as e:
     print(f'{sys.argv[0]}: {e}', file=sys.stderr)
     return 2
   params = sum(int(tf.size(v)) for v in trainer.variables)

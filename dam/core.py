@@ -1,25 +1,26 @@
 """The recurrent core shared by the DAM and the DNC: controller, access, output.
 
-One time step (SPEC sections 1-2), with x_t [B, D] the input:
+One time step t, with x_t [B, D] the input (Graves et al. 2016, Methods,
+"Controller network"; Park et al. 2021, Sec. 3, and the authors' code for
+the LayerNorm, the bypass dropout and the clipping):
 
   1. controller input = concat(x_t, flatten(r_{t-1}))          [B, D + R W]
   2. (h, c) = LSTM(input, (h, c)_{t-1})                          [B, H]
   3. training and clip_value > 0: clip h, and the state's h and c, to
      [-clip_value, clip_value]
   4. z = LayerNorm(h) (DAM) or z = h (DNC)                       [B, H]
-  5. (r_t, memory state) = access(z, memory state_{t-1})         r_t [B, R, W]
+     interface xi_t = the access's interface layer on z
+  5. memory write, then memory read (`dam.access`): r_t          [B, R, W]
   6. o = concat(dropout(z), flatten(r_t)); dropout with keep_prob in
      training only (the DAM's bypass dropout; keep_prob 1 for the DNC)
   7. optional ReLU MLP on o (Glorot-uniform weights), then a linear layer
-     to output_size, clipped in training.
+     to output_size, clipped in training: y_t.
 
-`training` is an argument of every call, so one set of weights serves a
-training step (clipping and dropout on) and an evaluation pass (off).
-
-A step is also two halves, `begin_step` (1-4 and the memory write of 5) and
-`finish_step` (the memory read of 5, then 6-7), so that `dam.unroll` can run
-the second half of step t - 1 and the first half of step t in one loop
-iteration (see there).
+`MemoryCore.__call__` runs these in order: `control` (1-4), the access's
+`write` and `read` (5), `output` (6-7). `training` is an argument of every
+call, so one set of weights serves a training step (clipping and dropout on)
+and an evaluation pass (off). `dam.unroll` runs the same pieces over a
+sequence (in a rotated order; see there).
 """
 
 import collections
@@ -29,25 +30,23 @@ import tensorflow as tf
 
 CoreState = collections.namedtuple(
     'CoreState', ('access_output', 'access_state', 'controller_state'))
-CoreState.__doc__ = """State of a `MemoryCore`.
+CoreState.__doc__ = """State of a `MemoryCore` after step t.
 
 Fields:
-  access_output: r_{t-1}, the previous read words, [B, R, W].
+  access_output: r_t, the read words, [B, R, W].
   access_state: the access module's namedtuple state.
   controller_state: `snt.LSTMState(hidden [B, H], cell [B, H])`.
 """
 
-PendingStep = collections.namedtuple(
-    'PendingStep',
-    ('controller_output', 'interface', 'access_state', 'controller_state'))
-PendingStep.__doc__ = """A step begun (`MemoryCore.begin_step`): memory written, not read.
+ControllerResult = collections.namedtuple(
+    'ControllerResult', ('output', 'state', 'interface'))
+ControllerResult.__doc__ = """What the controller of step t computed (`MemoryCore.control`).
 
 Fields:
-  controller_output: z, [B, H] (clipped, layer-normalised).
-  interface: the parsed interface, dict of [B, K, ...].
-  access_state: the access state after this step's write (memory, write
-    weights, usage), its read fields still the previous step's.
-  controller_state: this step's `snt.LSTMState`.
+  output: z_t, [B, H] (clipped in training, layer-normalised for the DAM).
+  state: (h, c)_t, `snt.LSTMState(hidden [B, H], cell [B, H])`.
+  interface: xi_t, the parsed interface, dict of [B, K, ...] (see
+    `dam.access.MemoryAccess.interface_fields`).
 """
 
 
@@ -59,15 +58,15 @@ def glorot_uniform():
 class MemoryCore(snt.RNNCore):
   """LSTM controller + memory access + output layer (see module docstring).
 
-  Subclasses create `self._access` (a `dam.access.MemoryAccess`) after
-  calling `MemoryCore.__init__`.
+  `dam.DAM` and `dam.DNC` build their access module and pass it in.
   """
 
-  def __init__(self, output_size, hidden_size, clip_value, layer_norm,
-               keep_prob, mlp_sizes, seed, dtype, name):
-    """Shared constructor.
+  def __init__(self, access, output_size, hidden_size, clip_value,
+               layer_norm, keep_prob, mlp_sizes, seed, dtype, name):
+    """Builds the core; parameters are created on the first call.
 
     Args:
+      access: the memory access, a `dam.access.MemoryAccess`.
       output_size: width of the output y_t.
       hidden_size: H, LSTM units.
       clip_value: clip bound of the controller and the output in training;
@@ -93,6 +92,7 @@ class MemoryCore(snt.RNNCore):
     if clip_value is not None and clip_value < 0:
       raise ValueError(f'clip_value must be >= 0 (0 disables clipping), got '
                        f'{clip_value!r}.')
+    self._access = access
     self._output_size = int(output_size)
     self._hidden_size = int(hidden_size)
     self._clip_value = float(clip_value or 0.)
@@ -100,7 +100,7 @@ class MemoryCore(snt.RNNCore):
     self._mlp_sizes = tuple(int(s) for s in mlp_sizes or ())
     self._seed = seed
     self._dtype = tf.as_dtype(dtype)
-    self._controller = None  # Created on the first call (`_controller_for`).
+    self._controller = None  # Created on the first call (`_create_controller`).
     self._layer_norm = (snt.LayerNorm(axis=-1, create_scale=True,
                                       create_offset=True, eps=1e-6,
                                       name='layer_norm')
@@ -182,8 +182,7 @@ class MemoryCore(snt.RNNCore):
 
     `unroll` draws them all at once before its loop and passes one [B, H]
     slice to each step (`dropout_noise=`): one random op per sequence
-    instead of one per time step, which on a CPU costs more than the rest
-    of the dropout.
+    instead of one per step (bench/KERNELS.md).
 
     Args:
       num_steps: T (int or scalar tensor).
@@ -208,16 +207,16 @@ class MemoryCore(snt.RNNCore):
     return tf.where(noise < self._keep_prob, x / self._keep_prob,
                     tf.zeros_like(x))
 
-  def begin_step(self, inputs, prev_state, training=False):
-    """The first half of a step: controller, interface, memory write (1-5).
+  def control(self, inputs, prev_state, training=False):
+    """The controller of step t and its interface (steps 1-4).
 
     Args:
       inputs: x_t, [B, D].
-      prev_state: `CoreState`.
+      prev_state: `CoreState` after step t - 1.
       training: clipping on (True) or off (False).
 
     Returns:
-      `PendingStep`, for `finish_step`.
+      `ControllerResult`.
     """
     access = self._access
     read_width = access.num_reads * access.word_size
@@ -231,53 +230,56 @@ class MemoryCore(snt.RNNCore):
         hidden=self._clip(controller_state.hidden, training),
         cell=self._clip(controller_state.cell, training))
     z = self._layer_norm(h) if self._layer_norm is not None else h
-    interface = access.interface(z)
-    return PendingStep(controller_output=z, interface=interface,
-                       access_state=access.write_step(
-                           interface, prev_state.access_state),
-                       controller_state=controller_state)
+    return ControllerResult(output=z, state=controller_state,
+                            interface=access.interface(z))
 
-  def finish_step(self, pending, training=False, dropout_noise=None):
-    """The second half of a step: memory read, output (5-7).
+  def output(self, controller_output, read_words, training=False,
+             dropout_noise=None):
+    """The output y_t of step t (steps 6-7).
 
     Args:
-      pending: what `begin_step` returned.
+      controller_output: z_t, [B, H].
+      read_words: r_t, [B, R, W].
       training: clipping and dropout on (True) or off (False).
       dropout_noise: optional uniform draws [B, H] for the dropout (see
         `dropout_noise`); drawn here if None.
 
     Returns:
-      (y_t [B, output_size], `CoreState`).
+      y_t, [B, output_size].
     """
     access = self._access
-    reads, access_state = access.read_step(pending.interface,
-                                           pending.access_state)
     read_width = access.num_reads * access.word_size
     output = tf.concat(
-        [self._dropout(pending.controller_output, training, dropout_noise),
-         tf.reshape(reads, [-1, read_width])],
+        [self._dropout(controller_output, training, dropout_noise),
+         tf.reshape(read_words, [-1, read_width])],
         axis=-1)
     if self._mlp is not None:
       output = self._mlp(output)
-    output = self._clip(self._output_linear(output), training)
-    return output, CoreState(access_output=reads, access_state=access_state,
-                             controller_state=pending.controller_state)
+    return self._clip(self._output_linear(output), training)
 
   def __call__(self, inputs, prev_state, training=False, dropout_noise=None):
-    """One time step: `begin_step` then `finish_step`.
+    """One time step: controller, memory write, memory read, output.
 
     Args:
       inputs: x_t, [B, D].
-      prev_state: `CoreState`.
+      prev_state: `CoreState` after step t - 1.
       training: clipping and dropout on (True) or off (False).
       dropout_noise: optional uniform draws [B, H] for the dropout (see
         `dropout_noise`); drawn here if None.
 
     Returns:
-      (y_t [B, output_size], `CoreState`).
+      (y_t [B, output_size], `CoreState` after step t).
     """
-    return self.finish_step(self.begin_step(inputs, prev_state, training),
-                            training, dropout_noise)
+    access = self._access
+    controller = self.control(inputs, prev_state, training)
+    written = access.write(controller.interface, prev_state.access_state)
+    read = access.read(controller.interface, written,
+                       prev_state.access_state.read_weights)
+    output = self.output(controller.output, read.words, training,
+                         dropout_noise)
+    return output, CoreState(access_output=read.words,
+                             access_state=access.state(written, read),
+                             controller_state=controller.state)
 
   def get_config(self):
     """The constructor arguments, e.g. to save beside a checkpoint."""
@@ -288,4 +290,4 @@ class MemoryCore(snt.RNNCore):
         num_reads=access.num_reads, num_writes=access.num_writes,
         num_blocks=access.num_blocks, clip_value=self._clip_value,
         keep_prob=self._keep_prob, mlp_sizes=list(self._mlp_sizes),
-        dtype=self._dtype.name)
+        dtype=self._dtype.name, kernel=access.kernel)

@@ -1,8 +1,8 @@
-"""The Distributed Associative Memory core (Park, Choi & Lee 2021).
+"""The Distributed Associative Memory core (Park, Choi & Lee 2021, Sec. 3).
 
 A `snt.RNNCore`: LSTM controller, LayerNorm, K-block `DAMAccess` with an
 attentive gate over blocks, bypass dropout, optional MLP, output linear
-(SPEC section 1; `dam.core` has the step equations).
+(`dam.core` has the step equations, `dam.access` the memory's).
 """
 
 import tensorflow as tf
@@ -25,7 +25,7 @@ class DAM(core.MemoryCore):
   def __init__(self, output_size, hidden_size=128, memory_size=64,
                word_size=36, num_reads=1, num_writes=1, num_blocks=2,
                keep_prob=0.9, clip_value=20., mlp_sizes=(), seed=None,
-               dtype=tf.float32, name='dam'):
+               dtype=tf.float32, kernel='fast', name='dam'):
     """Builds the core; parameters are created on the first call.
 
     Args:
@@ -41,11 +41,16 @@ class DAM(core.MemoryCore):
       mlp_sizes: optional ReLU MLP widths before the output layer.
       seed: dropout seed (None: non-deterministic).
       dtype: parameter and state dtype.
+      kernel: addressing kernel, 'fast' (default) or 'paper'
+        (`dam.access.addressing_kernel`).
       name: module name.
     """
-    super().__init__(output_size, hidden_size, clip_value, layer_norm=True,
-                     keep_prob=keep_prob, mlp_sizes=mlp_sizes, seed=seed,
-                     dtype=dtype, name=name)
-    self._access = access_lib.DAMAccess(
-        memory_size=memory_size, word_size=word_size, num_reads=num_reads,
-        num_writes=num_writes, num_blocks=num_blocks)
+    # Built in the core's name scope, so that its variables are named
+    # `<name>/dam_access/...`, as when the core created it itself.
+    with tf.name_scope(name):
+      access = access_lib.DAMAccess(
+          memory_size=memory_size, word_size=word_size, num_reads=num_reads,
+          num_writes=num_writes, num_blocks=num_blocks, kernel=kernel)
+    super().__init__(access, output_size, hidden_size, clip_value,
+                     layer_norm=True, keep_prob=keep_prob,
+                     mlp_sizes=mlp_sizes, seed=seed, dtype=dtype, name=name)

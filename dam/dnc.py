@@ -2,7 +2,7 @@
 
 A `snt.RNNCore`: LSTM controller (no LayerNorm, no dropout), `DNCAccess`
 with temporal links and read modes, optional MLP, output linear on
-[h, reads] (SPEC section 2; `dam.core` has the step equations).
+[h, reads] (`dam.core` has the step equations, `dam.access` the memory's).
 """
 
 import tensorflow as tf
@@ -16,7 +16,7 @@ class DNC(core.MemoryCore):
 
   def __init__(self, output_size, hidden_size=128, memory_size=64,
                word_size=36, num_reads=1, num_writes=1, clip_value=20.,
-               mlp_sizes=(), dtype=tf.float32, name='dnc'):
+               mlp_sizes=(), dtype=tf.float32, kernel='fast', name='dnc'):
     """Builds the core; parameters are created on the first call.
 
     Args:
@@ -29,11 +29,16 @@ class DNC(core.MemoryCore):
       clip_value: controller/output clipping in training (0: off).
       mlp_sizes: optional ReLU MLP widths before the output layer.
       dtype: parameter and state dtype.
+      kernel: addressing kernel, 'fast' (default) or 'paper'
+        (`dam.access.addressing_kernel`).
       name: module name.
     """
-    super().__init__(output_size, hidden_size, clip_value, layer_norm=False,
-                     keep_prob=1., mlp_sizes=mlp_sizes, seed=None,
-                     dtype=dtype, name=name)
-    self._access = access_lib.DNCAccess(
-        memory_size=memory_size, word_size=word_size, num_reads=num_reads,
-        num_writes=num_writes)
+    # Built in the core's name scope, so that its variables are named
+    # `<name>/dnc_access/...`, as when the core created it itself.
+    with tf.name_scope(name):
+      access = access_lib.DNCAccess(
+          memory_size=memory_size, word_size=word_size, num_reads=num_reads,
+          num_writes=num_writes, kernel=kernel)
+    super().__init__(access, output_size, hidden_size, clip_value,
+                     layer_norm=False, keep_prob=1., mlp_sizes=mlp_sizes,
+                     seed=None, dtype=dtype, name=name)

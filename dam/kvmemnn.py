@@ -1,4 +1,4 @@
-"""Key-Value Memory Network baseline on bAbI (Miller et al. 2016; SPEC 7).
+"""Key-Value Memory Network baseline on bAbI (Miller et al. 2016).
 
 The model of the reference TF implementation that the DAM paper's users
 compare against (`siyuanzhao/key-value-memory-networks`, bag-of-words
@@ -9,12 +9,14 @@ Symbols: B batch, M memory slots (memory_size), J words per sentence
 (sentence_size), V vocabulary (0 = nil word), d embedding size, F feature
 size.
 
-Bag-of-words reader (position encoding l [J, d], SPEC 7:
+Bag-of-words reader (position encoding l [J, d] of Sukhbaatar et al. 2015,
+in the reference implementation's form:
 l[j, k] = 1 + 4 (k - (d+1)/2) (j - (J+1)/2) / (d J), 1-based j, k):
   q   = sum_j l[j] * W[query_j]                          [B, d]
   k_i = sum_j l[j] * W_mem[story_ij] + TK[i]              [B, M, d]
   v_i = sum_j l[j] * W_mem[story_ij] + TV[i]              [B, M, d]
-Key addressing, `hops` times with its own R_h [F, F]:
+Key addressing and value reading (Miller et al. 2016, "Key-Value Memory
+Networks"), `hops` times with its own R_h [F, F]:
   u   = A q                                              [B, F]
   p_i = softmax_i(u . A k_i);  o = sum_i p_i A v_i;  u = R_h (u + o)
 Answer logits through the memory embedding:

@@ -1,25 +1,41 @@
-"""Memory Refreshing Loss (MRL) masks (Park, Choi & Lee 2021; SPEC 4).
+"""The Memory Refreshing Loss (MRL), whole, for every task.
 
-The MRL adds an auxiliary reconstruction term to the task loss: every
-MRL-eligible input step (e.g. a stored item of the Copy task) is sampled
-independently with probability `p_re`; at a sampled step the target is the
-input of that same step (the task generators make targets equal inputs
-during the input phase), with loss weight 1. The answer steps (the task's
-own targets, `original_mask` = 1) get weight
+Park, Choi & Lee 2021 (Neural Networks 144), part "Memory Refreshing Loss":
+while the model reads its input, each MRL-eligible input step is sampled
+independently with probability p_re, and at a sampled step the model must
+reproduce that step's input; the task loss is weighted by
 
-    alpha = max(1, sum(refresh_mask) / sum(original_mask))
+    alpha = max(1, #sampled steps / #answer steps)          (over the batch)
 
-computed over the whole batch, so the task term never weighs less than the
-refreshing term. The per-step loss weights are therefore
+so that the task term never weighs less than the refreshing term:
+L = alpha * L_task + L_mrl. (The max(1, .) floor and the normalisations are
+those of the authors' code, taewonpark/DAM; see docs/faithfulness.md.)
 
-    loss_mask = refresh_mask + alpha * original_mask            # [B, T]
+The tasks only say WHICH steps are answers and which were sampled (the
+`tasks.base.Batch` fields `answer_mask` and `refresh_mask`, both [B, T]);
+this module holds the rest:
 
-With p_re = 0 no step is sampled, alpha = 1 and loss_mask == original_mask:
-the plain task loss.
+* data pipeline (NumPy): `check_p_re`, `sample_refresh_mask` (the Bernoulli
+  draw, one uniform per [B, T] element whatever p_re is);
+* in the compiled step (TensorFlow): the answer weight alpha
+  (`answer_weight`; `authors_babi_answer_weight` for the authors' bAbI
+  loader), the per-step weights of a single-output task (`step_weights`),
+  and the two ways the MRL enters a loss:
+    - `single_output_loss` (Copy, Associative Recall, Representation
+      Recall, bAbI): the sampled steps' target is the input itself in the
+      task's own output, so one per-step loss is weighted by
+      w = refresh + alpha * answer (sampled answer steps, possible only in
+      the authors' bAbI loader, count as answers);
+    - `two_head_loss` (Nth Farthest, Convex Hull): a separate
+      reconstruction head x_hat is trained on the sampled steps with a
+      squared error, the class head on the answer steps:
+      L = alpha * mean_{B,T}(answer * CE)
+          + mean_{B,T,D}(refresh * |x - x_hat|^2).
 
-The functions are plain NumPy (they run in the data pipeline; `answer_weight`
-also takes tensors) and are shared by every task: Copy, Associative Recall, Nth Farthest, Convex Hull
-and bAbI. Arrays may have any shape; the tasks use [B, T].
+With p_re = 0 nothing is sampled, alpha = 1 and both forms are the plain task
+loss. T in "mean over B x T" is the longest sequence of the batch
+(max seq_len), so zero padding of the time axis (XLA length buckets) leaves
+every value unchanged.
 """
 
 import math
@@ -27,6 +43,9 @@ import numbers
 
 import numpy as np
 import tensorflow as tf
+
+
+# -- data pipeline (NumPy) -----------------------------------------------------
 
 
 def check_p_re(p_re):
@@ -46,7 +65,8 @@ def check_p_re(p_re):
 
 
 def sample_refresh_mask(eligible, p_re, rng):
-  """Samples the MRL refresh steps.
+  """Samples the MRL refresh steps (Park et al. 2021, "Memory Refreshing
+  Loss": each eligible input step independently with probability p_re).
 
   Exactly one uniform number is drawn per element of `eligible`
   (`rng.random(eligible.shape)`), whatever `p_re` is and whichever elements
@@ -63,7 +83,7 @@ def sample_refresh_mask(eligible, p_re, rng):
 
   Returns:
     float32 array shaped like `eligible`: 1 at sampled steps, 0 elsewhere
-    (always 0 on ineligible steps).
+    (always 0 on ineligible steps). This is `Batch.refresh_mask`.
 
   Raises:
     ValueError: `p_re` is outside [0, 1].
@@ -74,67 +94,148 @@ def sample_refresh_mask(eligible, p_re, rng):
   return ((draws < p_re) & eligible).astype(np.float32)
 
 
-def answer_weight(refresh_mask, original_mask, floor=True):
-  """The MRL weight of the answer steps over a whole batch.
-
-  alpha (SPEC 4; the scale s of SPEC 5) = max(1, sum(refresh) / sum(answers)).
-  The algorithmic tasks fold it into their loss mask in the data pipeline
-  (`loss_mask`); Nth Farthest and Convex Hull, whose refresh and answer steps
-  may coincide, keep the masks apart and the loss computes it in the step,
-  so it takes tensors as well.
-
-  Args:
-    refresh_mask: array or tensor of any shape, e.g. [B, T]: 1 at sampled
-      refresh steps.
-    original_mask: array or tensor of the same shape: 1 at answer steps.
-    floor: alpha = max(1, ratio) (True, the paper's rule); False: the bare
-      ratio sum(refresh) / sum(answers), as the authors' bAbI loader
-      computed it (it may fall below 1).
-
-  Returns:
-    alpha, a Python float for arrays or a scalar tensor for tensors; 1 when
-    the batch has no answer step.
-  """
-  if tf.is_tensor(refresh_mask) or tf.is_tensor(original_mask):
-    refreshed = tf.reduce_sum(refresh_mask)
-    answers = tf.reduce_sum(original_mask)
-    ratio = tf.math.divide_no_nan(refreshed, answers)
-    return tf.maximum(tf.ones_like(answers), ratio) if floor else ratio
-  answers = float(np.sum(original_mask, dtype=np.float64))
-  if answers == 0.:
-    return 1.
-  refreshed = float(np.sum(refresh_mask, dtype=np.float64))
-  return max(1., refreshed / answers) if floor else refreshed / answers
+# -- in the compiled step (TensorFlow) -----------------------------------------
 
 
-def loss_mask(refresh_mask, original_mask):
-  """The MRL-weighted loss mask.
+def answer_weight(refresh_mask, answer_mask, floor=True):
+  """The answer weight alpha of a batch (Park et al. 2021, "Memory
+  Refreshing Loss").
 
-  Refresh steps are input steps and answer steps are output steps, so the two
-  masks never overlap; overlapping masks are rejected.
+    alpha = max(1, sum(refresh_mask) / sum(answer_mask))    (floor=True)
+    alpha = sum(refresh_mask) / sum(answer_mask)             (floor=False)
+
+  and alpha = 1 when the batch has no answer step. The sums are exact
+  integers in float32 (< 2**24 steps) and the float32 division is correctly
+  rounded, so alpha equals the float64 ratio rounded to float32.
 
   Args:
-    refresh_mask: array of any shape, e.g. [B, T]: 1 at sampled refresh steps
-      (from `sample_refresh_mask`).
-    original_mask: array of the same shape: 1 at answer steps, 0 elsewhere.
+    refresh_mask: float32 tensor [B, T], 1 at sampled steps.
+    answer_mask: float32 tensor [B, T], 1 at answer steps.
+    floor: max(1, .) (True, the authors' code for every task but bAbI);
+      False: the bare ratio, as their bAbI loader computed it (it may fall
+      below 1).
 
   Returns:
-    (loss_mask, alpha): loss_mask float32, same shape,
-    = refresh_mask + alpha * original_mask (1 at refresh steps, alpha at
-    answer steps, 0 elsewhere); alpha as returned by `answer_weight`.
-
-  Raises:
-    ValueError: the shapes differ, or a step is both a refresh step and an
-      answer step.
+    alpha, a float32 scalar tensor.
   """
-  refresh_mask = np.asarray(refresh_mask, dtype=np.float32)
-  original_mask = np.asarray(original_mask, dtype=np.float32)
-  if refresh_mask.shape != original_mask.shape:
-    raise ValueError(f'refresh_mask {refresh_mask.shape} and original_mask '
-                     f'{original_mask.shape} must have the same shape.')
-  if np.any((refresh_mask != 0) & (original_mask != 0)):
-    raise ValueError('refresh_mask and original_mask overlap: MRL refresh '
-                     'steps must be input steps, never answer steps.')
-  alpha = answer_weight(refresh_mask, original_mask)
-  mask = refresh_mask + np.float32(alpha) * original_mask
-  return mask.astype(np.float32), alpha
+  refreshed = tf.reduce_sum(refresh_mask)
+  answers = tf.reduce_sum(answer_mask)
+  ratio = tf.math.divide_no_nan(refreshed, answers)
+  if floor:
+    return tf.maximum(tf.ones_like(answers), ratio)
+  return tf.where(answers > 0., ratio, tf.ones_like(answers))
+
+
+def authors_babi_answer_weight(refresh_mask, answer_mask, p_re):
+  """alpha as the authors' bAbI loader computed it (`--reproduce_quirks`).
+
+  The bare ratio #sampled / #answers (no max(1, .) floor), where #sampled
+  counts the sampled answer '-' tokens too (their loader counted them
+  before overwriting their weight with alpha), and alpha = 1 when p_re is 0
+  (their `if self.p_re:` skipped the MRL altogether). A batch with no
+  sampled step (an evaluation batch: the authors sampled only training
+  data) also gets alpha = 1, the plain answer loss their evaluation graph
+  computed; their formula would give 0 there.
+
+  Args:
+    refresh_mask: float32 tensor [B, T], every sampled token (answer tokens
+      included).
+    answer_mask: float32 tensor [B, T], 1 at the answer '-' tokens.
+    p_re: the task's refreshing probability (a Python float).
+
+  Returns:
+    alpha, a float32 scalar tensor.
+  """
+  if p_re == 0:
+    return tf.ones([], answer_mask.dtype)
+  ratio = answer_weight(refresh_mask, answer_mask, floor=False)
+  return tf.where(tf.reduce_sum(refresh_mask) > 0., ratio,
+                  tf.ones_like(ratio))
+
+
+def step_weights(refresh_mask, answer_mask, alpha, overlap=False):
+  """Per-step weights of a single-output task's loss, [B, T]:
+
+    w = refresh_mask + alpha * answer_mask                  (overlap=False)
+    w = refresh_mask * (1 - answer_mask) + alpha * answer_mask   (overlap)
+
+  weight 1 at sampled steps, alpha at answer steps, 0 elsewhere. Sampled
+  steps are input steps, so they are never answer steps, except in the
+  authors' bAbI loader (overlap=True), whose sampled answer steps are
+  trained as answers, not as refresh steps. Every product is by 0 or 1, so
+  the weights are exact and both forms agree when the masks are disjoint
+  (the first also keeps XLA's fused reduction, hence the loss value,
+  bitwise that of the earlier NumPy-built masks).
+
+  Args:
+    refresh_mask, answer_mask: float32 tensors [B, T] of 0/1.
+    alpha: float32 scalar tensor (`answer_weight`).
+    overlap: whether refresh_mask may mark answer steps.
+  """
+  if overlap:
+    refresh_mask = refresh_mask * (1. - answer_mask)
+  return refresh_mask + alpha * answer_mask
+
+
+def _batch_and_time(per_step_loss, sequence_length):
+  """(B, T) as floats of per_step_loss's dtype; T = max(sequence_length)."""
+  batch = tf.cast(tf.shape(per_step_loss)[0], per_step_loss.dtype)
+  time = tf.cast(tf.reduce_max(sequence_length), per_step_loss.dtype)
+  return batch, time
+
+
+def single_output_loss(per_step_loss, refresh_mask, answer_mask,
+                       sequence_length, alpha, overlap=False):
+  """The MRL of a task whose refresh target is in its own output (Park et
+  al. 2021, "Memory Refreshing Loss"; Copy, Associative Recall,
+  Representation Recall, bAbI).
+
+    loss = sum_{B,T}(w * per_step_loss) / (B * T),   w = `step_weights`
+                                                       (1, alpha or 0)
+
+  Args:
+    per_step_loss: float32 [B, T], e.g. the sigmoid cross-entropy summed
+      over the output channels, or the softmax cross-entropy of a token.
+    refresh_mask, answer_mask: float32 [B, T] (`tasks.base.Batch`).
+    sequence_length: int [B]; T = its max.
+    alpha: float32 scalar tensor (`answer_weight`).
+    overlap: whether refresh_mask may mark answer steps (`step_weights`).
+
+  Returns:
+    the loss, a float32 scalar tensor.
+  """
+  weights = step_weights(refresh_mask, answer_mask, alpha, overlap)
+  batch, time = _batch_and_time(per_step_loss, sequence_length)
+  return tf.reduce_sum(weights * per_step_loss) / (batch * time)
+
+
+def two_head_loss(answer_loss, reconstruction_error, refresh_mask,
+                  answer_mask, sequence_length, reconstruction_size):
+  """The MRL with a reconstruction head (Park et al. 2021, "Memory
+  Refreshing Loss"; Nth Farthest, Convex Hull).
+
+  The output layer is [x_hat (D channels, reconstructing the input), class
+  logits]; a sampled step may also be an answer step, and then counts in
+  both terms (separate heads):
+
+    loss = alpha * sum_{B,T}(answer * CE) / (B * T)
+           + sum_{B,T}(refresh * |x - x_hat|^2) / (B * T * D),
+    alpha = max(1, #sampled / #answers)   (`answer_weight`)
+
+  Args:
+    answer_loss: float32 [B, T], the class head's cross-entropy per step.
+    reconstruction_error: float32 [B, T], |x - x_hat|^2 summed over D.
+    refresh_mask, answer_mask: float32 [B, T] (`tasks.base.Batch`).
+    sequence_length: int [B]; T = its max.
+    reconstruction_size: D, a Python int.
+
+  Returns:
+    (loss, mrl_term, alpha): float32 scalar tensors; mrl_term is the
+    second (reconstruction) term.
+  """
+  batch, time = _batch_and_time(answer_loss, sequence_length)
+  alpha = answer_weight(refresh_mask, answer_mask)
+  task_term = tf.reduce_sum(answer_mask * answer_loss) / (batch * time)
+  mrl_term = tf.reduce_sum(refresh_mask * reconstruction_error) / (
+      batch * time * reconstruction_size)
+  return alpha * task_term + mrl_term, mrl_term, alpha

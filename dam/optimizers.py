@@ -1,9 +1,10 @@
 """Optimizers and gradient utilities faithful to the TensorFlow 1 originals.
 
-The original DAM / DNC code trained with TF1's ``tf.train.RMSPropOptimizer``
-(SPEC section 3: "RMSProp, momentum 0.9, decay 0.9, epsilon 1e-10, with the TF1
-update rule: ms starts at ones"). Sonnet 2's ``snt.optimizers.RMSProp`` and
-Keras' ``RMSprop`` initialise the mean-square accumulator to *zeros*, which makes
+The original DAM / DNC code (taewonpark/DAM) trained with TF1's
+``tf.train.RMSPropOptimizer`` (momentum 0.9, decay 0.9, epsilon 1e-10; TF1's
+update rule starts the mean square ``ms`` at ones). Sonnet 2's
+``snt.optimizers.RMSProp`` and Keras' ``RMSprop`` initialise the mean-square
+accumulator to *zeros*, which makes
 the first steps far larger (``g / sqrt((1-decay) g^2)`` ~ ``3.16 * sign(g)`` for
 decay 0.9) than TF1's (``g / sqrt(decay + (1-decay) g^2)``). ``TF1RMSProp``
 reproduces the TF1 optimizer exactly: dense gradients run the very same kernel
@@ -13,7 +14,9 @@ on the looked-up rows only, in a form that also compiles under XLA.
 
 Public API:
   * ``TF1RMSProp(learning_rate, decay=0.9, momentum=0.9, epsilon=1e-10,
-    name=None)`` -- a ``snt.Optimizer``.
+    name=None)`` and ``TF1Adam(learning_rate, beta1=0.9, beta2=0.999,
+    epsilon=1e-8, name=None)`` -- ``snt.Optimizer``s; ``create_slots(params)``
+    creates their slots without an update.
   * ``clip_by_global_norm(gradients, max_norm) -> (clipped, global_norm)``.
   * ``make_optimizer(name, learning_rate, momentum=0.9, epsilon=1e-10,
     decay=0.9)`` -- ``"rmsprop"`` or ``"adam"``.
@@ -136,8 +139,8 @@ class TF1RMSProp(snt.Optimizer):
 
   with the slots initialised as in TF1: ``ms`` to ONES and ``mom`` to zeros.
   (Sonnet 2 / Keras start ``ms`` at zeros, which gives a much larger first
-  step; the DAM/DNC hyper-parameters -- SPEC section 3: momentum 0.9, decay 0.9,
-  epsilon 1e-10, "ms starts at ones" -- were tuned for the TF1 rule.)
+  step; the authors' DAM/DNC hyper-parameters -- momentum 0.9, decay 0.9,
+  epsilon 1e-10, ms starting at ones -- were tuned for the TF1 rule.)
 
   Dense updates run `tf.raw_ops.ResourceApplyRMSProp`, the kernel TF1 used
   (CPU, GPU and XLA kernels exist, so `tf.function(jit_compile=True)` works).
@@ -203,6 +206,10 @@ class TF1RMSProp(snt.Optimizer):
     self.step = tf.Variable(0, trainable=False, name="step", dtype=tf.int64)
     self.ms = []
     self.mom = []
+
+  def create_slots(self, parameters: Sequence[tf.Variable]):
+    """Creates the slots for `parameters` without updating them (once)."""
+    self._initialize(parameters)
 
   @snt.once
   def _initialize(self, parameters: Sequence[tf.Variable]):
@@ -288,6 +295,10 @@ class TF1Adam(snt.Optimizer):
     self.step = tf.Variable(0, trainable=False, name="step", dtype=tf.int64)
     self.m = []
     self.v = []
+
+  def create_slots(self, parameters: Sequence[tf.Variable]):
+    """Creates the slots for `parameters` without updating them (once)."""
+    self._initialize(parameters)
 
   @snt.once
   def _initialize(self, parameters: Sequence[tf.Variable]):

@@ -16,6 +16,8 @@ import contextlib
 
 import tensorflow as tf
 
+from dam import core as core_lib
+
 
 def _batch_size(x):
   """Static batch size of x if known, else a scalar tensor."""
@@ -39,9 +41,8 @@ def parameters_read_once(module):
 
   Why: a variable read inside a `tf.while_loop` body is a new tensor at every
   iteration, so the loop's gradient saves a copy of every weight matrix per
-  time step and reads it back in the backward loop (at the Copy size: three
-  [H + D, 4H]-class copies per step, ~10 % of a training step). A tensor
-  captured from outside the loop is loop-invariant and is not saved.
+  time step and reads it back in the backward loop; a tensor captured from
+  outside the loop is loop-invariant and is not saved (bench/KERNELS.md).
 
   Variables in lists or dicts, and non-trainable ones (the dropout random
   generator's state), are left alone and read where they are used.
@@ -67,9 +68,13 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
   state stops changing, so the final state of every example is its state
   after its last step.
 
+  The result is that of calling `core(x_t, state)` for t = 0 .. T - 1 (the
+  tests compare the two, values and gradients); the loop runs the same
+  pieces of each step in a rotated order, described in the loop below.
+
   Args:
-    core: a `dam.core.MemoryCore` (or any `snt.RNNCore` with its
-      `begin_step` / `finish_step` halves and `built`).
+    core: a `dam.core.MemoryCore` (with its step pieces `control`, `output`
+      and `access`, and `built`).
     inputs: [B, T, D] (batch-major), T >= 1.
     sequence_length: optional int [B], each in [0, T]; None means all T steps.
     initial_state: optional state; `core.initial_state(B)` if None.
@@ -93,6 +98,7 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
     initial_state = core.initial_state(_batch_size(inputs), inputs.dtype)
   if sequence_length is not None:
     sequence_length = tf.cast(sequence_length, tf.int32)
+  access = core.access
 
   time_major = tf.transpose(inputs, [1, 0, 2])
   num_steps = tf.shape(time_major)[0]
@@ -110,10 +116,28 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
 
   freeze = sequence_length is not None and freeze_finished
 
-  def finish(t, pending, prev_state):
-    """Ends step t: (y_t masked past each sequence's end, state_t)."""
+  def start(t, prev_state):
+    """First half of step t: controller and memory write (`ControllerResult`,
+    `WriteResult` of `write_memory`), from the state after step t - 1."""
+    controller = core.control(input_ta.read(t), prev_state, training)
+    written = access.write_memory(controller.interface,
+                                  prev_state.access_state)
+    return controller, written
+
+  def finish(t, controller, written, handover, prev_state):
+    """Second half of step t: the rest of the write (`write_links`), memory
+    read, output y_t (zero past each sequence's end) and the state after
+    step t (frozen past the end). `handover` is `access.handover` of the
+    access state after step t - 1, `prev_state` that whole state (only used
+    to freeze, else None)."""
+    written = access.write_links(written, handover)
+    read = access.read(controller.interface, written, handover.read_weights)
     kwargs = {} if noise_ta is None else {'dropout_noise': noise_ta.read(t)}
-    output, state = core.finish_step(pending, training=training, **kwargs)
+    output = core.output(controller.output, read.words, training=training,
+                         **kwargs)
+    state = core_lib.CoreState(access_output=read.words,
+                               access_state=access.state(written, read),
+                               controller_state=controller.state)
     if sequence_length is not None:
       alive = t < sequence_length
       output = _select(alive, output, tf.zeros_like(output))
@@ -122,15 +146,27 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
                                       state, prev_state)
     return output, state
 
-  # The loop body ends step t - 1 (read, output) and begins step t
-  # (controller, write). Both halves use the memory M_{t-1} that enters the
-  # body, and the M_t the body writes leaves it untouched: the backward pass
-  # keeps one memory per step where a body running whole steps keeps M_{t-1}
-  # and M_t, and XLA computes the norms of M_{t-1}, which the read of step
-  # t - 1 and the write lookup of step t both need, once.
+  # The rotation. The loop body at t finishes step t - 1 and starts step t:
+  #
+  #   finish(t - 1): DNC link update, read, output y_{t-1}, state_{t-1}
+  #   start(t):      controller, memory write M_t
+  #
+  # so the loop carries what a step's first half hands to its second half:
+  # its `ControllerResult`, its `WriteResult` and the part of the state
+  # before it that the second half reads (`MemoryAccess.handover`; the whole
+  # state too when finished sequences are frozen). Both
+  # halves use the memory M_{t-1} that enters the body, and the M_t the body
+  # writes leaves it untouched: the backward pass keeps one memory per step
+  # where a body running whole steps keeps M_{t-1} and M_t, and XLA computes
+  # the norms of M_{t-1}, which the read of step t - 1 and the write lookup
+  # of step t both need, once (bench/KERNELS.md). The DNC's link update of
+  # step t closes its write at the start of `finish(t)`, where it ran when
+  # the step was last restructured: run in `start(t)`, the gradient sums of
+  # ww_t are grouped differently across the loop boundary and XLA fuses
+  # differently, which changes the last bits of the numbers.
   # Variables are created outside the loop body (never inside one).
   build(core, inputs.shape[-1], inputs.dtype)
-  pending = core.begin_step(input_ta.read(0), initial_state, training=training)
+  controller, written = start(0, initial_state)
   # The outputs go to a TensorList by push-back, not to a TensorArray by
   # index: the gradient of an indexed write (TensorListSetItem) zeroes its
   # slot in a copy of the whole [T, B, O] gradient list at every step under
@@ -141,20 +177,23 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
       element_shape=element_shape, max_num_elements=num_steps,
       element_dtype=inputs.dtype)
 
-  def body(t, pending, outputs, *prev_state):
-    output, state = finish(t - 1, pending, prev_state[0] if freeze else None)
+  def body(t, controller, written, handover, outputs, *prev_state):
+    output, state = finish(t - 1, controller, written, handover,
+                           prev_state[0] if freeze else None)
     outputs = tf.raw_ops.TensorListPushBack(input_handle=outputs,
                                             tensor=output)
-    pending = core.begin_step(input_ta.read(t), state, training=training)
-    return (t + 1, pending, outputs) + ((state,) if freeze else ())
+    controller, written = start(t, state)
+    return ((t + 1, controller, written, access.handover(state.access_state),
+             outputs) + ((state,) if freeze else ()))
 
   with parameters_read_once(core):
-    _, pending, outputs, *prev_state = tf.while_loop(
+    _, controller, written, handover, outputs, *prev_state = tf.while_loop(
         lambda t, *_: t < num_steps, body,
-        (tf.constant(1), pending, outputs) +
+        (tf.constant(1), controller, written,
+         access.handover(initial_state.access_state), outputs) +
         ((initial_state,) if freeze else ()),
         maximum_iterations=num_steps - 1)
-  output, state = finish(num_steps - 1, pending,
+  output, state = finish(num_steps - 1, controller, written, handover,
                          prev_state[0] if freeze else None)
   outputs = tf.raw_ops.TensorListPushBack(input_handle=outputs, tensor=output)
   outputs = tf.raw_ops.TensorListStack(

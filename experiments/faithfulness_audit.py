@@ -32,7 +32,10 @@ from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 from tasks import babi  # pylint: disable=g-import-not-at-top,wrong-import-position
+from tasks import base  # pylint: disable=g-import-not-at-top,wrong-import-position
 from tasks import representation_recall  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 flags.DEFINE_string('out', 'results/faithfulness_audit.json', 'Output JSON.')
@@ -104,12 +107,24 @@ def babi_statistics(data, p_re, num_batches, seed, reproduce_quirks):
   refreshed, alphas, question_refreshed, numerators = [], [], [], []
   for _ in range(num_batches):
     batch = task.next_batch()
-    answers = batch.original_mask == 1
-    refresh = (batch.loss_mask > 0) & ~answers
+    answers = batch.answer_mask == 1
+    # Trained refresh tokens: the authors' loader also samples '-' tokens,
+    # which count in alpha only (`dam.mrl.step_weights`).
+    refresh = (batch.refresh_mask == 1) & ~answers
     refreshed.append(int(refresh.sum()))
-    alphas.append(task.last_alpha)
+    # alpha in float64 (the in-graph float32 value is this, rounded; the
+    # authors' loader skipped the MRL at p_re = 0: alpha = 1).
+    ratio = (float(np.sum(batch.refresh_mask, dtype=np.float64)) /
+             float(np.sum(batch.answer_mask, dtype=np.float64)))
+    if reproduce_quirks:
+      alpha = ratio if p_re else 1.
+    else:
+      alpha = max(1., ratio)
+    in_graph = task.answer_weight(base.Batch(*map(tf.constant, batch)))
+    assert in_graph.numpy() == np.float32(alpha), (in_graph, alpha)
+    alphas.append(alpha)
     # alpha's numerator: the authors' counts sampled '-' tokens as well.
-    numerators.append(task.last_alpha * int(answers.sum()))
+    numerators.append(alpha * int(answers.sum()))
     # Tokens of questions ('?' and the words before it) that were refreshed.
     in_question = np.zeros_like(refresh)
     for b, q in zip(*np.nonzero(batch.inputs == babi.QUESTION)):

@@ -1,4 +1,5 @@
-"""The Associative Recall task (SPEC 4; the authors' `--mode=AssociativeRecall`).
+"""The Associative Recall task (Park et al. 2021, algorithmic tasks; the
+authors' `--mode=AssociativeRecall`).
 
 Input and output channels: bit_w data channels, then delimiter channels
 bit_w (-2, item delimiter) and bit_w + 1 (-1, query delimiter). An item is
@@ -10,7 +11,7 @@ min_length >= 2) has (n + 2) * (item_bit + 1) steps:
   a channel -1 delimiter, then a copy of item q's item_bit vectors
     (q uniform in [0, n - 2]: never the last item);
   another channel -1 delimiter, then item_bit empty steps whose targets are
-    item q + 1's vectors (original_mask = 1 on these item_bit steps).
+    item q + 1's vectors (answer_mask = 1 on these item_bit steps).
 
 Before the answer the targets equal the inputs (for the Memory Refreshing
 Loss). MRL-eligible steps: the stored items' bit-vector steps only (not the
@@ -20,9 +21,10 @@ delimiters, not the final 2 * (item_bit + 1) query/answer steps).
 import numpy as np
 
 from tasks import base
+from tasks import example
 
 
-class AssociativeRecallTask(base.ExampleTask):
+class AssociativeRecallTask(example.ExampleTask):
   """Associative-recall batches (see module docstring, `tasks.base.Batch`).
 
   Attributes:
@@ -70,4 +72,4 @@ class AssociativeRecallTask(base.ExampleTask):
     targets[start + size + 1:, :bit_w] = items[query + 1]
     answer = np.zeros([time], bool)
     answer[start + size + 1:] = True
-    return base.Example(inputs, targets, answer, eligible)
+    return example.Example(inputs, targets, answer, eligible)

@@ -1,26 +1,25 @@
-"""Pieces shared by the task generators.
+"""The interface every task implements, and its batch.
 
-`Task` holds what every task has (flags, one seeded generator, its
-resumable state). The algorithmic tasks of SPEC 4 derive from `ExampleTask`:
-they build one example at a time (`_example`, NumPy arrays of that example's
-own length t) and `ExampleTask.next_batch` pads B of them to the longest,
-samples the Memory Refreshing Loss steps (`dam.mrl`) and returns a `Batch`:
+A task generates `Batch`es and says how its loss is computed; the run
+machinery (`dam.run`) reads nothing else. `Batch` holds
 
-  inputs         float32 [B, T, input_size]
-  targets        float32 [B, T, output_size]
-  seq_len        int32   [B]      each sequence's length (T = max(seq_len))
-  loss_mask      float32 [B, T]   sampled MRL refresh steps 1, answer steps
-                                  alpha (`dam.mrl.loss_mask`), else 0
-  original_mask  float32 [B, T]   1 on answer steps only
+  inputs        float32 [B, T, D]  (token tasks, `vocab_size` set: int32
+                                   token ids [B, T])
+  targets       float32 [B, T, O]  (token tasks: int32 token ids [B, T])
+  seq_len       int32   [B]        each sequence's length (T = max(seq_len))
+  answer_mask   float32 [B, T]     1 on the task's answer steps
+  refresh_mask  float32 [B, T]     1 on the steps the Memory Refreshing Loss
+                                   sampled (`dam.mrl.sample_refresh_mask`;
+                                   Park et al. 2021), nothing folded in
 
-Everything past a sequence's end is zero (inputs, targets and both masks).
+zero past each sequence's end, as NumPy arrays (`next_batch`) or as tensors
+(inside the compiled step). How the two masks weigh the loss is `dam.mrl`'s
+job, called from the task's `loss`.
 
-One `np.random.default_rng(seed)` per task instance draws both the data and
-the MRL masks, in a fixed order per batch (the B examples, then one uniform
-per [B, T] element for the refresh mask, whatever p_re is), so a seed fixes
-the whole stream, the data do not depend on p_re, and `get_state` /
-`set_state` (the generator's bit-generator state, JSON-serialisable)
-checkpoint and resume it exactly.
+Every task draws its data and its refresh mask from ONE
+`np.random.default_rng(seed)`, so a seed fixes the whole stream, and
+`get_state` / `set_state` (the generator's bit-generator state,
+JSON-serialisable) checkpoint and resume it exactly.
 """
 
 import abc
@@ -32,13 +31,7 @@ import numpy as np
 from dam import mrl
 
 Batch = collections.namedtuple(
-    'Batch', ('inputs', 'targets', 'seq_len', 'loss_mask', 'original_mask'))
-
-# One example before padding (t = its length):
-#   inputs [t, input_size], targets [t, output_size] float32;
-#   answer [t] bool (original_mask); eligible [t] bool (MRL-eligible steps).
-Example = collections.namedtuple(
-    'Example', ('inputs', 'targets', 'answer', 'eligible'))
+    'Batch', ('inputs', 'targets', 'seq_len', 'answer_mask', 'refresh_mask'))
 
 
 def check_int(name, value, minimum=None):
@@ -55,98 +48,79 @@ def check_int(name, value, minimum=None):
   return value
 
 
-def check_lengths(min_length, max_length, minimum=1):
-  """Validates the min_length / max_length flags; returns them as ints.
-
-  Raises:
-    ValueError: naming the flag, if either is below `minimum` or
-      min_length > max_length.
-  """
-  min_length = check_int('min_length', min_length, minimum)
-  max_length = check_int('max_length', max_length, minimum)
-  if min_length > max_length:
-    raise ValueError(f'min_length ({min_length}) must be <= max_length '
-                     f'({max_length}): lower --min_length or raise '
-                     f'--max_length.')
-  return min_length, max_length
-
-
-def pad_examples(examples, input_size, output_size):
-  """Stacks examples of different lengths into zero-padded arrays.
-
-  Args:
-    examples: list of B `Example`s (lengths t_b).
-    input_size, output_size: channel counts.
-
-  Returns:
-    (inputs [B, T, input_size] float32, targets [B, T, output_size] float32,
-    seq_len [B] int32, original_mask [B, T] float32, eligible [B, T] bool),
-    T = max_b t_b, zero (False) past each example's end.
-  """
-  seq_len = np.array([len(e.inputs) for e in examples], dtype=np.int32)
-  batch, time = len(examples), int(seq_len.max())
-  inputs = np.zeros([batch, time, input_size], np.float32)
-  targets = np.zeros([batch, time, output_size], np.float32)
-  original_mask = np.zeros([batch, time], np.float32)
-  eligible = np.zeros([batch, time], bool)
-  for b, (example, length) in enumerate(zip(examples, seq_len)):
-    inputs[b, :length] = example.inputs
-    targets[b, :length] = example.targets
-    original_mask[b, :length] = example.answer
-    eligible[b, :length] = example.eligible
-  return inputs, targets, seq_len, original_mask, eligible
-
-
 class Task(abc.ABC):
-  """Base class of every task: flags, the seeded generator, its state.
-
-  Subclasses set `input_size`, `output_size`, `max_time` (longest possible
-  sequence) and `answer_channels` (slice of the output channels that carry
-  data), and implement `next_batch()` (or derive from `ExampleTask`).
+  """What every task has.
 
   Attributes:
-    batch_size: B.
-    p_re: MRL refreshing probability in [0, 1].
-    min_length, max_length: the task's length range (inclusive).
+    batch_size: B of `next_batch()`.
+    input_size: D (token tasks: the vocabulary size).
+    output_size: O, the width of the core's output.
+    vocab_size: None, or V when the inputs are token ids that the model
+      embeds (bAbI).
+    max_time: the longest possible sequence (the XLA padding cap).
+    report_metrics: tuple of (metric key of `loss`, short label) shown on
+      progress lines; the last one is also shown for evaluations.
+    p_re: the MRL refreshing probability in [0, 1].
   """
 
   input_size = None
   output_size = None
+  vocab_size = None
   max_time = None
-  answer_channels = None
+  report_metrics = ()
 
-  def __init__(self, batch_size, min_length, max_length, p_re, seed,
-               min_length_floor=1):
+  def __init__(self, batch_size, p_re, seed):
     """Validates the common flags and seeds the task's generator.
 
     Args:
       batch_size: B >= 1.
-      min_length, max_length: inclusive length range, both >=
-        `min_length_floor`, min_length <= max_length.
       p_re: refreshing probability in [0, 1].
       seed: seed of `np.random.default_rng` (None: fresh OS entropy).
-      min_length_floor: the smallest allowed min_length.
 
     Raises:
       ValueError: naming the offending flag.
     """
     self.batch_size = check_int('batch_size', batch_size, 1)
-    self.min_length, self.max_length = check_lengths(
-        min_length, max_length, min_length_floor)
     self.p_re = mrl.check_p_re(p_re)
     self._rng = np.random.default_rng(seed)
-
-  def _length(self):
-    """A length uniform in [min_length, max_length] (inclusive)."""
-    return int(self._rng.integers(self.min_length, self.max_length + 1))
-
-  def _bits(self, shape):
-    """Random bits (Bernoulli 0.5) as float32 of `shape`."""
-    return self._rng.integers(0, 2, size=shape).astype(np.float32)
 
   @abc.abstractmethod
   def next_batch(self):
     """The next `Batch` (NumPy arrays)."""
+
+  @abc.abstractmethod
+  def loss(self, logits, batch):
+    """The loss and metrics of a batch, in the compiled step.
+
+    Args:
+      logits: the core's output [B, T, O].
+      batch: a `Batch` of tensors.
+
+    Returns:
+      dict of scalar tensors; 'loss' is what gradients are taken of (built
+      with `dam.mrl`), the rest are metrics (`dam.losses`).
+    """
+
+  def batch_specs(self, batch_size):
+    """tf.TensorSpecs of a `Batch` (batch_size None: any batch size).
+
+    The time axis is free; inputs/targets are float32 [B, T, D] / [B, T, O],
+    or int32 token ids [B, T] when `vocab_size` is set.
+    """
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    if self.vocab_size is None:
+      inputs = tf.TensorSpec([batch_size, None, self.input_size], tf.float32)
+      targets = tf.TensorSpec([batch_size, None, self.output_size],
+                              tf.float32)
+    else:
+      inputs = targets = tf.TensorSpec([batch_size, None], tf.int32)
+    mask = tf.TensorSpec([batch_size, None], tf.float32)
+    return Batch(inputs, targets, tf.TensorSpec([batch_size], tf.int32),
+                 mask, mask)
+
+  def progress(self):
+    """Epochs done (a float), or None for a task without epochs."""
+    return None
 
   def get_state(self):
     """The random state: a JSON-serialisable dict (see `set_state`)."""
@@ -169,29 +143,3 @@ class Task(abc.ABC):
       raise ValueError(f'The task state is for the {kind} bit generator, '
                        f'this task uses {expected}.')
     self._rng.bit_generator.state = rng_state
-
-
-class ExampleTask(Task):
-  """A task built one example at a time (Copy, AR, RR): `next_batch` pads B
-  examples of `_example()`, samples the MRL refresh steps among their
-  eligible steps and folds alpha into the loss mask (`dam.mrl.loss_mask`).
-  """
-
-  @abc.abstractmethod
-  def _example(self):
-    """One example (an `Example`)."""
-
-  def next_batch(self):
-    """The next padded batch.
-
-    Returns:
-      `Batch`(inputs [B, T, input_size], targets [B, T, output_size],
-      seq_len [B] int32, loss_mask [B, T], original_mask [B, T]), T = the
-      longest sequence of the batch; zero past each sequence's end.
-    """
-    examples = [self._example() for _ in range(self.batch_size)]
-    inputs, targets, seq_len, original_mask, eligible = pad_examples(
-        examples, self.input_size, self.output_size)
-    refresh = mrl.sample_refresh_mask(eligible, self.p_re, self._rng)
-    loss_mask, _ = mrl.loss_mask(refresh, original_mask)
-    return Batch(inputs, targets, seq_len, loss_mask, original_mask)

@@ -1,4 +1,5 @@
-"""The Copy task (SPEC 4; the authors' `--mode=Copy`).
+"""The Copy task (Park et al. 2021, algorithmic tasks; the authors'
+`--mode=Copy`).
 
 Input and output channels: bit_w data channels, then the input flag
 (channel bit_w, i.e. -2) and the output flag (channel bit_w + 1, i.e. -1).
@@ -11,16 +12,17 @@ One example with L items (L uniform in [min_length, max_length]) has
   steps L+2..2L+1   empty inputs; targets are the L items, in order
 
 During the input phase (steps 0..L+1) the targets equal the inputs, which is
-what the Memory Refreshing Loss uses; original_mask is 1 on the L answer
+what the Memory Refreshing Loss uses; answer_mask is 1 on the L answer
 steps and the MRL-eligible steps are the L item steps 1..L.
 """
 
 import numpy as np
 
 from tasks import base
+from tasks import example
 
 
-class CopyTask(base.ExampleTask):
+class CopyTask(example.ExampleTask):
   """Copy-task batches (see module docstring and `tasks.base.Batch`).
 
   Attributes:
@@ -57,4 +59,4 @@ class CopyTask(base.ExampleTask):
     answer[length + 2:] = True
     eligible = np.zeros([time], bool)
     eligible[1:length + 1] = True
-    return base.Example(inputs, targets, answer, eligible)
+    return example.Example(inputs, targets, answer, eligible)

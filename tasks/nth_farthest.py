@@ -1,4 +1,5 @@
-"""The Nth Farthest task (Santoro et al. 2018; used by Park et al. 2021).
+"""The Nth Farthest task (Santoro et al. 2018; used by Park et al. 2021,
+the authors' `run_nfar.py`).
 
 One example: num_vectors (N, 8) vectors of vector_size (D, 16) dims drawn
 i.i.d. from U(-1, 1); a random permutation of 0..N-1 gives each vector a
@@ -14,27 +15,26 @@ labelled m itself, distance 0). num_classes = N.
 
 The output layer has output_size = input_size + num_classes channels (48):
 the first input_size reconstruct the input (Memory Refreshing Loss head), the
-last num_classes are the class logits. A `tasks.base.Batch` holds
+last num_classes are the class logits (`tasks.two_head`). A
+`tasks.base.Batch` holds
 
-  inputs         float32 [B, N, input_size]
-  targets        float32 [B, N, input_size + num_classes]
-                   [..., :input_size]  the inputs themselves, every step
-                                       (reconstruction target)
-                   [..., input_size:]  one-hot answer label at the last
-                                       step, zeros elsewhere
-  seq_len        int32   [B]      all N
-  loss_mask      float32 [B, N]   FOR THIS TASK: the MRL refresh mask only,
-                                  every step (the last one included) sampled
-                                  independently with probability p_re;
-                                  no answer weight is folded in
-  original_mask  float32 [B, N]   1 at the last step only (the answer)
+  inputs        float32 [B, N, input_size]
+  targets       float32 [B, N, input_size + num_classes]
+                  [..., :input_size]  the inputs themselves, every step
+                                      (reconstruction target)
+                  [..., input_size:]  one-hot answer label at the last
+                                      step, zeros elsewhere
+  seq_len       int32   [B]      all N
+  answer_mask   float32 [B, N]   1 at the last step only (the answer)
+  refresh_mask  float32 [B, N]   the MRL refresh mask: every step (the last
+                                 one included) sampled independently with
+                                 probability p_re
 
-Because the refresh mask may cover the answer step too, it is kept apart from
-original_mask instead of going through `dam.mrl.loss_mask`. The loss is
+The loss (`dam.mrl.two_head_loss`) is
 
-  s * mean_{B,T}(original_mask * softmax_ce(logits, answer))
-    + mean_{B,T,D}(loss_mask * (x - x_hat)**2),
-  s = max(1, sum(loss_mask) / sum(original_mask)).
+  alpha * mean_{B,T}(answer_mask * softmax_ce(logits, answer))
+    + mean_{B,T,D}(refresh_mask * (x - x_hat)**2),
+  alpha = max(1, sum(refresh_mask) / sum(answer_mask)).
 
 The answer label of each example is `labels_of(batch)`, i.e.
 `argmax(targets[:, -1, input_size:], -1)`.
@@ -52,6 +52,7 @@ import numpy as np
 
 from dam import mrl
 from tasks import base
+from tasks import two_head
 
 # Default seed of the fixed test set (independent of any training seed).
 TEST_SET_SEED = 20180605
@@ -106,26 +107,27 @@ def _generate(rng, batch_size, num_vectors, vector_size, p_re):
   targets = np.zeros([b, n_vec, input_size + n_vec], np.float32)
   targets[:, :, :input_size] = inputs
   targets[:, -1, input_size:] = eye[answer]
-  original_mask = np.zeros([b, n_vec], np.float32)
-  original_mask[:, -1] = 1.
+  answer_mask = np.zeros([b, n_vec], np.float32)
+  answer_mask[:, -1] = 1.
   seq_len = np.full([b], n_vec, np.int32)
-  return base.Batch(inputs, targets, seq_len, refresh, original_mask)
+  return base.Batch(inputs, targets, seq_len, answer_mask, refresh)
 
 
-class NthFarthestTask(base.Task):
+class NthFarthestTask(two_head.TwoHeadTask):
   """Nth Farthest batches (see module docstring and `tasks.base.Batch`).
 
   `next_batch()` returns inputs [B, N, D + 3N], targets [B, N, D + 4N],
-  seq_len [B] (all N), loss_mask [B, N] (the MRL refresh mask only, see the
-  module docstring), original_mask [B, N] (1 at the last step).
+  seq_len [B] (all N), answer_mask [B, N] (1 at the last step),
+  refresh_mask [B, N] (the MRL refresh mask, see the module docstring).
 
   Attributes:
     batch_size, num_vectors (N), vector_size (D), p_re: the arguments.
     num_classes: N.
     input_size, reconstruction_size: D + 3N.
     output_size: input_size + num_classes.
-    max_time: N (also min_length = max_length = N).
+    max_time: N.
     answer_channels: slice(input_size, input_size + num_classes), the logits.
+    report_metrics: (('mrl_loss', 'mrl'), ('answer_accuracy', 'acc')).
   """
 
   def __init__(self, batch_size=1600, num_vectors=8, vector_size=16,
@@ -137,15 +139,13 @@ class NthFarthestTask(base.Task):
         num_vectors >= 2, vector_size >= 1, p_re in [0, 1]).
     """
     num_vectors, vector_size = _check_sizes(num_vectors, vector_size)
-    super().__init__(batch_size, num_vectors, num_vectors, p_re, seed,
-                     min_length_floor=2)
+    super().__init__(batch_size, p_re, seed)
     self.num_vectors = num_vectors
     self.vector_size = vector_size
     self.num_classes = num_vectors
     self.input_size = self.reconstruction_size = vector_size + 3 * num_vectors
     self.output_size = self.input_size + self.num_classes
     self.max_time = num_vectors
-    self.answer_channels = slice(self.input_size, self.output_size)
 
   def next_batch(self):
     """The next batch (a `tasks.base.Batch`, shapes in the class docstring)."""
@@ -175,7 +175,7 @@ def test_set(num_examples=TEST_SET_SIZE, num_vectors=8, vector_size=16,
              seed=TEST_SET_SEED):
   """The fixed test set as one `tasks.base.Batch` of num_examples examples.
 
-  Drawn with p_re = 0 (loss_mask all zeros) from its own generator,
+  Drawn with p_re = 0 (refresh_mask all zeros) from its own generator,
   `default_rng(SeedSequence(seed, spawn_key=(_TEST_SET_STREAM,)))`, so it is
   deterministic given `seed` and a different stream from any training task,
   whatever that task's seed.

@@ -1,4 +1,5 @@
-"""The Representation Recall task (SPEC 4; `--mode=RepresentationRecall`).
+"""The Representation Recall task (Park et al. 2021, algorithmic tasks;
+`--mode=RepresentationRecall`).
 
 Each of the num_bit stored items is a bit_w-bit vector made of N segments of
 seg_w = bit_w / N bits (each segment a seg_w-bit binary number, most
@@ -24,21 +25,22 @@ num_bit + 2 + l steps:
                               target: the hidden segments' bits concatenated
                               in ascending segment order (bit_w / 2 bits).
 
-original_mask is 1 on the l query steps; targets are zero elsewhere (outputs
+answer_mask is 1 on the l query steps; targets are zero elsewhere (outputs
 are narrower than inputs). The task has no Memory Refreshing Loss: p_re must
-be 0, so loss_mask == original_mask.
+be 0, so refresh_mask is all zeros.
 """
 
 import numpy as np
 
 from tasks import base
+from tasks import example
 
 # Segment widths up to this many bits draw their unique values with
 # `Generator.choice` on integers (int64-safe); wider ones by rejection.
 _MAX_CHOICE_BITS = 62
 
 
-class RepresentationRecallTask(base.ExampleTask):
+class RepresentationRecallTask(example.ExampleTask):
   """Representation-recall batches (see module docstring, `tasks.base.Batch`).
 
   Attributes:
@@ -137,4 +139,4 @@ class RepresentationRecallTask(base.ExampleTask):
     targets[start:] = answers.reshape(num_queries, self.output_size)
     answer = np.zeros([time], bool)
     answer[start:] = True
-    return base.Example(inputs, targets, answer, np.zeros([time], bool))
+    return example.Example(inputs, targets, answer, np.zeros([time], bool))

@@ -1,4 +1,9 @@
-"""Tests of the DAM and DNC access modules (dam/access.py)."""
+"""Tests of the DAM and DNC access modules (dam/access.py).
+
+One access step is a write (`WriteResult`) then a read (`ReadResult`);
+the DAM's interface and reads follow Park et al. 2021, Sec. 3, the DNC's
+Graves et al. 2016, Methods.
+"""
 
 import numpy as np
 import pytest
@@ -22,8 +27,11 @@ def _run(access, controller_outputs, batch):
   return reads, states
 
 
-def test_interface_sizes_match_spec():
-  # SPEC 1.5: K (3W + 3 + RW + 3R) for one write head per block.
+def test_interface_sizes_match_the_papers():
+  # DAM (Park et al. 2021, Sec. 3; the authors' code), per block with one
+  # write head: write vector, erase vector and write key (3W); allocation
+  # gate, write gate and write strength (3); read keys (RW); free gates, read
+  # strengths and attentive gate logits (3R). In all K (3W + 3 + RW + 3R).
   k, n, w, r = 2, 64, 36, 1
   dam_access = access_lib.DAMAccess(n, w, r, 1, k)
   assert dam_access.interface_size == k * (3 * w + 3 + r * w + 3 * r) == 300
@@ -39,7 +47,7 @@ def test_interface_sizes_match_spec():
                                        r * (1 + 2 * wh))
 
 
-def test_dam_interface_slices_in_spec_order():
+def test_dam_interface_slices_in_the_authors_order():
   k, w, r = 2, 3, 2
   module = access_lib.DAMAccess(memory_size=4, word_size=w, num_reads=r,
                                 num_writes=1, num_blocks=k)
@@ -91,12 +99,13 @@ def test_dam_access_invariants():
     np.testing.assert_allclose(read_words, expected, rtol=1e-5, atol=1e-6)
 
 
-def test_dam_with_one_block_equals_dnc_access_without_links():
+@pytest.mark.parametrize('kernel', ['fast', 'paper'])
+def test_dam_with_one_block_equals_dnc_access_without_links(kernel):
   """K = 1 DAM (gate = 1) == DNC reading by content only, same interface."""
   rng = np.random.default_rng(1)
   batch, n, w, r, wh = 2, 6, 4, 2, 1
-  dam_access = access_lib.DAMAccess(n, w, r, wh, num_blocks=1)
-  dnc_access = access_lib.DNCAccess(n, w, r, wh)
+  dam_access = access_lib.DAMAccess(n, w, r, wh, num_blocks=1, kernel=kernel)
+  dnc_access = access_lib.DNCAccess(n, w, r, wh, kernel=kernel)
   dam_state = dam_access.initial_state(batch, tf.float64)
   dnc_state = dnc_access.initial_state(batch, tf.float64)
   for _ in range(5):
@@ -198,3 +207,102 @@ def test_initial_state_with_tensor_batch_size():
   assert state.read_weights.shape == (7, 3, 2, 5)
   assert isinstance(state.memory, tf.Tensor)
   assert addressing.EPSILON == 1e-6
+
+
+# -- one step: write, then read ------------------------------------------------
+
+
+def _interface(module, rng, batch):
+  return module.parse_interface(tf.constant(
+      rng.normal(size=[batch, module.interface_size]) * 2.))
+
+
+def _warm(module, rng, batch, steps=3):
+  state = module.initial_state(batch, tf.float64)
+  for _ in range(steps):
+    _, state = module.step(_interface(module, rng, batch), state)
+  return state
+
+
+@pytest.mark.parametrize('use_dam', [True, False], ids=['dam', 'dnc'])
+def test_step_is_write_then_read_with_named_results(use_dam):
+  rng = np.random.default_rng(3)
+  batch, n, w, r = 2, 5, 3, 2
+  if use_dam:
+    module = access_lib.DAMAccess(n, w, r, 1, num_blocks=3)
+  else:
+    module = access_lib.DNCAccess(n, w, r, 2)
+  k, wh = module.num_blocks, module.num_writes
+  prev = _warm(module, rng, batch)
+  interface = _interface(module, rng, batch)
+  written = module.write(interface, prev)
+  assert isinstance(written, access_lib.WriteResult)
+  assert written.memory.shape == (batch, k, n, w)
+  assert written.write_weights.shape == (batch, k, wh, n)
+  assert written.usage.shape == (batch, k, n)
+  # `write` is `write_memory` then `write_links`.
+  memory_only = module.write_memory(interface, prev)
+  assert memory_only.linkage == ()
+  for a, b in zip(tf.nest.flatten(module.write_links(memory_only, prev)),
+                  tf.nest.flatten(written)):
+    np.testing.assert_array_equal(a, b)
+  kernel = access_lib.addressing_kernel(module.kernel)
+  if use_dam:
+    assert written.linkage == ()
+  else:  # The link update is on the write side, from ww_t.
+    expected = kernel.update_linkage(prev.linkage, written.write_weights)
+    for a, b in zip(written.linkage, expected):
+      np.testing.assert_array_equal(a, b)
+  read = module.read(interface, written, prev.read_weights)
+  assert isinstance(read, access_lib.ReadResult)
+  assert read.words.shape == (batch, r, w)
+  assert read.weights.shape == (batch, k, r, n)
+  # Reads only read: r = sum_k wr_k M_k on the memory just written.
+  np.testing.assert_allclose(
+      read.words, np.einsum('bkrn,bknw->brw', read.weights, written.memory),
+      rtol=1e-12)
+  state = module.state(written, read)
+  words, stepped = module.step(interface, prev)
+  np.testing.assert_array_equal(words, read.words)
+  for a, b in zip(tf.nest.flatten(stepped), tf.nest.flatten(state)):
+    np.testing.assert_array_equal(a, b)
+  np.testing.assert_array_equal(state.memory, written.memory)
+  np.testing.assert_array_equal(state.read_weights, read.weights)
+  if use_dam:
+    np.testing.assert_array_equal(state.attentive_gate, read.attentive_gate)
+  else:
+    assert read.attentive_gate == ()
+
+
+def test_handover_keeps_what_the_rest_of_the_step_reads():
+  dam_state = access_lib.DAMAccess(4, 3, 2, 1, 2).initial_state(2)
+  dnc_state = access_lib.DNCAccess(4, 3, 2, 1).initial_state(2)
+  dam_handover = access_lib.DAMAccess(4, 3, 2, 1, 2).handover(dam_state)
+  dnc_handover = access_lib.DNCAccess(4, 3, 2, 1).handover(dnc_state)
+  assert dam_handover.read_weights is dam_state.read_weights
+  assert dam_handover.memory == dam_handover.attentive_gate == ()
+  assert dnc_handover.read_weights is dnc_state.read_weights
+  assert dnc_handover.linkage is dnc_state.linkage
+  assert dnc_handover.memory == dnc_handover.usage == ()
+
+
+@pytest.mark.parametrize('use_dam', [True, False], ids=['dam', 'dnc'])
+def test_paper_kernel_access_equals_fast_kernel_access(use_dam):
+  rng = np.random.default_rng(4)
+  modules = []
+  for kernel in ('fast', 'paper'):
+    if use_dam:
+      modules.append(access_lib.DAMAccess(5, 3, 2, 2, num_blocks=2,
+                                          kernel=kernel))
+    else:
+      modules.append(access_lib.DNCAccess(5, 3, 2, 2, kernel=kernel))
+  fast, paper = modules
+  assert (fast.kernel, paper.kernel) == ('fast', 'paper')
+  states = [m.initial_state(2, tf.float64) for m in modules]
+  for _ in range(5):
+    vector = tf.constant(rng.normal(size=[2, fast.interface_size]) * 2.)
+    results = [m.step(m.parse_interface(vector), s)
+               for m, s in zip(modules, states)]
+    states = [state for _, state in results]
+    for a, b in zip(tf.nest.flatten(results[0]), tf.nest.flatten(results[1])):
+      np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)

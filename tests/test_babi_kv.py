@@ -6,10 +6,8 @@ Every test writes its own small bAbI-format files into tmp_path.
 """
 
 import math
-import os
 import random
 import re
-import sys
 
 import numpy as np
 import pytest
@@ -17,8 +15,6 @@ import pytest
 from tasks import babi
 from tasks import babi_kv
 
-sys.path.insert(0, os.path.dirname(__file__))
-import test_babi_data  # pylint: disable=wrong-import-position
 
 STORIES = """\
 1 Mary moved to the bathroom.
@@ -247,9 +243,9 @@ def answers(data, split):
   return [idx_word[int(a)] for a in split.A]
 
 
-def test_joint_split_is_per_task_split_concatenated_in_task_order(tmp_path):
+def test_joint_split_is_per_task_split_concatenated_in_task_order(babi_files, tmp_path):
   files = qa_files()
-  data_dir = test_babi_data.write_tree(tmp_path, files, set_name='en')
+  data_dir = babi_files.write_tree(tmp_path, files, set_name='en')
   data = babi_kv.load_kv(data_dir, [19, 2, 1], memory_size=4, random_state=0)
   assert data.tasks == (1, 2, 19) and data.set_name == 'en'
   val_sizes = [math.ceil(0.1 * n) for n, _ in SIZES.values()]  # 2, 3, 4
@@ -311,8 +307,8 @@ def test_joint_split_is_per_task_split_concatenated_in_task_order(tmp_path):
   assert not last[1:].any()
 
 
-def test_joint_rows_match_single_task_loads(tmp_path):
-  data_dir = test_babi_data.write_tree(tmp_path, qa_files(), set_name='en')
+def test_joint_rows_match_single_task_loads(babi_files, tmp_path):
+  data_dir = babi_files.write_tree(tmp_path, qa_files(), set_name='en')
   joint = babi_kv.load_kv(data_dir, (1, 2, 19), random_state=5)
   for task in (1, 2, 19):
     single = babi_kv.load_kv(data_dir, task, random_state=5)
@@ -323,8 +319,8 @@ def test_joint_rows_match_single_task_loads(tmp_path):
       assert got == answers(single, getattr(single, split))
 
 
-def test_all_twenty_tiny_tasks_and_memory_size(tmp_path):
-  data_dir = test_babi_data.write_tree(tmp_path, test_babi_data.all_tasks(),
+def test_all_twenty_tiny_tasks_and_memory_size(babi_files, tmp_path):
+  data_dir = babi_files.write_tree(tmp_path, babi_files.all_tasks(),
                                        set_name='en')
   data = babi_kv.load_kv(data_dir, range(1, 21), memory_size=1,
                          random_state=0)
@@ -342,11 +338,11 @@ def test_all_twenty_tiny_tasks_and_memory_size(tmp_path):
   np.testing.assert_array_equal(other.val.task, np.arange(1, 21))
 
 
-def test_archive_and_folder_give_identical_arrays(tmp_path):
+def test_archive_and_folder_give_identical_arrays(babi_files, tmp_path):
   files = qa_files()
-  folder = test_babi_data.write_tree(tmp_path, files, set_name='en')
+  folder = babi_files.write_tree(tmp_path, files, set_name='en')
   archive_dir = tmp_path / 'archive'
-  test_babi_data.write_archive(str(archive_dir / babi.ARCHIVE_NAME), files,
+  babi_files.write_archive(str(archive_dir / babi.ARCHIVE_NAME), files,
                                set_name='en')
   a = babi_kv.load_kv(folder, (1, 2, 19), random_state=0)
   b = babi_kv.load_kv(archive_dir, (1, 2, 19), random_state=0)
@@ -358,12 +354,12 @@ def test_archive_and_folder_give_identical_arrays(tmp_path):
       assert x.dtype == y.dtype and np.array_equal(x, y)
 
 
-def test_missing_data_and_files(tmp_path):
+def test_missing_data_and_files(babi_files, tmp_path):
   with pytest.raises(babi.BabiDataError, match='No bAbI data'):
     babi_kv.load_kv(tmp_path / 'nothing', [1])
   files = qa_files()
   del files[2, 'train']
-  data_dir = test_babi_data.write_tree(tmp_path, files, set_name='en')
+  data_dir = babi_files.write_tree(tmp_path, files, set_name='en')
   for tasks in ((1, 2), 2):
     with pytest.raises(ValueError, match='qa2_two-supporting-facts_train'):
       babi_kv.load_kv(data_dir, tasks)
@@ -371,19 +367,19 @@ def test_missing_data_and_files(tmp_path):
   assert babi_kv.load_kv(data_dir, (1, 19), random_state=0).tasks == (1, 19)
   files = qa_files()
   del files[19, 'test']
-  data_dir = test_babi_data.write_tree(tmp_path, files, set_name='en',
+  data_dir = babi_files.write_tree(tmp_path, files, set_name='en',
                                        name='no_test')
   with pytest.raises(babi.BabiDataError, match='qa19_path-finding_test'):
     babi_kv.load_kv(data_dir, (1, 19))
   # Only the en-10k set present: asking for 'en' is missing data.
-  data_dir = test_babi_data.write_tree(tmp_path, qa_files(), name='10k')
+  data_dir = babi_files.write_tree(tmp_path, qa_files(), name='10k')
   with pytest.raises(babi.BabiDataError):
     babi_kv.load_kv(data_dir, 1, set_name='en')
   assert babi_kv.load_kv(data_dir, 1, set_name='en-10k').set_name == 'en-10k'
 
 
-def test_argument_checks(tmp_path):
-  data_dir = test_babi_data.write_tree(tmp_path, qa_files(), set_name='en')
+def test_argument_checks(babi_files, tmp_path):
+  data_dir = babi_files.write_tree(tmp_path, qa_files(), set_name='en')
   with pytest.raises(ValueError, match='tasks'):
     babi_kv.load_kv(data_dir, [21])
   with pytest.raises(ValueError, match='memory_size'):
@@ -392,7 +388,7 @@ def test_argument_checks(tmp_path):
     babi_kv.load_kv(data_dir, [1], random_state=1.5)
   # A task with a single training question cannot be split.
   files = qa_files({1: (1, 1)})
-  data_dir = test_babi_data.write_tree(tmp_path, files, set_name='en',
+  data_dir = babi_files.write_tree(tmp_path, files, set_name='en',
                                        name='one')
   with pytest.raises(ValueError, match='task 1'):
     babi_kv.load_kv(data_dir, [1], random_state=0)

@@ -15,12 +15,14 @@ import pytest
 import tensorflow as tf
 
 from dam import losses
+from dam import model as model_lib
+from dam import mrl
 from dam import optimizers
-from dam import training
+from dam.run import babi_eval
+from dam.run import rundir
+from dam.run import trainer as trainer_lib
 from tasks import babi
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_babi_data as babi_files  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVAL = [os.path.join(ROOT, 'eval.py')]
@@ -40,18 +42,20 @@ def test_softmax_loss_known_answer():
   # B = 1, T = 3, V = 3; step 2 is the answer, step 0 a refresh step.
   logits = tf.constant([[[2., 0., 0.], [0., 0., 0.], [0., 1., 3.]]])
   targets = tf.constant([[0, 1, 1]])
-  loss_mask = tf.constant([[1., 0., 2.]])  # alpha = 2 on the answer
-  original_mask = tf.constant([[0., 0., 1.]])
-  out = losses.softmax_loss(logits, targets, loss_mask, original_mask,
-                            tf.constant([3]))
+  refresh_mask = tf.constant([[1., 0., 0.]])
+  answer_mask = tf.constant([[0., 0., 1.]])
+  per_step = losses.sparse_softmax_cross_entropy(logits, targets)
+  loss = mrl.single_output_loss(per_step, refresh_mask, answer_mask,
+                                tf.constant([3]), tf.constant(2.))  # alpha 2
+  out = losses.token_metrics(logits, targets, per_step, answer_mask)
   ce0 = -np.log(np.exp(2.) / (np.exp(2.) + 2.))
   ce2 = -np.log(np.exp(1.) / (1. + np.exp(1.) + np.exp(3.)))
-  np.testing.assert_allclose(out['loss'], (ce0 + 2. * ce2) / 3., rtol=1e-6)
+  np.testing.assert_allclose(loss, (ce0 + 2. * ce2) / 3., rtol=1e-6)
   np.testing.assert_allclose(out['reported_loss'], ce2, rtol=1e-6)
   np.testing.assert_allclose(out['answer_accuracy'], 0.)  # argmax 2 != 1
 
 
-# -- eval on a hand-built case --------------------------------------------------
+# -- eval on a hand-built case -------------------------------------------------
 
 EVAL_TRAIN = """\
 1 Mary went to the kitchen.
@@ -71,7 +75,7 @@ EVAL_TEST_19 = """\
 """
 
 
-def _eval_data(tmp_path):
+def _eval_data(babi_files, tmp_path):
   files = babi_files.all_tasks(extra={(1, 'train'): EVAL_TRAIN,
                                       (1, 'test'): EVAL_TEST_1,
                                       (19, 'test'): EVAL_TEST_19})
@@ -109,43 +113,42 @@ def _oracle_model(data):
   return model
 
 
-def test_eval_errors_known_answers(tmp_path):
-  import eval as eval_lib  # pylint: disable=g-import-not-at-top
-  data = _eval_data(tmp_path)
-  oracle = eval_lib.evaluate(_oracle_model(data), data, 1, log=lambda _: None)
+def test_eval_errors_known_answers(babi_files, tmp_path):
+  data = _eval_data(babi_files, tmp_path)
+  oracle = babi_eval.evaluate(_oracle_model(data), data, 1, log=lambda _: None)
   assert all(error == 0. for _, _, _, error in oracle.values())
   assert len(oracle) == 20
-  constant = eval_lib.evaluate(_constant_model(data, 'kitchen'), data, 2,
+  constant = babi_eval.evaluate(_constant_model(data, 'kitchen'), data, 2,
                                log=lambda _: None)
   # Task 1: kitchen right, garden wrong -> 50 %; task 19: 'kitchen, n'
   # has one wrong token -> the question is wrong -> 100 %.
   assert constant[1][1:] == (2, 1, 50.)
   assert constant[19][1:] == (1, 0, 100.)
-  table, mean, failed = eval_lib.report(constant)
+  table, mean, failed = babi_eval.report(constant)
   assert 'single supporting fact' in table and 'Failed (err. > 5%)' in table
   errors = [r[3] for r in constant.values()]
   assert mean == pytest.approx(np.mean(errors))
   assert failed == sum(e > 5. for e in errors)
 
 
-# -- fine-tuning phases ---------------------------------------------------------
+# -- fine-tuning phases --------------------------------------------------------
 
 
 def _trainer(tmp_path, data, lr, phase_steps, log):
   tf.random.set_seed(0)
   task = babi.BabiTask.from_data(data, batch_size=2, p_re=0.1, seed=0)
-  core = training.build_core(data.vocab_size, hidden_size=8, memory_size=4,
-                             word_size=4, num_reads=1, num_blocks=2, seed=0)
-  return training.Trainer(
-      training.SequenceModel(core, data.vocab_size, 4), task,
+  core = model_lib.build_core(data.vocab_size, hidden_size=8, memory_size=4,
+                              word_size=4, num_reads=1, num_blocks=2, seed=0)
+  return trainer_lib.Trainer(
+      model_lib.SequenceModel(core, data.vocab_size, 4), task,
       optimizers.make_optimizer('rmsprop', lr),
-      training.RunDirectory('run', str(tmp_path / 'info')),
-      losses.softmax_loss, total_steps=0, report_interval=2,
-      checkpoint_interval=2, phase_steps=phase_steps, log=log,
-      report_metrics=(('answer_accuracy', 'acc'),))
+      rundir.RunDirectory('run', str(tmp_path / 'info')),
+      trainer_lib.Settings(report_interval=2, checkpoint_interval=2,
+                           phase_steps=phase_steps), log=log)
 
 
-def test_new_learning_rate_fine_tunes_and_same_rate_resumes(tmp_path):
+@pytest.mark.slow
+def test_new_learning_rate_fine_tunes_and_same_rate_resumes(babi_files, tmp_path):
   data = babi.load(babi_files.write_tree(tmp_path, babi_files.all_tasks()),
                    log=None)
   lines = []
@@ -167,10 +170,11 @@ def test_new_learning_rate_fine_tunes_and_same_rate_resumes(tmp_path):
   assert int(resumed.step.numpy()) == 8 and resumed.total_steps == 10
 
 
-# -- the scripts ------------------------------------------------------------------
+# -- the scripts ---------------------------------------------------------------
 
 
-def test_train_finetune_and_eval_scripts(tmp_path):
+@pytest.mark.slow
+def test_train_finetune_and_eval_scripts(babi_files, tmp_path):
   data_dir = babi_files.write_tree(tmp_path, babi_files.all_tasks())
   common = TINY_MODEL + ['--babi=True', '--p_re=0.1', '--batch_size=4',
                          '--embedding_size=8', '--report_interval=5',
@@ -179,7 +183,7 @@ def test_train_finetune_and_eval_scripts(tmp_path):
                 tmp_path)
   assert result.returncode == 0, result.stderr[-3000:]
   assert '10 steps per epoch' in result.stdout
-  assert '[20/20]' in result.stdout
+  assert '[20/20] epoch 2.00 loss' in result.stdout  # task.progress()
   # The authors' fine-tuning command: same flags, new rate, --epoch=5 ... 1.
   result = _run(TRAIN + common + ['--learning_rate=1e-5', '--epoch=1'],
                 tmp_path)

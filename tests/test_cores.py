@@ -1,4 +1,9 @@
-"""Tests of the DAM and DNC cores and of the unroll helpers."""
+"""Tests of the DAM and DNC cores and of the unroll helpers.
+
+A core step (dam/core.py) is the controller (`MemoryCore.control`), the
+access's write and read (dam/access.py), and the output (`MemoryCore.output`);
+Graves et al. 2016, Methods, and Park et al. 2021, Sec. 3.
+"""
 
 import numpy as np
 import pytest
@@ -6,6 +11,8 @@ import sonnet as snt
 import tensorflow as tf
 
 import dam
+from dam import access as access_lib
+from dam import core as core_lib
 
 
 def _count(module):
@@ -26,7 +33,7 @@ def _tiny_dnc(**kwargs):
   return dam.DNC(**config)
 
 
-# -- parameter counts (SPEC sizes) ---------------------------------------------
+# -- parameter counts (the authors' sizes) -------------------------------------
 
 
 def test_dam_parameter_count_at_copy_size():
@@ -198,6 +205,7 @@ def test_unroll_rejects_bad_inputs():
 
 
 @pytest.mark.parametrize('make_core', [_tiny_dam, _tiny_dnc])
+@pytest.mark.slow
 def test_eager_function_and_xla_agree_forward_and_backward(make_core):
   core = make_core(keep_prob=1.) if make_core is _tiny_dam else make_core()
   x = tf.random.stateless_normal([2, 4, 3], seed=[9, 9])
@@ -290,3 +298,76 @@ def test_controller_initialised_as_sonnet1_lstm(make):
   # Every gate's biases vary (Sonnet 2's default starts them at 0 / 1).
   assert np.all(centred.std(axis=1) > 0.7 * stddev)
   assert abs(bias[1].mean() - 1.) < 0.25 * stddev  # forget gate around +1
+
+
+# -- one explicit step, the injected access, unchanged checkpoint keys ---------
+
+
+@pytest.mark.parametrize('make_core', [_tiny_dam, _tiny_dnc])
+def test_step_is_control_write_read_output(make_core):
+  core = make_core(dtype=tf.float64) if make_core is _tiny_dnc else make_core(
+      dtype=tf.float64, keep_prob=1.)
+  state = _warm_state(core, 2, tf.float64)
+  x = tf.constant(np.random.default_rng(5).normal(size=[2, 3]))
+  output, new_state = core(x, state, training=True)
+  controller = core.control(x, state, training=True)
+  assert isinstance(controller, core_lib.ControllerResult)
+  assert controller.output.shape == (2, 12)
+  written = core.access.write(controller.interface, state.access_state)
+  read = core.access.read(controller.interface, written,
+                          state.access_state.read_weights)
+  np.testing.assert_array_equal(
+      core.output(controller.output, read.words, training=True), output)
+  expected = core_lib.CoreState(
+      access_output=read.words,
+      access_state=core.access.state(written, read),
+      controller_state=controller.state)
+  for a, b in zip(tf.nest.flatten(new_state), tf.nest.flatten(expected)):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_access_is_injected_into_the_core():
+  access = access_lib.DAMAccess(memory_size=6, word_size=4, num_reads=2,
+                                num_blocks=3)
+  core = core_lib.MemoryCore(access, output_size=5, hidden_size=12,
+                             clip_value=20., layer_norm=True, keep_prob=1.,
+                             mlp_sizes=(), seed=None, dtype=tf.float32,
+                             name='custom')
+  assert core.access is access
+  outputs, state = dam.unroll(core, tf.zeros([2, 3, 3]))
+  assert outputs.shape == (2, 3, 5)
+  assert state.access_state.memory.shape == (2, 3, 6, 4)
+  assert any(v is access._interface_layer.w for v in core.trainable_variables)
+
+
+def test_checkpoint_keys_and_variable_names_unchanged():
+  """Users' checkpoints must restore: the object paths and variable names
+  are those of the cores before the access was injected."""
+  cores = [_tiny_dam(mlp_sizes=(7,)), _tiny_dnc()]
+  expected_keys = [
+      ['_access/_interface_layer/b', '_access/_interface_layer/w',
+       '_controller/_w_h', '_controller/_w_i', '_controller/b',
+       '_dropout_rng/_state_var', '_layer_norm/offset', '_layer_norm/scale',
+       '_mlp/_layers/0/b', '_mlp/_layers/0/w', '_output_linear/b',
+       '_output_linear/w'],
+      ['_access/_interface_layer/b', '_access/_interface_layer/w',
+       '_controller/_w_h', '_controller/_w_i', '_controller/b',
+       '_output_linear/b', '_output_linear/w']]
+  expected_names = [
+      ['dam/controller/b:0', 'dam/controller/w_h:0', 'dam/controller/w_i:0',
+       'dam/dam_access/interface/b:0', 'dam/dam_access/interface/w:0',
+       'dam/layer_norm/offset:0', 'dam/layer_norm/scale:0',
+       'dam/mlp/linear_0/b:0', 'dam/mlp/linear_0/w:0',
+       'dam/output_linear/b:0', 'dam/output_linear/w:0'],
+      ['dnc/controller/b:0', 'dnc/controller/w_h:0', 'dnc/controller/w_i:0',
+       'dnc/dnc_access/interface/b:0', 'dnc/dnc_access/interface/w:0',
+       'dnc/output_linear/b:0', 'dnc/output_linear/w:0']]
+  import tempfile
+  for core, keys, names in zip(cores, expected_keys, expected_names):
+    dam.build(core, 3)
+    with tempfile.TemporaryDirectory() as directory:
+      path = tf.train.Checkpoint(model=core).save(directory + '/ckpt')
+      saved = sorted(name for name, _ in tf.train.list_variables(path)
+                     if name.startswith('model/'))
+    assert saved == [f'model/{k}/.ATTRIBUTES/VARIABLE_VALUE' for k in keys]
+    assert sorted(v.name for v in core.trainable_variables) == names

@@ -14,8 +14,6 @@ from dam import kvmemnn
 from dam import optimizers
 from tasks import babi_kv
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_babi_data as babi_files  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -127,7 +125,8 @@ def test_bad_arguments():
     kvmemnn.KVMemNN(5, 3, 4, hops=0)
 
 
-def test_tiny_joint_run_writes_20_rows_and_resumes(tmp_path):
+@pytest.mark.slow
+def test_tiny_joint_run_writes_20_rows_and_resumes(babi_files, tmp_path):
   data_dir = babi_files.write_tree(tmp_path, babi_files.all_tasks(),
                                    set_name='en')
   output = tmp_path / 'scores.csv'
@@ -160,8 +159,25 @@ def test_tiny_joint_run_writes_20_rows_and_resumes(tmp_path):
                           'Testing Accuracy'}
   for row in rows:
     assert 0. <= float(row['Testing Accuracy']) <= 1.
-  with open(tmp_path / 'info' / 'kvmemnn_joint' / 'metrics.csv') as f:
+  run_dir = tmp_path / 'info' / 'kvmemnn_joint'
+  with open(run_dir / 'metrics.csv') as f:
     assert [int(r['epoch']) for r in csv.DictReader(f)] == [2, 4]
+  with open(run_dir / 'summary.json') as f:
+    summary = json.load(f)
+  assert set(summary) == {'mode', 'epochs', 'settings', 'random_state',
+                          'results', 'wall_time_s', 'output_file'}
+  assert summary['epochs'] == 4 and summary['mode'] == 'joint'
+  assert sorted(os.listdir(run_dir)) == ['checkpoint', 'config.json',
+                                         'metrics.csv', 'summary.json']
+  # A corrupt checkpoint is named (the one restore of dam.run.checkpoints),
+  # and nothing is deleted.
+  data_file = run_dir / 'checkpoint' / 'ckpt-4.data-00000-of-00001'
+  with open(data_file, 'r+b') as f:
+    f.truncate(8)
+  corrupt = run(6)
+  assert corrupt.returncode == 2
+  assert 'Cannot restore the checkpoint' in corrupt.stderr
+  assert 'ckpt-4' in corrupt.stderr and data_file.exists()
   # By default the reference's task-ordered batches (its behaviour, kept
   # with --reproduce_quirks); --noreproduce_quirks mixes tasks.
   with open(tmp_path / 'info' / 'kvmemnn_joint' / 'config.json') as f:

@@ -1,36 +1,37 @@
 """Nth Farthest and Convex Hull on the shared loop: run_nfar.py,
 run_convexhull.py (tiny sizes; data generated into tmp_path)."""
 
-import functools
 import json
 import os
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from dam import losses
+from dam import model as model_lib
 from dam import optimizers
-from dam import training
+from dam.run import rundir
+from dam.run import steps
+from dam.run import trainer as trainer_lib
 from tasks import convex_hull
 from tasks import nth_farthest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _trainer(directory, task, optimizer='rmsprop', lr=3e-3, **kwargs):
+def _trainer(directory, task, optimizer='rmsprop', lr=3e-3,
+             eval_training=False):
   tf.random.set_seed(0)
-  core = training.build_core(task.output_size, use_dam=True, hidden_size=32,
-                             memory_size=8, word_size=8, num_reads=2,
-                             num_blocks=2, mlp_sizes=(16,), seed=0)
-  return training.Trainer(
-      training.SequenceModel(core), task,
+  core = model_lib.build_core(task.output_size, use_dam=True, hidden_size=32,
+                              memory_size=8, word_size=8, num_reads=2,
+                              num_blocks=2, mlp_sizes=(16,), seed=0)
+  return trainer_lib.Trainer(
+      model_lib.SequenceModel(core), task,
       optimizers.make_optimizer(optimizer, lr),
-      training.RunDirectory('run', directory),
-      functools.partial(losses.mrl_softmax_loss,
-                        reconstruction_size=task.reconstruction_size),
-      total_steps=0, log=lambda line: None, **kwargs)
+      rundir.RunDirectory('run', directory), trainer_lib.Settings(),
+      trainer_lib.Evaluation(training=eval_training), log=lambda line: None)
 
 
 def _losses(trainer, steps, key='loss'):
@@ -38,6 +39,7 @@ def _losses(trainer, steps, key='loss'):
           for _ in range(steps)]
 
 
+@pytest.mark.slow
 def test_tiny_dam_cuts_nth_farthest_loss(tmp_path):
   task = nth_farthest.NthFarthestTask(batch_size=32, p_re=0.3, seed=0)
   trainer = _trainer(str(tmp_path), task, 'adam', 3e-3)
@@ -52,6 +54,7 @@ def _small_convex_hull_data(directory):
                                       train_max_n=8, num_test=40, seed=0)
 
 
+@pytest.mark.slow
 def test_tiny_dam_cuts_convex_hull_loss(tmp_path):
   _small_convex_hull_data(str(tmp_path / 'data'))
   data = convex_hull.load_dataset(str(tmp_path / 'data'), max_n=8)
@@ -63,8 +66,7 @@ def test_tiny_dam_cuts_convex_hull_loss(tmp_path):
   # The in-graph exact-sequence accuracy agrees with the NumPy reference.
   batch = convex_hull.encode_test(data.test[5], 16, max_n=8)[0]
   logits = trainer.model(batch.inputs, batch.seq_len, training=False)
-  metrics = trainer.loss_fn(logits, batch.targets, batch.loss_mask,
-                            batch.original_mask, batch.seq_len)
+  metrics = task.loss(logits, steps.to_tensors(batch))
   np.testing.assert_allclose(
       metrics['sequence_accuracy'],
       convex_hull.exact_match(logits.numpy(), batch).mean(), atol=1e-6)
@@ -107,9 +109,7 @@ def test_evaluation_on_the_training_graph_as_the_authors(tmp_path):
   by_hand = []
   for batch in batches:
     logits = quirky.model(batch.inputs, batch.seq_len, training=True)
-    by_hand.append(float(quirky.loss_fn(
-        logits, batch.targets, batch.loss_mask, batch.original_mask,
-        batch.seq_len)['loss']))
+    by_hand.append(float(task.loss(logits, steps.to_tensors(batch))['loss']))
   np.testing.assert_allclose(first['loss'], np.mean(by_hand), rtol=1e-5)
   for v, w in zip(quirky.model.trainable_variables, weights):
     np.testing.assert_array_equal(v.numpy(), w)  # no update
@@ -119,6 +119,7 @@ def test_evaluation_on_the_training_graph_as_the_authors(tmp_path):
   assert abs(clean['loss'] - first['loss']) > 1e-6
 
 
+@pytest.mark.slow
 def test_run_nfar_authors_flags_tiny(tmp_path):
   result = _run('run_nfar.py', tmp_path, '--dam=True', '--p_re=0.3',
                 '--batch_size=8', '--learning_rate=1e-4',
@@ -146,6 +147,7 @@ def test_run_nfar_authors_flags_tiny(tmp_path):
   assert 0. <= summary['final']['test_answer_accuracy'] <= 1.
 
 
+@pytest.mark.slow
 def test_run_convexhull_missing_data_then_generate_and_train(tmp_path):
   data_dir = str(tmp_path / 'hulls')
   result = _run('run_convexhull.py', tmp_path, f'--data_dir={data_dir}')

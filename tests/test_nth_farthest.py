@@ -76,8 +76,8 @@ def test_batch_shapes_and_dtypes():
   assert batch.inputs.shape == (32, N, INPUT_SIZE)
   assert batch.targets.shape == (32, N, INPUT_SIZE + N)
   assert batch.seq_len.shape == (32,)
-  assert batch.loss_mask.shape == batch.original_mask.shape == (32, N)
-  for name in ('inputs', 'targets', 'loss_mask', 'original_mask'):
+  assert batch.answer_mask.shape == batch.refresh_mask.shape == (32, N)
+  for name in ('inputs', 'targets', 'answer_mask', 'refresh_mask'):
     assert getattr(batch, name).dtype == np.float32, name
   assert batch.seq_len.dtype == np.int32
   np.testing.assert_array_equal(batch.seq_len, N)
@@ -146,7 +146,7 @@ def test_answer_is_not_trivial():
   assert 0.05 < np.mean(answers == ref) < 0.25  # ~1/8 (n = N-1).
 
 
-def test_targets_and_original_mask():
+def test_targets_and_answer_mask():
   batch = _task(batch_size=50, p_re=0.5).next_batch()
   np.testing.assert_array_equal(batch.targets[..., :INPUT_SIZE], batch.inputs)
   answer = batch.targets[..., INPUT_SIZE:]
@@ -155,25 +155,25 @@ def test_targets_and_original_mask():
   assert set(np.unique(answer)) == {0., 1.}
   expected = np.zeros([50, N], np.float32)
   expected[:, -1] = 1.
-  np.testing.assert_array_equal(batch.original_mask, expected)
+  np.testing.assert_array_equal(batch.answer_mask, expected)
 
 
 # -- MRL mask -------------------------------------------------------------------
 
 
-def test_p_re_0_gives_zero_loss_mask():
+def test_p_re_0_gives_zero_refresh_mask():
   batch = _task(p_re=0.).next_batch()
-  np.testing.assert_array_equal(batch.loss_mask, 0.)
+  np.testing.assert_array_equal(batch.refresh_mask, 0.)
 
 
 def test_p_re_1_refreshes_every_step():
   batch = _task(p_re=1.).next_batch()
-  np.testing.assert_array_equal(batch.loss_mask, 1.)
+  np.testing.assert_array_equal(batch.refresh_mask, 1.)
 
 
 def test_refresh_fraction_is_p_re_on_every_step():
   task = _task(batch_size=500, p_re=0.3, seed=11)
-  masks = np.stack([task.next_batch().loss_mask for _ in range(10)])
+  masks = np.stack([task.next_batch().refresh_mask for _ in range(10)])
   assert set(np.unique(masks)) == {0., 1.}
   assert abs(masks.mean() - 0.3) < 0.02
   per_step = masks.mean(axis=(0, 1))  # Every step eligible, the last too.
@@ -223,7 +223,7 @@ def test_test_set_is_fixed_and_independent_of_training():
   assert len(fixed.seq_len) == 3200
   assert fixed.inputs.shape == (3200, N, INPUT_SIZE)
   assert fixed.targets.shape == (3200, N, INPUT_SIZE + N)
-  np.testing.assert_array_equal(fixed.loss_mask, 0.)
+  np.testing.assert_array_equal(fixed.refresh_mask, 0.)
   _assert_batches_equal(fixed, nth_farthest.test_set())
   _assert_batches_equal(fixed, _task().test_set())
   assert not np.array_equal(fixed.inputs,

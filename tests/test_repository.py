@@ -1,7 +1,10 @@
-"""The project's own promises: CI runs exactly README's commands."""
+"""The project's own promises: CI runs exactly README's commands, the
+package installs what the scripts import, the scripts run from a checkout."""
 
+import fnmatch
 import os
 import re
+import tomllib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -23,10 +26,20 @@ def test_ci_runs_exactly_readme_install_and_test_commands():
               if not line.startswith(('set ', 'cd '))]
   assert commands == [
       'python3 -m venv .venv', '. .venv/bin/activate',
-      'pip install -r requirements.txt', 'python -m pytest -q tests']
+      'pip install -r requirements.txt',
+      'python -m pytest -q tests -m "slow or not slow"']
   readme = _readme_code_lines()
   missing = [c for c in commands if c not in readme]
   assert not missing, f'.ci/run commands not in README: {missing}'
+
+
+def test_default_test_selection_leaves_out_only_slow_tests():
+  # README's quick command runs the default selection; CI runs everything.
+  options = tomllib.loads(_read('pyproject.toml'))['tool']['pytest'][
+      'ini_options']
+  assert options['addopts'] == "-m 'not slow'"
+  assert any(m.startswith('slow:') for m in options['markers'])
+  assert 'python -m pytest -q tests' in _readme_code_lines()
 
 
 def test_requirements_have_version_bounds():
@@ -42,8 +55,8 @@ def test_faithfulness_table_is_linked_and_names_the_switches():
   for script in ('train.py', 'run_nfar.py', 'run_convexhull.py',
                  'run_kvmemnn.py'):
     source = _read(script)
-    assert 'define_quirks_flag()' in source or 'define_flags(' in source, (
-        script)
+    assert ('define_precision_flags()' in source or
+            'define_flags(' in source), script
     assert f'`{script}`' in doc, script
   for flag in ('--reproduce_quirks', '--noreproduce_quirks', '--tf32'):
     assert flag in doc, flag
@@ -52,3 +65,31 @@ def test_faithfulness_table_is_linked_and_names_the_switches():
     rows = table.strip().splitlines()
     widths = {row.count(' | ') for row in rows}
     assert len(widths) == 1, rows[0]
+
+
+SCRIPTS = ('train.py', 'run_nfar.py', 'run_convexhull.py', 'run_kvmemnn.py',
+           'eval.py')
+
+
+def test_scripts_run_from_a_checkout_without_path_tricks():
+  # `python train.py` puts the repository root on sys.path; installed, the
+  # packages are found anyway.
+  for script in SCRIPTS:
+    assert 'sys.path' not in _read(script), script
+
+
+def test_pyproject_packages_every_package_and_requirements():
+  with open(os.path.join(ROOT, 'pyproject.toml'), 'rb') as f:
+    project = tomllib.load(f)
+  assert project['project']['dynamic'] == ['dependencies']
+  assert project['tool']['setuptools']['dynamic']['dependencies'] == {
+      'file': ['requirements.txt']}
+  include = project['tool']['setuptools']['packages']['find']['include']
+  packages = [os.path.relpath(path, ROOT).replace(os.sep, '.')
+              for top in ('dam', 'tasks')
+              for path, _, files in os.walk(os.path.join(ROOT, top))
+              if '__init__.py' in files]
+  assert 'dam.run' in packages
+  for package in packages:
+    assert any(fnmatch.fnmatch(package, pattern) for pattern in include), (
+        package)

@@ -1,7 +1,10 @@
-"""Tests of the algorithmic task generators (tasks/); NumPy only.
+"""Tests of the algorithmic task generators (tasks/): Copy, Associative
+Recall, Representation Recall (Park et al. 2021, algorithmic tasks).
 
 Each test decodes the generated sequences back into their parts (items,
-flags, queries, answers) and checks them against SPEC 4.
+flags, queries, answers) and checks them against the task definitions. The
+task interface (tasks/base.py) every task implements is tested in
+test_task_interface.py.
 """
 
 import collections
@@ -10,9 +13,10 @@ import json
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import tasks
-from tasks import base
+from dam import mrl
 
 
 def _batches(task, count):
@@ -20,13 +24,22 @@ def _batches(task, count):
 
 
 def _refresh(batch):
-  """The sampled MRL refresh steps [B, T] (refresh and answers are disjoint)."""
-  return batch.loss_mask * (1. - batch.original_mask)
+  """The sampled MRL refresh steps [B, T]; never answer steps."""
+  assert not (batch.refresh_mask * batch.answer_mask).any()
+  return batch.refresh_mask
+
+
+def _weights(batch):
+  """The in-graph MRL step weights of `batch` ([B, T]) and its alpha."""
+  refresh, answers = (tf.constant(batch.refresh_mask),
+                      tf.constant(batch.answer_mask))
+  alpha = mrl.answer_weight(refresh, answers)
+  return mrl.step_weights(refresh, answers, alpha).numpy(), float(alpha)
 
 
 def _eligible_copy(batch):
   """Copy's MRL-eligible steps [B, T]: the item steps 1..L."""
-  eligible = np.zeros(batch.loss_mask.shape, bool)
+  eligible = np.zeros(batch.refresh_mask.shape, bool)
   for b, length in enumerate(batch.seq_len // 2 - 1):
     eligible[b, 1:length + 1] = True
   return eligible
@@ -34,24 +47,14 @@ def _eligible_copy(batch):
 
 def _eligible_ar(batch, item_size):
   """Associative recall's MRL-eligible steps [B, T]: stored items' vectors."""
-  eligible = np.zeros(batch.loss_mask.shape, bool)
+  eligible = np.zeros(batch.refresh_mask.shape, bool)
   for b, length in enumerate(batch.seq_len):
     for k in range(length // item_size - 2):
       eligible[b, k * item_size + 1:(k + 1) * item_size] = True
   return eligible
 
 
-# -- common interface ----------------------------------------------------------
-
-
-def test_tasks_registry():
-  assert tasks.TASKS == {
-      'Copy': tasks.CopyTask,
-      'AssociativeRecall': tasks.AssociativeRecallTask,
-      'RepresentationRecall': tasks.RepresentationRecallTask}
-  assert tasks.Batch is base.Batch
-  assert base.Batch._fields == ('inputs', 'targets', 'seq_len', 'loss_mask',
-                                'original_mask')
+# -- common behaviour ----------------------------------------------------------
 
 
 def test_authors_defaults_and_sizes():
@@ -85,28 +88,32 @@ def test_batch_shapes_dtypes_and_padding(name, make):
   del name
   task = make(batch_size=12, p_re=0.5, seed=1)
   for batch in _batches(task, 20):
-    b, t = batch.loss_mask.shape
+    b, t = batch.refresh_mask.shape
     assert b == task.batch_size and t == batch.seq_len.max() <= task.max_time
     assert batch.inputs.shape == (b, t, task.input_size)
     assert batch.targets.shape == (b, t, task.output_size)
     assert batch.seq_len.shape == (b,) and batch.seq_len.dtype == np.int32
-    for array in (batch.inputs, batch.targets, batch.loss_mask,
-                  batch.original_mask):
+    for array in (batch.inputs, batch.targets, batch.answer_mask,
+                  batch.refresh_mask):
       assert array.dtype == np.float32
     past_end = np.arange(t)[None, :] >= batch.seq_len[:, None]  # [B, T]
     assert past_end.any() or len(set(batch.seq_len)) == 1
-    for array in (batch.inputs, batch.targets, batch.loss_mask,
-                  batch.original_mask):
+    for array in (batch.inputs, batch.targets, batch.answer_mask,
+                  batch.refresh_mask):
       assert not array[past_end].any()
-    assert set(np.unique(batch.original_mask)) <= {0., 1.}
-    assert batch.original_mask.sum(axis=1).min() > 0
+    assert set(np.unique(batch.answer_mask)) <= {0., 1.}
+    assert set(np.unique(batch.refresh_mask)) <= {0., 1.}
+    assert batch.answer_mask.sum(axis=1).min() > 0
 
 
 @pytest.mark.parametrize('name,make', ALL_TASKS)
-def test_p_re_0_gives_loss_mask_equal_original_mask(name, make):
+def test_p_re_0_refreshes_nothing_and_weighs_answers_1(name, make):
   del name
   for batch in _batches(make(batch_size=8, p_re=0., seed=2), 10):
-    np.testing.assert_array_equal(batch.loss_mask, batch.original_mask)
+    assert not batch.refresh_mask.any()
+    weights, alpha = _weights(batch)
+    assert alpha == 1.
+    np.testing.assert_array_equal(weights, batch.answer_mask)
 
 
 @pytest.mark.parametrize('name,make', ALL_TASKS)
@@ -131,7 +138,7 @@ def test_data_stream_does_not_depend_on_p_re(name, make):
   for x, y in zip(plain, refreshed):
     np.testing.assert_array_equal(x.inputs, y.inputs)
     np.testing.assert_array_equal(x.targets, y.targets)
-    np.testing.assert_array_equal(x.original_mask, y.original_mask)
+    np.testing.assert_array_equal(x.answer_mask, y.answer_mask)
 
 
 @pytest.mark.parametrize('name,make', ALL_TASKS)
@@ -176,18 +183,18 @@ def test_copy_structure():
       # Targets equal inputs in the input phase.
       np.testing.assert_array_equal(y[:length + 2], x[:length + 2])
       np.testing.assert_array_equal(
-          batch.original_mask[b, :time], np.arange(time) >= length + 2)
+          batch.answer_mask[b, :time], np.arange(time) >= length + 2)
 
 
 def test_copy_items_are_fair_bits():
   task = tasks.CopyTask(batch_size=64, p_re=0., seed=3)
   batch = task.next_batch()
-  items = batch.targets[batch.original_mask == 1][:, :task.bit_w]
+  items = batch.targets[batch.answer_mask == 1][:, :task.bit_w]
   assert set(np.unique(items)) == {0., 1.}
   assert abs(items.mean() - 0.5) < 0.02
 
 
-# -- Associative Recall ---------------------------------------------------------
+# -- Associative Recall --------------------------------------------------------
 
 
 def _decode_ar(inputs, targets, time, task):
@@ -230,7 +237,7 @@ def test_ar_answer_is_the_item_after_the_query_never_the_last():
       np.testing.assert_array_equal(answer, items[q + 1])
       queried[q] += 1
       answer_steps = np.arange(time) >= time - task.item_bit
-      np.testing.assert_array_equal(batch.original_mask[b, :time],
+      np.testing.assert_array_equal(batch.answer_mask[b, :time],
                                     answer_steps)
   assert set(queried) == set(range(task.max_length - 1))
 
@@ -240,7 +247,7 @@ def test_ar_rejects_fewer_than_two_items():
     tasks.AssociativeRecallTask(min_length=1)
 
 
-# -- Representation Recall -------------------------------------------------------
+# -- Representation Recall -----------------------------------------------------
 
 
 def test_rr_structure_unique_segments_and_hidden_halves():
@@ -249,7 +256,7 @@ def test_rr_structure_unique_segments_and_hidden_halves():
   hidden_counts = np.zeros(n_seg)
   num_queries = 0
   for batch in _batches(task, 10):
-    np.testing.assert_array_equal(batch.loss_mask, batch.original_mask)
+    assert not batch.refresh_mask.any()
     for b, time in enumerate(batch.seq_len):
       x, y = batch.inputs[b, :time], batch.targets[b, :time]
       start = num_bit + 2
@@ -257,7 +264,7 @@ def test_rr_structure_unique_segments_and_hidden_halves():
       np.testing.assert_array_equal(x[:, w + 1], np.eye(time)[num_bit + 1])
       assert not x[0, :w].any() and not x[num_bit + 1, :w].any()
       assert not y[:start].any()
-      np.testing.assert_array_equal(batch.original_mask[b, :time],
+      np.testing.assert_array_equal(batch.answer_mask[b, :time],
                                     np.arange(time) >= start)
       items = x[1:num_bit + 1, :w].reshape(num_bit, n_seg, seg)
       for s in range(n_seg):  # values unique across items, per segment
@@ -369,7 +376,7 @@ def test_rr_rejects_mrl():
     tasks.RepresentationRecallTask(p_re=0.1)
 
 
-# -- lengths and MRL -------------------------------------------------------------
+# -- lengths and MRL -----------------------------------------------------------
 
 
 @pytest.mark.parametrize('name,make,decode', [
@@ -405,9 +412,13 @@ def test_mrl_fraction_alpha_and_eligibility(name, task, eligible):
     assert not refresh[~steps].any()
     sampled += refresh.sum()
     total += steps.sum()
-    alpha = max(1., refresh.sum() / batch.original_mask.sum())
-    np.testing.assert_array_equal(batch.loss_mask[batch.original_mask == 1],
+    alpha = max(1., refresh.sum() / batch.answer_mask.sum())
+    weights, got = _weights(batch)
+    assert got == np.float32(alpha)
+    np.testing.assert_array_equal(weights[batch.answer_mask == 1],
                                   np.float32(alpha))
+    np.testing.assert_array_equal(weights[batch.answer_mask == 0],
+                                  refresh[batch.answer_mask == 0])
   assert abs(sampled / total - 0.1) < 0.01
 
 
@@ -416,18 +427,18 @@ def test_p_re_1_refreshes_exactly_the_eligible_steps():
   for batch in _batches(copy, 5):
     np.testing.assert_array_equal(_refresh(batch), _eligible_copy(batch))
     # L refreshed items per L answers: alpha = 1.
-    np.testing.assert_array_equal(batch.loss_mask[batch.original_mask == 1],
-                                  1.)
+    np.testing.assert_array_equal(
+        _weights(batch)[0][batch.answer_mask == 1], 1.)
   ar = tasks.AssociativeRecallTask(batch_size=8, p_re=1., seed=9)
   for batch in _batches(ar, 5):
     np.testing.assert_array_equal(_refresh(batch), _eligible_ar(batch, 4))
     # n * item_bit refreshed steps per item_bit answers: alpha = mean n > 1.
     alpha = np.mean(batch.seq_len // ar.item_size - 2)
     np.testing.assert_allclose(
-        batch.loss_mask[batch.original_mask == 1], alpha, rtol=1e-6)
+        _weights(batch)[0][batch.answer_mask == 1], alpha, rtol=1e-6)
 
 
-# -- flag validation -------------------------------------------------------------
+# -- flag validation -----------------------------------------------------------
 
 
 @pytest.mark.parametrize('cls,kwargs,flag', [

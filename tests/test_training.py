@@ -1,7 +1,6 @@
-"""Tests of the shared training loop (dam/training.py) and of train.py."""
+"""Tests of the DAM / DNC trainer (dam/run/trainer.py) and of train.py."""
 
 import csv
-import functools
 import json
 import os
 import subprocess
@@ -12,8 +11,13 @@ import pytest
 import tensorflow as tf
 
 from dam import losses
+from dam import model as model_lib
+from dam import mrl
 from dam import optimizers
-from dam import training
+from dam.run import checkpoints
+from dam.run import rundir
+from dam.run import steps
+from dam.run import trainer as trainer_lib
 from tasks import copy as copy_task
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,38 +29,43 @@ def _copy_task(seed=0, p_re=0.0, batch_size=8):
 
 
 def _trainer(directory, use_dam=True, total_steps=10, seed=0, lr=1e-2,
-             p_re=0.0, hidden_size=24, **kwargs):
+             p_re=0.0, hidden_size=24, report_interval=5,
+             checkpoint_interval=1000, evaluation=None):
   tf.random.set_seed(seed)
   task = _copy_task(seed, p_re)
-  core = training.build_core(task.output_size, use_dam=use_dam,
-                             hidden_size=hidden_size, memory_size=8,
-                             word_size=6, num_reads=1, num_blocks=2,
-                             seed=seed)
+  core = model_lib.build_core(task.output_size, use_dam=use_dam,
+                              hidden_size=hidden_size, memory_size=8,
+                              word_size=6, num_reads=1, num_blocks=2,
+                              seed=seed)
   lines = []
-  trainer = training.Trainer(
-      training.SequenceModel(core), task,
+  trainer = trainer_lib.Trainer(
+      model_lib.SequenceModel(core), task,
       optimizers.make_optimizer('rmsprop', lr),
-      training.RunDirectory('run', directory),
-      functools.partial(losses.sigmoid_loss,
-                        answer_channels=task.answer_channels),
-      total_steps=total_steps, report_interval=kwargs.pop(
-          'report_interval', 5), log=lines.append,
-      config=dict(dam=use_dam, hidden_size=hidden_size), **kwargs)
+      rundir.RunDirectory('run', directory),
+      trainer_lib.Settings(total_steps=total_steps,
+                           report_interval=report_interval,
+                           checkpoint_interval=checkpoint_interval),
+      evaluation, config=dict(dam=use_dam, hidden_size=hidden_size),
+      log=lines.append)
   return trainer, lines
 
 
 def test_sigmoid_loss_known_answer():
-  # One sequence, two steps, two channels; step 1 is the only answer step.
+  # One sequence, two steps, two channels; step 0 is a refresh step, step 1
+  # the only answer step, weighted alpha = 3.
   logits = tf.constant([[[0., 0.], [2., -2.]]])
   targets = tf.constant([[[1., 0.], [1., 1.]]])
-  loss_mask = tf.constant([[1., 3.]])  # a refresh step and alpha = 3
-  original_mask = tf.constant([[0., 1.]])
-  out = losses.sigmoid_loss(logits, targets, loss_mask, original_mask,
-                            tf.constant([2]), answer_channels=slice(0, 2))
+  refresh_mask = tf.constant([[1., 0.]])
+  answer_mask = tf.constant([[0., 1.]])
+  per_step = losses.sigmoid_cross_entropy(logits, targets)
+  loss = mrl.single_output_loss(per_step, refresh_mask, answer_mask,
+                                tf.constant([2]), tf.constant(3.))
+  out = losses.bit_metrics(logits, targets, per_step, answer_mask,
+                           slice(0, 2))
   ln2 = np.log(2.)
   ce_step0 = 2 * ln2
   ce_step1 = np.log1p(np.exp(-2.)) + np.log1p(np.exp(2.))
-  np.testing.assert_allclose(out['loss'], (1. * ce_step0 + 3. * ce_step1) / 2,
+  np.testing.assert_allclose(loss, (1. * ce_step0 + 3. * ce_step1) / 2,
                              rtol=1e-6)
   np.testing.assert_allclose(out['reported_loss'], ce_step1 / 2, rtol=1e-6)
   np.testing.assert_allclose(out['accuracy'], np.exp(-ce_step1 / 2), rtol=1e-6)
@@ -66,6 +75,7 @@ def test_sigmoid_loss_known_answer():
 
 
 @pytest.mark.parametrize('use_dam', [True, False])
+@pytest.mark.slow
 def test_tiny_model_cuts_copy_loss(tmp_path, use_dam):
   trainer, _ = _trainer(str(tmp_path), use_dam=use_dam, total_steps=0,
                         hidden_size=32)
@@ -76,6 +86,7 @@ def test_tiny_model_cuts_copy_loss(tmp_path, use_dam):
   assert last < 0.8 * first, (first, last)
 
 
+@pytest.mark.slow
 def test_resume_reaches_the_same_parameters(tmp_path):
   straight, _ = _trainer(str(tmp_path / 'a'), total_steps=8, p_re=0.3,
                          checkpoint_interval=4)
@@ -97,9 +108,9 @@ def test_resume_reaches_the_same_parameters(tmp_path):
 
 
 def test_outputs_progress_csv_tensorboard_summary(tmp_path):
-  trainer, lines = _trainer(str(tmp_path), total_steps=6, report_interval=3,
-                            checkpoint_interval=6,
-                            eval_task=_copy_task(seed=99), eval_batches=2)
+  trainer, lines = _trainer(
+      str(tmp_path), total_steps=6, report_interval=3, checkpoint_interval=6,
+      evaluation=trainer_lib.Evaluation(task=_copy_task(seed=99), batches=2))
   summary = trainer.train()
   run = trainer.run_dir
   assert len(lines) == 2
@@ -111,18 +122,22 @@ def test_outputs_progress_csv_tensorboard_summary(tmp_path):
   assert [int(r['step']) for r in rows] == [3, 6]
   assert 0. <= float(rows[-1]['eval_bit_accuracy']) <= 1.
   assert float(rows[-1]['steps_per_sec']) > 0.
+  assert 'epoch' not in rows[-1]  # Copy has no epochs
   assert any(name.startswith('events') for name in os.listdir(run.log))
   with open(run.summary) as f:
     saved = json.load(f)
   assert saved['steps'] == summary['steps'] == 6
   assert saved['final']['step'] == 6
   assert saved['checkpoint'].endswith('ckpt-6')
+  for key in ('name', 'start_step', 'wall_time_s', 'steps_per_sec', 'config',
+              'run', 'traces', 'xla_compiles'):
+    assert key in saved, key
 
 
 def test_changed_model_flags_are_reported_not_overwritten(tmp_path):
   trainer, _ = _trainer(str(tmp_path), total_steps=2, checkpoint_interval=2)
   trainer.train()
-  with pytest.raises(training.ConfigMismatchError,
+  with pytest.raises(rundir.ConfigMismatchError,
                      match=r'hidden_size: checkpoint has 24, flags give 32'):
     _trainer(str(tmp_path), total_steps=4, hidden_size=32)
   assert os.path.exists(os.path.join(trainer.run_dir.checkpoint,
@@ -138,7 +153,8 @@ def test_corrupt_checkpoint_is_reported(tmp_path):
   for path in data:
     with open(path, 'r+b') as f:
       f.truncate(16)
-  with pytest.raises(RuntimeError, match='Cannot restore the checkpoint'):
+  with pytest.raises(checkpoints.CheckpointError,
+                     match='Cannot restore the checkpoint .*ckpt-2'):
     _trainer(str(tmp_path), total_steps=4)
   assert os.path.exists(os.path.join(trainer.run_dir.checkpoint,
                                      'ckpt-2.index'))
@@ -158,6 +174,8 @@ def _run_train_py(tmp_path, *flags):
     (['--p_re=1.5'], '--p_re must be in [0, 1]'),
     (['--keep_prob=0'], '--keep_prob must be in (0, 1]'),
     (['--mlp_sizes=256,x'], '--mlp_sizes must be comma-separated'),
+    (['--hidden_size=0'], '--hidden_size must be a positive integer'),
+    (['--bit_w=0'], '--bit_w must be a positive integer'),
     (['stray'], 'Unexpected arguments'),
     (['--mode=RepresentationRecall', '--p_re=0.1'], 'p_re'),
 ])
@@ -167,6 +185,7 @@ def test_train_py_rejects_bad_flags_clearly(tmp_path, flags, message):
   assert message in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_train_py_runs_the_authors_ar_command_shape(tmp_path):
   # The authors' Associative Recall flags, at tiny sizes and 4 iterations.
   result = _run_train_py(
@@ -209,15 +228,20 @@ def test_set_precision_switches_tensorflow_tf32():
 
 
 def test_time_padding_for_xla_buckets_leaves_the_loss_unchanged(tmp_path):
-  trainer, _ = _trainer(str(tmp_path), total_steps=0)
+  trainer, _ = _trainer(str(tmp_path), total_steps=0, p_re=0.5)
   batch = trainer.task.next_batch()
-  padded = training.pad_time(batch, 8)
+  padded = steps.pad_time(batch, 8)
   assert padded.inputs.shape[1] % 8 == 0
   assert padded.inputs.shape[1] > batch.inputs.shape[1]
   np.testing.assert_array_equal(padded.seq_len, batch.seq_len)
-  assert training.pad_time(batch, 8, max_time=batch.inputs.shape[1]) is batch
-  plain = trainer._eval_step(*[tf.convert_to_tensor(x) for x in batch])
-  longer = trainer._eval_step(*[tf.convert_to_tensor(x) for x in padded])
+  for field in ('inputs', 'targets', 'answer_mask', 'refresh_mask'):
+    np.testing.assert_array_equal(  # zeros appended along time only
+        getattr(padded, field)[:, :batch.inputs.shape[1]],
+        getattr(batch, field))
+    assert not getattr(padded, field)[:, batch.inputs.shape[1]:].any()
+  assert steps.pad_time(batch, 8, max_time=batch.inputs.shape[1]) is batch
+  plain = trainer.eval_step(steps.to_tensors(batch))
+  longer = trainer.eval_step(steps.to_tensors(padded))
   for key in plain:
     np.testing.assert_allclose(plain[key], longer[key], rtol=1e-5,
                                err_msg=key)
@@ -226,9 +250,10 @@ def test_time_padding_for_xla_buckets_leaves_the_loss_unchanged(tmp_path):
 def test_eval_sets_every_eval_interval_weighted_and_in_csv(tmp_path):
   fixed = [_copy_task(seed=7, batch_size=5).next_batch(),
            _copy_task(seed=8, batch_size=2).next_batch()]
-  trainer, lines = _trainer(str(tmp_path), total_steps=6, report_interval=2,
-                            eval_sets={'fixed': lambda: iter(fixed)},
-                            eval_interval=4)
+  trainer, lines = _trainer(
+      str(tmp_path), total_steps=6, report_interval=2,
+      evaluation=trainer_lib.Evaluation(sets={'fixed': lambda: iter(fixed)},
+                                        interval=4))
   trainer.train()
   # Evaluated at step 4 (interval) and 6 (the end), not at step 2.
   assert ['| fixed bit_acc' in line for line in lines] == [False, True, True]
@@ -238,8 +263,7 @@ def test_eval_sets_every_eval_interval_weighted_and_in_csv(tmp_path):
   assert rows[0]['fixed_loss'] == ''
   assert rows[1]['fixed_loss'] != '' and rows[2]['fixed_bit_accuracy'] != ''
   # Averaged over examples (5 and 2), not over batches.
-  per_batch = [trainer._eval_step(*[tf.convert_to_tensor(x) for x in b])
-               for b in fixed]
+  per_batch = [trainer.eval_step(steps.to_tensors(b)) for b in fixed]
   expected = (5 * float(per_batch[0]['loss']) +
               2 * float(per_batch[1]['loss'])) / 7
   np.testing.assert_allclose(

@@ -1,0 +1,284 @@
+"""The memory addressing equations rewritten for speed (the default kernel).
+
+The same functions, with the same signatures, shapes and values (up to float
+rounding) as the paper-form kernel `dam.addressing`, which gives each
+equation and its citation (Graves et al. 2016, Methods; Park et al. 2021,
+Sec. 3). Where a function here differs from its paper form, its docstring
+says in one line why; bench/KERNELS.md has the measurements and the tests
+that compare the two kernels (tests/test_kernels.py). The functions that
+need no rewriting are the paper kernel's own, imported below.
+
+Symbols: B batch, K blocks, N slots, W word size, Wh write heads per block,
+R read heads; every tensor is [B, K, ...].
+"""
+
+import tensorflow as tf
+
+# pylint: disable=unused-import
+from dam.addressing import EPSILON
+from dam.addressing import TemporalLinkageState
+from dam.addressing import attentive_gate
+from dam.addressing import directional_read_weights
+from dam.addressing import gated_read_weights
+from dam.addressing import mode_read_weights
+from dam.addressing import read
+from dam.addressing import update_precedence_weights
+# pylint: enable=unused-import
+
+
+def _prod(x, axis):
+  """reduce_prod over `axis`; a squeeze when that axis has size 1 (Wh and R
+  are 1 in most configurations, and a squeeze costs no op or gradient)."""
+  if x.shape[axis] == 1:
+    return tf.squeeze(x, axis=axis)
+  return tf.reduce_prod(x, axis=axis)
+
+
+def sum_last(x):
+  """sum over the last axis as a product with a ones vector. [..., W] -> [...].
+
+  Why: XLA:CPU splits a short last-axis reduction into two slow kernels; a
+  dot is one. The gradient is written out (broadcast of the upstream), so
+  that x is not kept per time step (bench/KERNELS.md).
+  """
+  width = x.shape[-1]
+
+  @tf.custom_gradient
+  def sum_by_product(x):
+    # A plain 2-D product: the broadcasting batched form ([..., W] x [W])
+    # crashed TensorFlow's oneDNN batch-matmul kernel now and then.
+    flat = tf.matmul(tf.reshape(x, [-1, width]), tf.ones([width, 1], x.dtype))
+
+    def grad(upstream):
+      return upstream[..., None] * tf.ones([width], upstream.dtype)
+
+    return tf.reshape(flat, tf.shape(x)[:-1]), grad
+
+  return sum_by_product(x)
+
+
+def vector_norms(x):
+  """sqrt(sum x^2 + EPSILON) over the last axis, by `sum_last`. [..., W] -> [...]."""
+  return tf.sqrt(sum_last(tf.square(x)) + EPSILON)
+
+
+def cosine_similarity(memory, keys):
+  """D(k, M[n]) = k . M[n] / (|k| |M[n]| + EPSILON); see `dam.addressing`.
+
+  memory [B, K, N, W], keys [B, K, H, W] -> [B, K, H, N].
+  """
+  dot = tf.matmul(keys, memory, transpose_b=True)  # [B, K, H, N]
+  key_norms = vector_norms(keys)[..., :, None]  # [B, K, H, 1]
+  memory_norms = vector_norms(memory)[..., None, :]  # [B, K, 1, N]
+  return dot / (key_norms * memory_norms + EPSILON)
+
+
+def content_weights(memory, keys, strengths):
+  """C(M, k, beta) = softmax_n(softplus(beta) D(k, M[n])); see `dam.addressing`.
+
+  memory [B, K, N, W], keys [B, K, H, W], strengths [B, K, H] ->
+  [B, K, H, N].
+  """
+  similarity = cosine_similarity(memory, keys)
+  sharpness = tf.nn.softplus(strengths)[..., None]  # [B, K, H, 1]
+  return tf.nn.softmax(sharpness * similarity, axis=-1)
+
+
+def update_usage(prev_usage, prev_write_weights, free_gates,
+                 prev_read_weights):
+  """Usage u_t; see `dam.addressing.update_usage` (`_prod` for the heads).
+
+  prev_usage [B, K, N], prev_write_weights [B, K, Wh, N], free_gates
+  [B, K, R], prev_read_weights [B, K, R, N] -> [B, K, N].
+  """
+  prev_write_weights = tf.stop_gradient(prev_write_weights)
+  written = 1. - _prod(1. - prev_write_weights, axis=-2)  # [B, K, N]
+  usage = prev_usage + (1. - prev_usage) * written
+  retention = _prod(1. - free_gates[..., None] * prev_read_weights, axis=-2)
+  return usage * retention
+
+
+def _allocation_precedence(usage):
+  """[..., N(m), N(n)] 1. where slot m comes before slot n in the DNC's sort
+  of `usage` ascending (u[m] < u[n], or u[m] = u[n] and m < n), else 0."""
+  memory_size = usage.shape[-1]
+  u_m = usage[..., :, None]
+  u_n = usage[..., None, :]
+  index = tf.range(memory_size)
+  lower_index = index[:, None] < index[None, :]
+  before = tf.logical_or(u_m < u_n, tf.logical_and(u_m == u_n, lower_index))
+  return tf.cast(before, usage.dtype)
+
+
+def _precedence_sum(usage, log_usage):
+  """sum_m P[m, n] log u'[m] for every slot n, P = `_allocation_precedence`.
+
+  [..., N], [..., N] -> [..., N]. Gradient with respect to `log_usage` only
+  (P is a comparison, without gradient, as the sort's permutation).
+
+  Why the written-out gradient: it compares again instead of keeping the
+  [N, N] matrix P for every time step of a training unroll (bench/KERNELS.md).
+  """
+
+  @tf.custom_gradient
+  def precedence_sum(log_usage):
+    precedence = _allocation_precedence(usage)
+    result = tf.linalg.matvec(precedence, log_usage, transpose_a=True)
+
+    def grad(upstream):
+      # max(u', 0) = u' (u' >= EPSILON): the same values through a reduction,
+      # which XLA does not fuse into its consumer; fused, XLA:CPU recomputed
+      # the slice of the stacked usages for every element of the comparison.
+      materialised = tf.reduce_max(
+          tf.stack([usage, tf.zeros_like(usage)], axis=-1), axis=-1)
+      return tf.linalg.matvec(_allocation_precedence(materialised), upstream)
+
+    return result, grad
+
+  return precedence_sum(log_usage)
+
+
+def allocation_weights(usage):
+  """DNC allocation weighting without sorting. [..., N] -> [..., N].
+
+  With u' = EPSILON + (1 - EPSILON) u, the paper's a[phi_j] = (1 - u'[phi_j])
+  prod_{i<j} u'[phi_i] (`dam.addressing.allocation_weights`) is, slot by
+  slot, a[n] = (1 - u'[n]) exp(sum_m P[m, n] log u'[m]) with P[m, n] = 1
+  when m comes before n in the sorted order (u'[m] < u'[n], or equal and
+  m < n): one [N, N] comparison and a matrix-vector product.
+
+  Why: no sort, inverse permutation or gather, which cost more on a CPU
+  (bench/KERNELS.md); values and gradients equal the sorted form's, ties
+  included (tests/test_kernels.py).
+  """
+  usage = EPSILON + (1. - EPSILON) * usage
+  log_prod = _precedence_sum(tf.stop_gradient(usage), tf.math.log(usage))
+  return (1. - usage) * tf.exp(log_prod)
+
+
+def write_allocation_weights(usage, write_gates, num_writes):
+  """Allocation of each write head in turn; see `dam.addressing`.
+
+  usage [B, K, N], write_gates [B, K, Wh], num_writes Wh -> [B, K, Wh, N].
+  """
+  allocations = []
+  for w in range(num_writes):
+    allocation = allocation_weights(usage)
+    allocations.append(allocation)
+    if w + 1 < num_writes:
+      usage += (1. - usage) * write_gates[..., w:w + 1] * allocation
+  return tf.stack(allocations, axis=-2)
+
+
+def write_weights(memory, usage, write_keys, write_strengths,
+                  allocation_gate, write_gate):
+  """ww = g_w (g_a a + (1 - g_a) C(M_{t-1}, k_w, beta_w)); see `dam.addressing`.
+
+  memory [B, K, N, W], usage [B, K, N], write_keys [B, K, Wh, W],
+  write_strengths, allocation_gate, write_gate [B, K, Wh] -> [B, K, Wh, N].
+  """
+  content = content_weights(memory, write_keys, write_strengths)
+  allocation = write_allocation_weights(
+      usage, allocation_gate * write_gate, write_keys.shape[-2])
+  allocation_gate = allocation_gate[..., None]
+  return write_gate[..., None] * (
+      allocation_gate * allocation + (1. - allocation_gate) * content)
+
+
+def _erase_factors(address, erase):
+  """Per-head erase factors 1 - ww[w]^T e[w]: a list of Wh [B, K, N, W]."""
+  num_writes = address.shape[-2]
+  if num_writes == 1:
+    # One head: a single outer product (one matmul).
+    return [1. - tf.matmul(address, erase, transpose_a=True)]
+  return [1. - address[..., w, :, None] * erase[..., w, None, :]
+          for w in range(num_writes)]
+
+
+def _product(factors):
+  """Elementwise product of a non-empty list of same-shape tensors."""
+  result = factors[0]
+  for factor in factors[1:]:
+    result = result * factor
+  return result
+
+
+def erase_and_write(memory, address, erase, values):
+  """M_t = M_{t-1} * prod_w (1 - ww[w]^T e[w]) + sum_w ww[w]^T v[w].
+
+  memory [B, K, N, W], address [B, K, Wh, N], erase and values
+  [B, K, Wh, W] -> [B, K, N, W]; see `dam.addressing`.
+
+  Why the written-out gradient: it recomputes the erase factor from ww and
+  e, which autodiff would keep for every time step (bench/KERNELS.md).
+  """
+
+  @tf.custom_gradient
+  def erase_then_add(memory, address, erase, values):
+    keep = _product(_erase_factors(address, erase))
+    result = memory * keep + tf.matmul(address, values, transpose_a=True)
+
+    def grad(upstream):
+      factors = _erase_factors(address, erase)
+      # dL/dkeep = upstream * M_prev; keep's derivative in head w's factor
+      # is the product of the other heads' factors.
+      d_keep = upstream * memory
+      d_factors = []
+      for w in range(len(factors)):
+        others = factors[:w] + factors[w + 1:]
+        d_factors.append(d_keep * _product(others) if others else d_keep)
+      d_factors = tf.stack(d_factors, axis=-3)  # [B, K, Wh, N, W]
+      d_address = (tf.matmul(values, upstream, transpose_b=True) -
+                   tf.einsum('bkwnj,bkwj->bkwn', d_factors, erase))
+      d_erase = -tf.einsum('bkwnj,bkwn->bkwj', d_factors, address)
+      d_values = tf.matmul(address, upstream)
+      return upstream * _product(factors), d_address, d_erase, d_values
+
+    return result, grad
+
+  return erase_then_add(memory, address, erase, values)
+
+
+def update_link(prev_link, prev_precedence_weights, write_weights_):
+  """L_t[i, j] = (1 - ww[i] - ww[j]) L_{t-1}[i, j] + ww[i] p_{t-1}[j], L[i, i] = 0.
+
+  prev_link [B, K, Wh, N, N], prev_precedence_weights and write_weights_
+  [B, K, Wh, N] -> [B, K, Wh, N, N]; see `dam.addressing`.
+
+  Why the written-out gradient (with G = dL/dL_t off the diagonal:
+  dL_{t-1} = G (1 - ww[i] - ww[j]), dww[n] = sum_j G[n, j] (p[j] -
+  L_{t-1}[n, j]) - sum_i G[i, n] L_{t-1}[i, n], dp = G^T ww): autodiff's four
+  [N, N] products ran slower in the training loop (bench/KERNELS.md).
+  """
+  memory_size = write_weights_.shape[-1]
+  off_diagonal = 1. - tf.eye(memory_size, dtype=prev_link.dtype)
+
+  @tf.custom_gradient
+  def link_update(prev_link, prev_precedence_weights, write_weights_):
+    write_i = write_weights_[..., :, None]
+    write_j = write_weights_[..., None, :]
+    link = ((1. - write_i - write_j) * prev_link +
+            write_i * prev_precedence_weights[..., None, :])
+
+    def grad(upstream):
+      g = upstream * off_diagonal
+      g_prev = g * prev_link
+      d_prev_link = g * (1. - write_i - write_j)
+      d_write = (tf.linalg.matvec(g, prev_precedence_weights) -
+                 tf.reduce_sum(g_prev, axis=-1) - tf.reduce_sum(g_prev, axis=-2))
+      d_precedence = tf.linalg.matvec(g, write_weights_, transpose_a=True)
+      return d_prev_link, d_precedence, d_write
+
+    return link * off_diagonal, grad
+
+  return link_update(prev_link, prev_precedence_weights, write_weights_)
+
+
+def update_linkage(prev_linkage, write_weights_):
+  """L_t then p_t from this step's write weights (`TemporalLinkageState`)."""
+  link = update_link(prev_linkage.link, prev_linkage.precedence_weights,
+                     write_weights_)
+  precedence = update_precedence_weights(prev_linkage.precedence_weights,
+                                         write_weights_)
+  return TemporalLinkageState(link=link, precedence_weights=precedence)
+

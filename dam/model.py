@@ -1,0 +1,74 @@
+"""The model a script trains: a DAM or DNC core unrolled over sequences.
+
+`build_core` makes the DAM (Park et al. 2021) or the DNC baseline
+(Graves et al. 2016, Methods) from the authors' settings; `SequenceModel`
+unrolls it over a padded batch (optionally embedding token ids first, bAbI)
+and returns the logits.
+"""
+
+import sonnet as snt
+
+from dam import core as core_lib
+from dam import dam as dam_lib
+from dam import dnc as dnc_lib
+from dam.unroll import unroll
+
+
+def build_core(output_size, use_dam=True, hidden_size=128, memory_size=64,
+               word_size=36, num_reads=1, num_writes=1, num_blocks=2,
+               keep_prob=0.9, clip_value=20., mlp_sizes=(), seed=None):
+  """The DAM (`use_dam=True`) or the DNC baseline, from the authors' flags.
+
+  Args:
+    output_size: O.
+    use_dam: DAM (K = num_blocks blocks) or DNC (one memory).
+    hidden_size: H, LSTM controller units.
+    memory_size: N, slots per block.
+    word_size: W.
+    num_reads: R read heads.
+    num_writes: Wh write heads (per block).
+    num_blocks: K (DAM only).
+    keep_prob: bypass dropout keep probability in training (DAM only).
+    clip_value: controller/output clipping in training (0: off).
+    mlp_sizes: widths of the ReLU MLP before the output layer.
+    seed: seed of the DAM's dropout stream.
+  """
+  common = dict(output_size=output_size, hidden_size=hidden_size,
+                memory_size=memory_size, word_size=word_size,
+                num_reads=num_reads, num_writes=num_writes,
+                clip_value=clip_value, mlp_sizes=mlp_sizes)
+  if use_dam:
+    return dam_lib.DAM(num_blocks=num_blocks, keep_prob=keep_prob, seed=seed,
+                       **common)
+  return dnc_lib.DNC(**common)
+
+
+class SequenceModel(snt.Module):
+  """A core unrolled over padded sequences: inputs -> logits [B, T, O].
+
+  Inputs are feature vectors [B, T, D], or, with `vocab_size`, token ids
+  [B, T] looked up in a learned embedding [vocab_size, embedding_size]
+  (Glorot-uniform, as the authors' `xavier_initializer`; bAbI).
+  """
+
+  def __init__(self, core, vocab_size=None, embedding_size=None,
+               name='model'):
+    super().__init__(name=name)
+    self.core = core
+    self.embed = (snt.Embed(vocab_size, embedding_size,
+                            initializer=core_lib.glorot_uniform(),
+                            name='embedding')
+                  if vocab_size else None)
+
+  def __call__(self, inputs, sequence_length, training=False):
+    """Logits [B, T, O] of inputs [B, T, D] (or token ids [B, T]).
+
+    `sequence_length` [B] int: steps past each sequence's end are computed
+    (the unroll does not freeze finished sequences) and must be masked by
+    the loss.
+    """
+    if self.embed is not None:
+      inputs = self.embed(inputs)
+    outputs, _ = unroll(self.core, inputs, sequence_length,
+                        training=training, freeze_finished=False)
+    return outputs

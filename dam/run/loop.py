@@ -1,0 +1,87 @@
+"""The loop every training script runs.
+
+It counts units of training (a step for the DAM / DNC scripts, an epoch for
+the KV-MemNN baseline) from where the run stands to a total: after each unit
+it collects the unit's metrics, every `report_interval` units (and at the
+last) it asks for a report, every `checkpoint_interval` units (and at the
+last) it saves a checkpoint, and on Ctrl-C it saves one before stopping
+(when the unit can be interrupted safely). What a unit and a report are is
+the trainable's business:
+
+    trainable.advance() -> dict of float metrics of one unit
+    trainable.report(progress, window) -> None
+        window: dict metric -> list of its values since the last report
+"""
+
+import collections
+import time
+
+
+class Progress(collections.namedtuple('Progress', (
+    'count', 'total', 'start', 'run_start', 'window_count', 'window_start'))):
+  """Where a run stands at a report.
+
+  count: units done; total: units of the run; start: units done when this
+  process started; run_start: time.time() then; window_count /
+  window_start: units done and time.time() at the previous report.
+  """
+
+  __slots__ = ()
+
+  def window_rate(self):
+    """Units per second since the previous report."""
+    elapsed = time.time() - self.window_start
+    return (self.count - self.window_count) / max(elapsed, 1e-9)
+
+  def run_rate(self):
+    """Units per second since this process started."""
+    elapsed = time.time() - self.run_start
+    return (self.count - self.start) / max(elapsed, 1e-9)
+
+
+def run(trainable, start, total, report_interval, checkpoint_interval, save,
+        save_on_interrupt=True, log=print, unit='step'):
+  """Trains `trainable` from `start` to `total` units (see module docstring).
+
+  Args:
+    trainable: has `advance()` and `report(progress, window)`.
+    start: units already done (a resumed run).
+    total: train until this many units are done.
+    report_interval, checkpoint_interval: units between reports and
+      between checkpoints (both also at the last unit).
+    save: fn(count) -> path, writes a checkpoint after `count` units.
+    save_on_interrupt: on Ctrl-C (KeyboardInterrupt), save, say so and
+      re-raise; False: just re-raise (a unit that cannot be resumed from
+      its middle).
+    log: where the interruption message goes.
+    unit: its name, for that message.
+
+  Returns:
+    The units done (`total`, or `start` if there was nothing to do).
+  """
+  for name, value in (('report_interval', report_interval),
+                      ('checkpoint_interval', checkpoint_interval)):
+    if value < 1:
+      raise ValueError(f'{name} must be >= 1, got {value}.')
+  count = start
+  run_start = time.time()
+  window, window_count, window_start = {}, start, run_start
+  try:
+    while count < total:
+      metrics = trainable.advance()
+      count += 1
+      for key, value in metrics.items():
+        window.setdefault(key, []).append(value)
+      if count % report_interval == 0 or count == total:
+        trainable.report(Progress(count, total, start, run_start,
+                                  window_count, window_start), window)
+        window, window_count, window_start = {}, count, time.time()
+      if count % checkpoint_interval == 0 or count == total:
+        save(count)
+  except KeyboardInterrupt:
+    if save_on_interrupt:
+      path = save(count)
+      log(f'Interrupted at {unit} {count}; saved {path}. Run the same '
+          f'command to resume.')
+    raise
+  return count

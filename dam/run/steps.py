@@ -1,0 +1,150 @@
+"""The compiled training and evaluation steps on one `tasks.base.Batch`.
+
+A step takes a `Batch` of tensors (inputs [B, T, D] or token ids [B, T],
+targets, seq_len [B], answer_mask [B, T], refresh_mask [B, T]), runs
+`logits = model(batch.inputs, batch.seq_len, training=...)` and the task's
+loss `metrics = loss(logits, batch)` (a dict of scalars with 'loss'); the
+training step also takes the gradients of metrics['loss'], clips them by
+their global norm and applies the optimizer. A step is eager, a
+`tf.function` (one trace for every length: the time axis is free in the
+signature) or a `tf.function` compiled by XLA, which compiles once per
+distinct input shape, so batches are then padded along time (`pad_time`).
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from dam import optimizers
+
+EXECUTION_MODES = ('eager', 'function', 'xla')
+
+
+def check_mode(mode):
+  """Validates an execution mode name (see `EXECUTION_MODES`)."""
+  if mode not in EXECUTION_MODES:
+    raise ValueError(f'Unknown execution mode {mode!r}; expected one of '
+                     f'{", ".join(EXECUTION_MODES)}.')
+  return mode
+
+
+def _compile(fn, mode, specs, counter, key):
+  """fn as-is (eager), or a tf.function (+ XLA) with a trace counter."""
+  check_mode(mode)
+  if mode == 'eager':
+    return fn
+
+  def traced(batch):
+    if counter is not None:  # Runs once per trace, never per call.
+      counter[key] = counter.get(key, 0) + 1
+    return fn(batch)
+
+  return tf.function(traced, input_signature=[specs],
+                     jit_compile=(mode == 'xla'))
+
+
+def build(model, optimizer, specs):
+  """Creates the model's variables and the optimizer's slots, eagerly.
+
+  The compiled steps must create no variables: call this first.
+
+  Args:
+    model: called as model(inputs, seq_len) (a `dam.model.SequenceModel`).
+    optimizer: a `dam.optimizers` optimizer.
+    specs: the task's `batch_specs(...)` (only the inputs' dtype and
+      feature shape are used).
+
+  Returns:
+    The model's trainable variables.
+  """
+  spec = specs.inputs
+  model(tf.zeros([1, 1] + spec.shape[2:].as_list(), spec.dtype),
+        tf.ones([1], tf.int32))
+  variables = model.trainable_variables
+  # Slots only (no update): applying zeros would move TF1 RMSProp's ms.
+  optimizer.create_slots(variables)
+  return variables
+
+
+def make_train_step(model, optimizer, loss, specs, max_grad_norm=50.,
+                    mode='xla', counter=None, variables=None):
+  """One training step: forward, loss, gradients, clipping, update.
+
+  Args:
+    model: called as model(inputs, seq_len, training=True) -> logits.
+    optimizer: a `snt.Optimizer` whose slots exist for the variables.
+    loss: fn(logits, batch) -> dict of scalars with 'loss' (`task.loss`).
+    specs: a `Batch` of tf.TensorSpecs (`task.batch_specs(B)`); the batch
+      size is fixed in them for training.
+    max_grad_norm: global-norm clipping bound (<= 0: off).
+    mode: 'eager', 'function' (tf.function) or 'xla' (tf.function with
+      jit_compile; XLA compiles once per distinct input shape).
+    counter: optional dict; counter['train'] counts traces.
+    variables: the trained variables (default: the model's trainable ones).
+
+  Returns:
+    step(batch) -> dict of the loss's scalars and 'grad_norm'.
+  """
+  variables = model.trainable_variables if variables is None else variables
+
+  def train_step(batch):
+    with tf.GradientTape() as tape:
+      logits = model(batch.inputs, batch.seq_len, training=True)
+      metrics = loss(logits, batch)
+    # Embedding gradients stay `tf.IndexedSlices`: the optimizers apply
+    # them with TF1's sparse rules in every mode, XLA included.
+    grads = tape.gradient(metrics['loss'], variables)
+    grads, norm = optimizers.clip_by_global_norm(grads, max_grad_norm)
+    optimizer.apply(grads, variables)
+    return dict(metrics, grad_norm=norm)
+
+  return _compile(train_step, mode, specs, counter, 'train')
+
+
+def make_eval_step(model, loss, specs, mode='xla', counter=None,
+                   training=False):
+  """The loss's metrics of a batch, no update.
+
+  Same arguments as `make_train_step`; the specs may leave the batch size
+  free (any batch size, ragged last batch). counter['eval'] counts traces.
+  training=True runs the training graph (dropout and clipping on, still no
+  update), as the authors' Nth Farthest and Convex Hull scripts measured
+  their test accuracy.
+
+  Returns:
+    step(batch) -> dict of the loss's scalars.
+  """
+  def eval_step(batch):
+    logits = model(batch.inputs, batch.seq_len, training=training)
+    return loss(logits, batch)
+
+  return _compile(eval_step, mode, specs, counter, 'eval')
+
+
+def to_tensors(batch):
+  """The same `Batch` type with every field a tensor."""
+  return type(batch)(*[tf.convert_to_tensor(x) for x in batch])
+
+
+def pad_time(batch, multiple, max_time=None):
+  """Zero-pads every [B, T, ...] field of a batch up to a multiple of T.
+
+  Args:
+    batch: `Batch` of NumPy arrays; seq_len [B] is unchanged.
+    multiple: bucket size (1: no padding).
+    max_time: never pad beyond this length (None: no cap).
+
+  Returns:
+    The padded `Batch` (the same object when no padding is needed).
+  """
+  time = batch.inputs.shape[1]
+  target = -(-time // multiple) * multiple
+  if max_time is not None:
+    target = max(time, min(target, max_time))
+  if target == time:
+    return batch
+  def pad(x):
+    if x.ndim < 2:
+      return x
+    widths = [(0, 0), (0, target - time)] + [(0, 0)] * (x.ndim - 2)
+    return np.pad(x, widths)
+  return type(batch)(*[pad(x) for x in batch])
