@@ -131,16 +131,6 @@ class MemoryCore(snt.RNNCore):
     """Whether the parameters exist (they are created on the first call)."""
     return hasattr(self._output_linear, 'w')
 
-  @property
-  def hidden_size(self):
-    return self._hidden_size
-
-  @property
-  def state_size(self):
-    """Nest of per-example state shapes (without the batch axis)."""
-    state = self.initial_state(1)
-    return tf.nest.map_structure(lambda t: t.shape[1:], state)
-
   def initial_state(self, batch_size, dtype=None):
     """All-zero state for `batch_size` examples (Python int or scalar tensor)."""
     dtype = dtype or self._dtype
@@ -280,14 +270,3 @@ class MemoryCore(snt.RNNCore):
     return output, CoreState(access_output=read.words,
                              access_state=access.state(written, read),
                              controller_state=controller.state)
-
-  def get_config(self):
-    """The constructor arguments, e.g. to save beside a checkpoint."""
-    access = self._access
-    return dict(
-        output_size=self._output_size, hidden_size=self._hidden_size,
-        memory_size=access.memory_size, word_size=access.word_size,
-        num_reads=access.num_reads, num_writes=access.num_writes,
-        num_blocks=access.num_blocks, clip_value=self._clip_value,
-        keep_prob=self._keep_prob, mlp_sizes=list(self._mlp_sizes),
-        dtype=self._dtype.name, kernel=access.kernel)

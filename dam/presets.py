@@ -12,8 +12,7 @@ the tests:
 * The authors' command lines (`COMMANDS`): the runs of their README for the
   experiments of Park et al. 2021 (Copy, Associative Recall, Representation
   Recall, Nth Farthest, Convex Hull, bAbI with its fine-tuning and
-  evaluation), as (script, flags); `command_line(name)` spells one out. They
-  run as written here.
+  evaluation), as (script, flags). They run as written here.
 
 Symbols: H `hidden_size`, N `memory_address_size`, W `memory_length_size`,
 R `num_read_heads`, Wh `num_write_heads`, K `num_memory_blocks`.
@@ -128,32 +127,6 @@ COMMANDS = {
         memory_address_size=128, memory_length_size=48, num_read_heads=4,
         name='babi_dam')),
 }
-
-# The optimizer of each command's script (the authors' code, not a flag of
-# theirs): TF1 RMSProp, except Adam in run_nfar.py.
-OPTIMIZERS = {'train.py': TRAIN['optimizer'],
-              'run_nfar.py': NTH_FARTHEST['optimizer'],
-              'run_convexhull.py': CONVEX_HULL['optimizer']}
-
-
-def _flag_text(name, value):
-  """'--name=value' as the authors wrote it (True, 1e-4, 0.1)."""
-  if isinstance(value, float) and 0. < abs(value) < 1e-3:
-    mantissa, exponent = f'{value:e}'.split('e')
-    value = f'{float(mantissa):g}e{int(exponent)}'
-  return f'--{name}={value}'
-
-
-def command_flags(name):
-  """The flags of the authors' command `name`: ['--mode=Copy', ...]."""
-  _, flags = COMMANDS[name]
-  return [_flag_text(key, value) for key, value in flags.items()]
-
-
-def command_line(name):
-  """The authors' command `name` as one shell line."""
-  script, _ = COMMANDS[name]
-  return ' '.join(['python', script] + command_flags(name))
 
 
 def settings(name):

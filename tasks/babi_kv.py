@@ -50,7 +50,7 @@ Arrays (`vectorize`, the reference's `vectorize_data`):
      depend on this order.
   Q  int32 [n, sentence_size]  the question, padded with 0.
   A  int32 [n]                 the answer's word id (the label; the
-     reference's one-hot [vocab_size] row is `one_hot(A, vocab_size)`).
+     reference's one-hot [vocab_size] row of A).
   task int32 [n]               the task number of each example.
 
 Train / validation (`split_indices`, the reference's sklearn
@@ -271,14 +271,6 @@ def vectorize(examples, word_idx, sentence_size, memory_size):
   return S, Q, A
 
 
-def one_hot(labels, vocab_size):
-  """float32 [n, vocab_size] one-hot rows of answer ids (the reference's A)."""
-  labels = np.asarray(labels)
-  out = np.zeros([labels.shape[0], vocab_size], np.float32)
-  out[np.arange(labels.shape[0]), labels] = 1.
-  return out
-
-
 # -- train / validation split ------------------------------------------------------
 
 
@@ -429,16 +421,6 @@ def load_kv(data_dir, task_ids, set_name=DEFAULT_SET, memory_size=MEMORY_SIZE,
                 sizes.mean_story_size, _split_part(train_parts),
                 _split_part(val_parts), _split_part(test_parts), tasks,
                 source.set_name, source.description)
-
-
-def describe(data):
-  """A few lines about a `KVData` (for logs)."""
-  return (f'bAbI {data.set_name} for KV-MemNN, tasks '
-          f'{",".join(map(str, data.tasks))} ({data.source}): vocab '
-          f'{data.vocab_size}, sentence_size {data.sentence_size}, memory_size '
-          f'{data.memory_size}, story size max {data.max_story_size} / mean '
-          f'{data.mean_story_size}; train {data.train.size}, val '
-          f'{data.val.size}, test {data.test.size}.')
 
 
 def epoch_batches(rng, n_train, batch_size, mix_tasks=True):

@@ -36,8 +36,7 @@ The loss (`dam.mrl.two_head_loss`) is
     + mean_{B,T,D}(refresh_mask * (x - x_hat)**2),
   alpha = max(1, sum(refresh_mask) / sum(answer_mask)).
 
-The answer label of each example is `labels_of(batch)`, i.e.
-`argmax(targets[:, -1, input_size:], -1)`.
+The answer label of each example is `argmax(targets[:, -1, input_size:], -1)`.
 
 Random state: one `np.random.default_rng(seed)` per task draws, per batch and
 in this order, the vectors [B, N, D], the label permutations [B, N], n [B],
@@ -152,23 +151,9 @@ class NthFarthestTask(two_head.TwoHeadTask):
     return _generate(self._rng, self.batch_size, self.num_vectors,
                      self.vector_size, self.p_re)
 
-  def labels_of(self, batch):
-    """The answer labels [B] int64 of `batch` (see module `labels_of`)."""
-    return labels_of(batch, self.num_classes)
-
   def test_set(self, num_examples=TEST_SET_SIZE, seed=TEST_SET_SEED):
     """The fixed test set at this task's sizes (module `test_set`)."""
     return test_set(num_examples, self.num_vectors, self.vector_size, seed)
-
-
-def labels_of(batch, num_classes=8):
-  """The answer labels [B] (int64): argmax of the last step's logit targets.
-
-  Args:
-    batch: a `tasks.base.Batch` of this task.
-    num_classes: N, the width of the class block (last channels of targets).
-  """
-  return np.argmax(batch.targets[:, -1, -num_classes:], axis=-1)
 
 
 def test_set(num_examples=TEST_SET_SIZE, num_vectors=8, vector_size=16,

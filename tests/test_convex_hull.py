@@ -1,4 +1,6 @@
-"""Tests of the Convex Hull batches (tasks/convex_hull/task.py); NumPy only.
+"""Tests of the Convex Hull batches (tasks/convex_hull/task.py); NumPy only,
+except the exact-match accuracy, which goes through the task's (TensorFlow)
+loss.
 
 Batches are decoded back into points, labels and hull tours, which are
 checked against an independent monotone-chain implementation (the
@@ -10,7 +12,9 @@ import re
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from dam.run import steps
 from tasks import convex_hull as ch
 
 
@@ -165,18 +169,49 @@ def test_mrl_refresh_fraction_and_extremes():
       np.testing.assert_array_equal(refresh, np.arange(len(refresh)) < n)
 
 
+def _sequence_accuracy(task, outputs, batch):
+  """The loss's sequence_accuracy of model outputs [B, T, input_size + L]."""
+  metrics = task.loss(tf.constant(outputs, tf.float32),
+                      steps.to_tensors(batch))
+  return float(metrics['sequence_accuracy'])
+
+
+def _right_examples(task, outputs, batch):
+  """Per example: whether its sequence_accuracy (a batch of one) is 1."""
+  right = []
+  for b in range(len(batch.seq_len)):
+    one = type(batch)(*(field[b:b + 1] for field in batch))
+    accuracy = _sequence_accuracy(task, outputs[b:b + 1], one)
+    assert accuracy in (0., 1.)
+    right.append(accuracy == 1.)
+  return right
+
+
 def test_exact_match():
+  # The authors' test accuracy, the loss's sequence_accuracy: an example is
+  # right only when the argmax class is right at every answer step.
   examples = _examples_by_n(seed=7, num=100, min_n=6, max_n=6)[6]
+  task = ch.ConvexHullTask({6: examples}, batch_size=8, max_n=20, seed=0)
   (batch,) = ch.encode_test(examples, 8)[:1]
   input_size = batch.inputs.shape[-1]
+  assert task.reconstruction_size == input_size
+  reconstruction = batch.targets[..., :input_size]
   logits = batch.targets[..., input_size:].copy()  # [B, T, 21]
-  assert ch.exact_match(logits, batch).all()
-  assert ch.exact_match(batch.targets, batch).all()  # full outputs
+  num_classes = logits.shape[-1]
+
+  def outputs(class_logits):
+    return np.concatenate([reconstruction, class_logits], axis=-1)
+
+  def one_hot(classes):
+    return np.eye(num_classes, dtype=np.float32)[classes]
+
+  assert _sequence_accuracy(task, batch.targets, batch) == 1.  # full outputs
+  assert _sequence_accuracy(task, outputs(logits), batch) == 1.
   predictions = np.argmax(logits, axis=-1)
   # Wrong predictions off the answer steps do not matter.
   noise = predictions.copy()
   noise[batch.answer_mask == 0] = 5
-  assert ch.exact_match(noise, batch).all()
+  assert _sequence_accuracy(task, outputs(one_hot(noise)), batch) == 1.
   # One wrong hull token in example 0, a wrong end token in example 3.
   wrong = predictions.copy()
   first_answer = int(np.argmax(batch.answer_mask[0]))
@@ -184,15 +219,15 @@ def test_exact_match():
   last = int(batch.seq_len[3]) - 1
   assert predictions[3, last] == 0
   wrong[3, last] = 2
-  result = ch.exact_match(wrong, batch)
-  assert result.dtype == bool
-  np.testing.assert_array_equal(result, [False, True, True, False] + [True] * 4)
-  assert ch.exact_match(wrong, batch).mean() == 0.75
+  assert _right_examples(task, outputs(one_hot(wrong)), batch) == [
+      False, True, True, False] + [True] * 4
+  assert _sequence_accuracy(task, outputs(one_hot(wrong)), batch) == 0.75
   wrong_logits = logits.copy()
   wrong_logits[3, last] = 0.
   wrong_logits[3, last, 7] = 1.
-  assert list(ch.exact_match(wrong_logits, batch)) == [True] * 3 + [False] + [
-      True] * 4
+  assert _right_examples(task, outputs(wrong_logits), batch) == [True] * 3 + [
+      False] + [True] * 4
+  assert _sequence_accuracy(task, outputs(wrong_logits), batch) == 0.875
 
 
 # -- seeding and validation ----------------------------------------------------

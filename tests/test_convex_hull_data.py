@@ -115,15 +115,21 @@ def test_generate_file_round_trips_and_matches_the_line_format(tmp_path):
       np.testing.assert_array_equal(got_hull, hull)
 
 
-def test_write_file_uses_0_based_open_tours(tmp_path):
+def test_format_line_uses_0_based_open_tours(tmp_path):
+  # Written as generate_file writes its lines, read back with read_file.
   path = str(tmp_path / 'one.txt')
-  ch.write_file(path, [np.array([[0., 0.], [1., 0.], [0., 1.]])],
-                [np.array([0, 1, 2])])
+  points = np.array([[0., 0.], [1., 0.], [0., 1.]])
+  with open(path, 'w', encoding='ascii', newline='\n') as f:
+    f.write(ch.format_line(points, np.array([0, 1, 2])))
   with open(path) as f:
     assert f.read() == ('0.00000000 0.00000000 1.00000000 0.00000000 '
                         '0.00000000 1.00000000 output 1 2 3 1 \n')
+  (n, group), = ch.read_file(path).items()
+  assert n == 3
+  np.testing.assert_array_equal(group.points, [points.astype(np.float32)])
+  assert [h.tolist() for h in group.hulls] == [[0, 1, 2]]
   with pytest.raises(ValueError, match='hull'):
-    ch.write_file(path, [np.zeros([3, 2])], [np.array([0, 1, 3])])
+    ch.format_line(np.zeros([3, 2]), np.array([0, 1, 3]))
 
 
 def test_read_file_max_n_drops_larger_examples_and_groups_by_n(tmp_path):

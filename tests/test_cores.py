@@ -262,13 +262,18 @@ def test_checkpoint_round_trip():
   np.testing.assert_array_equal(before, after)
 
 
-def test_state_size_and_config():
+def _state_shapes(core):
+  """Per-example shapes (no batch axis) of the state the unroll builds."""
+  return tf.nest.map_structure(lambda t: t.shape[1:], core.initial_state(1))
+
+
+def test_state_shapes_and_blocks():
   core = _tiny_dam()
-  sizes = core.state_size
+  sizes = _state_shapes(core)
   assert sizes.access_state.memory == (3, 6, 4)
   assert sizes.access_output == (2, 4)
-  assert core.get_config()['num_blocks'] == 3
-  dnc_sizes = _tiny_dnc().state_size
+  assert core.access.num_blocks == 3
+  dnc_sizes = _state_shapes(_tiny_dnc())
   assert dnc_sizes.access_state.linkage.link == (1, 2, 6, 6)
 
 

@@ -15,6 +15,26 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ('train.py', 'run_nfar.py', 'run_convexhull.py', 'eval.py',
            'run_kvmemnn.py')
 
+
+def _flag_text(name, value):
+  """'--name=value' as the authors wrote it (True, 1e-4, 0.1)."""
+  if isinstance(value, float) and 0. < abs(value) < 1e-3:
+    mantissa, exponent = f'{value:e}'.split('e')
+    value = f'{float(mantissa):g}e{int(exponent)}'
+  return f'--{name}={value}'
+
+
+def _command_flags(name):
+  """The flags of the authors' command `name`: ['--mode=Copy', ...]."""
+  _, flags = presets.COMMANDS[name]
+  return [_flag_text(key, value) for key, value in flags.items()]
+
+
+def _command_line(name):
+  """The authors' command `name` as one shell line."""
+  script, _ = presets.COMMANDS[name]
+  return ' '.join(['python', script] + _command_flags(name))
+
 # Runs a script as `python <script> <args>` does (from the repository root),
 # then prints whether TensorFlow was imported and how it exited.
 _RUN_AND_REPORT = '''
@@ -81,7 +101,7 @@ def test_defaults_are_the_presets_and_the_authors_commands_parse(script):
   commands = sorted(name for name, (s, _) in presets.COMMANDS.items()
                     if s == script)
   names = sorted(defaults)
-  argvs = [[]] + [presets.command_flags(name) for name in commands]
+  argvs = [[]] + [_command_flags(name) for name in commands]
   result = _python('-c', _PARSE_FLAGS, script, json.dumps(names),
                    json.dumps(argvs))
   parsed = _last_json(result)
@@ -114,7 +134,7 @@ def test_readme_shows_the_authors_commands_of_the_presets():
   with open(os.path.join(ROOT, 'README.md')) as f:
     readme = re.sub(r'\s*\\\n\s*', ' ', f.read())  # join continued lines
   for name in presets.COMMANDS:
-    line = presets.command_line(name)
+    line = _command_line(name)
     if name == 'babi_eval':  # README's eval command ends with --num=<step>
       line += ' --num=<step>'
     assert line in readme, line

@@ -13,8 +13,7 @@ train the DAM on all 20 jointly; the DAM authors' `preprocess.py`,
 * `cache`: the preprocessed-data cache and `load`, the entry point;
 * `task`: training batches and their Memory Refreshing Loss (`BabiTask`);
 * `grading`: test batches and the authors' per-question grading
-  (`test_batches`, `grade`, `error_percent`);
-* `summary`: per-task counts as a table.
+  (`test_batches`, `grade`, `error_percent`).
 
 Every public name is re-exported here: `from tasks import babi;
 babi.load(...)`.
@@ -61,9 +60,6 @@ from tasks.babi.grading import grade_counts
 from tasks.babi.grading import test_batches
 from tasks.babi.source import BabiSource
 from tasks.babi.source import find_source
-from tasks.babi.summary import Summary
-from tasks.babi.summary import format_summary
-from tasks.babi.summary import summary_table
 from tasks.babi.task import BabiTask
 from tasks.babi.task import authors_refresh_eligible
 from tasks.babi.task import pad_stories
@@ -78,6 +74,6 @@ __all__ = [
     'check_tasks', 'preprocess', 'task_files', 'fetch', 'build_lexicon',
     'encode_file', 'lexicon_fingerprint', 'num_questions', 'split_line',
     'error_percent', 'grade', 'grade_counts', 'test_batches', 'BabiSource',
-    'find_source', 'Summary', 'format_summary', 'summary_table', 'BabiTask',
-    'authors_refresh_eligible', 'pad_stories', 'refresh_eligible',
+    'find_source', 'BabiTask', 'authors_refresh_eligible', 'pad_stories',
+    'refresh_eligible',
 ]

@@ -5,19 +5,17 @@
   sets of generated data (`convex_hull_indices`, `generate_examples`, the
   point `DISTRIBUTIONS`);
 * `files`: the Pointer Networks text files (Vinyals, Fortunato & Jaitly
-  2015): `format_line`, `write_file`, `read_file`, `find_files`,
-  `load_dataset`;
+  2015): `format_line`, `read_file`, `find_files`, `load_dataset`;
 * `generate`: compatible files written from generated data
   (`generate_file`, `generate_dataset`);
 * `task`: the encoding into steps (`encode_example`, `encode_test`), the
-  training batches (`ConvexHullTask`, a `tasks.two_head.TwoHeadTask`) and
-  the authors' test accuracy (`exact_match`).
+  training batches (`ConvexHullTask`, a `tasks.two_head.TwoHeadTask`, whose
+  loss reports the authors' test accuracy as `sequence_accuracy`).
 
 Every public name is re-exported here: `from tasks import convex_hull;
 convex_hull.load_dataset(...)`.
 """
 
-from tasks.convex_hull.files import DEFAULT_DATA_DIR
 from tasks.convex_hull.files import DataFiles
 from tasks.convex_hull.files import Dataset
 from tasks.convex_hull.files import Examples
@@ -30,7 +28,6 @@ from tasks.convex_hull.files import find_files
 from tasks.convex_hull.files import format_line
 from tasks.convex_hull.files import load_dataset
 from tasks.convex_hull.files import read_file
-from tasks.convex_hull.files import write_file
 from tasks.convex_hull.generate import GeneratedFiles
 from tasks.convex_hull.generate import generate_dataset
 from tasks.convex_hull.generate import generate_file
@@ -45,14 +42,13 @@ from tasks.convex_hull.task import END_TOKEN
 from tasks.convex_hull.task import ConvexHullTask
 from tasks.convex_hull.task import encode_example
 from tasks.convex_hull.task import encode_test
-from tasks.convex_hull.task import exact_match
 
 __all__ = [
-    'DEFAULT_DATA_DIR', 'DataFiles', 'Dataset', 'Examples', 'GENERATE_COMMAND',
-    'ORIGINALS_URL', 'TEST_FILES', 'TRAIN_FILE', 'TRAIN_FILES', 'find_files',
-    'format_line', 'load_dataset', 'read_file', 'write_file',
+    'DataFiles', 'Dataset', 'Examples', 'GENERATE_COMMAND', 'ORIGINALS_URL',
+    'TEST_FILES', 'TRAIN_FILE', 'TRAIN_FILES', 'find_files', 'format_line',
+    'load_dataset', 'read_file',
     'GeneratedFiles', 'generate_dataset', 'generate_file', 'DECIMALS',
     'DEFAULT_DISTRIBUTION', 'DISTRIBUTIONS', 'check_distribution',
     'convex_hull_indices', 'drop_one_point', 'generate_examples', 'END_TOKEN',
-    'ConvexHullTask', 'encode_example', 'encode_test', 'exact_match',
+    'ConvexHullTask', 'encode_example', 'encode_test',
 ]

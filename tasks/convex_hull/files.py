@@ -24,7 +24,7 @@ authors' `convex_hull_5_test.txt` (n = 5 on every line):
 Collinear / duplicate points (probability 0) are ignored.
 
 In memory (`read_file`) a hull is a 0-based open tour (see
-`tasks.convex_hull.geometry`); `write_file` adds 1 and closes the tour.
+`tasks.convex_hull.geometry`); `format_line` adds 1 and closes the tour.
 
 Files: training `convex_hull_5-50_train.txt` (the Pointer Networks download
 `convex_hull_5-50_train.txt.zip`, which the DAM authors' code reads under its
@@ -45,7 +45,6 @@ TRAIN_FILE = 'convex_hull_5-50_train.txt'
 # Accepted names of the training file, in order of preference.
 TRAIN_FILES = (TRAIN_FILE, 'all_lengths_data_shuffled.txt')
 TEST_FILES = {5: 'convex_hull_5_test.txt', 10: 'convex_hull_10_test.txt'}
-DEFAULT_DATA_DIR = 'Convexhull_data'  # the DAM authors' directory
 ORIGINALS_URL = ('https://drive.google.com/drive/u/0/folders/'
                  '0B2fg8yPGn2TCMzBtS0o4Q2RJaEU')
 GENERATE_COMMAND = 'python run_convexhull.py --generate_data --data_dir=<dir>'
@@ -79,27 +78,6 @@ def format_line(points, hull):
   coordinates = ' '.join(f'{v:.{DECIMALS}f}' for v in points.reshape(-1))
   tour = ' '.join(str(int(i) + 1) for i in list(hull) + [hull[0]])
   return f'{coordinates} output {tour} \n'
-
-
-def write_file(path, points_list, hulls):
-  """Writes examples in the Pointer Networks text format.
-
-  Args:
-    path: output file (overwritten).
-    points_list: sequence of [n, 2] arrays (n may vary).
-    hulls: sequence of the same length of 0-based open tours [k].
-
-  Returns:
-    path.
-  """
-  if len(points_list) != len(hulls):
-    raise ValueError(f'points_list ({len(points_list)}) and hulls '
-                     f'({len(hulls)}) must have the same length.')
-  with open(path, 'w', encoding='ascii', newline='\n') as f:
-    for points, hull in zip(points_list, hulls):
-      f.write(format_line(points, hull))
-  return path
-
 
 
 def _parse_line(tokens, line, path, line_number):

@@ -143,7 +143,7 @@ def generate_examples(num_examples, min_n, max_n, rng,
       picked among alternatives to fit the data, and n != 5 (n + 1 points)
       is an extrapolation.
 
-  Coordinates are rounded to 8 decimals (what `write_file` writes), and the
+  Coordinates are rounded to 8 decimals (what `format_line` writes), and the
   hull is computed on the rounded points, so files are self-consistent.
 
   Args:

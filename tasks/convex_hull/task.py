@@ -41,8 +41,9 @@ for the refresh mask (whatever p_re is), all from the task's single
 depend on p_re, and `get_state` / `set_state` resume it exactly.
 
 Test batches (`encode_test`): identity labels, refresh_mask 0, every example
-once, in file order. `exact_match` scores an example right only when the
-argmax class is right at every answer step (the authors' test accuracy).
+once, in file order. The loss's `sequence_accuracy` (`tasks.two_head`)
+scores an example right only when the argmax class is right at every answer
+step (the authors' test accuracy).
 """
 
 import numpy as np
@@ -141,34 +142,6 @@ def encode_test(examples, batch_size, max_n=20):
     batches.append(base.Batch(inputs, targets, seq_len, answer_mask,
                               np.zeros_like(answer_mask)))
   return batches
-
-
-def exact_match(predictions, batch):
-  """Which examples have every answer step (end token included) right.
-
-  Args:
-    predictions: int class ids [B, T], class logits [B, T, L], or the full
-      model output [B, T, input_size + L] (the last L channels are used).
-    batch: the `tasks.base.Batch` they answer.
-
-  Returns:
-    bool [B]; `.mean()` is the exact-match accuracy.
-  """
-  predictions = np.asarray(predictions)
-  input_size = batch.inputs.shape[-1]
-  num_classes = batch.targets.shape[-1] - input_size
-  if predictions.ndim == 3:
-    if predictions.shape[-1] not in (num_classes, input_size + num_classes):
-      raise ValueError(f'Expected {num_classes} class logits or '
-                       f'{input_size + num_classes} outputs per step, got '
-                       f'{predictions.shape[-1]}.')
-    predictions = np.argmax(predictions[..., -num_classes:], axis=-1)
-  if predictions.shape != batch.answer_mask.shape:
-    raise ValueError(f'predictions {predictions.shape} do not match the batch '
-                     f'{batch.answer_mask.shape}.')
-  classes = np.argmax(batch.targets[..., input_size:], axis=-1)  # [B, T]
-  answer = batch.answer_mask != 0
-  return np.all((predictions == classes) | ~answer, axis=1)
 
 
 class ConvexHullTask(two_head.TwoHeadTask):
