@@ -4,12 +4,16 @@
       --memory_address_size=128 --memory_length_size=48 --num_read_heads=4 \
       --name=babi_dam --num=97600
 
-restores info/<name>/checkpoint/ckpt-<num> (the latest checkpoint without
---num), runs every test story of every task through the dynamic-batch core
+restores info/<name>/checkpoint/ckpt-<num> (without --num the newest
+checkpoint that restores: a corrupt newer one is skipped with a warning),
+runs every test story of every task through the dynamic-batch core
 (no dropout, no clipping), counts a question right only when all its answer
 tokens are right, and prints the per-task error table, the mean error and
 the number of failed tasks (error > 5 %). The same results go to
-info/<name>/eval-<step>.json and .csv.
+info/<name>/eval-<step>.json and .csv, with the fingerprint of the test
+data; an earlier evaluation of that step on other data is kept (the new one
+goes to eval-<step>-data<fingerprint>.json/.csv). Malformed data files are
+refused (file:line) before the model is built.
 
 The model is rebuilt from the configuration saved with the checkpoint
 (info/<name>/config.json); model flags given here that disagree with it are
@@ -18,7 +22,6 @@ reported by name instead of failing on a tensor shape.
 
 import sys
 
-from absl import app
 from absl import flags
 
 from dam import cli
@@ -31,7 +34,8 @@ _D = presets.EVAL
 cli.define_model_flags(_D, embedding=True)
 flags.DEFINE_integer('batch_size', _D['batch_size'],
                      'Stories per evaluation batch.')
-cli.define_run_dir_flags(_D['name'], 'Run name: info/<name>/checkpoint.')
+cli.define_run_dir_flags(_D['name'], 'Run name: info/<name>/checkpoint.',
+                         cache_dir=True)
 flags.DEFINE_integer('num', None, 'Checkpoint step to evaluate (default: '
                      'the latest).')
 # Ours.
@@ -58,7 +62,11 @@ class EvalError(Exception):
 
 def read_config(run_dir):
   """The training configuration saved beside the checkpoints."""
-  config = run_dir.saved_config()
+  from dam.run import rundir  # pylint: disable=g-import-not-at-top
+  try:
+    config = run_dir.saved_config()
+  except rundir.RunDirError as e:
+    raise EvalError(str(e)) from None
   if config is None:
     raise EvalError(f'No run at {run_dir.root} (no config.json): train one '
                     f'with `python train.py --mode=bAbI --name=...` or pass '
@@ -89,11 +97,21 @@ def check_flags(config):
                     'the values it was trained with.')
 
 
-def restore_model(config, path):
-  """The model of `config` with the weights of checkpoint `path`.
+def restore_model(config, directory, step=None):
+  """The model of `config` with the weights of a checkpoint in `directory`.
+
+  Args:
+    config: the run's config.json.
+    directory: the run's checkpoint folder.
+    step: the checkpoint's step (--num); None: the newest checkpoint that
+      restores (corrupt newer ones are skipped, each named in a warning).
+
+  Returns:
+    (model, checkpoint prefix).
 
   Raises:
-    dam.run.checkpoints.CheckpointError: the checkpoint is unreadable.
+    dam.run.checkpoints.CheckpointError: no such checkpoint, or it (with
+      `step`; else every one) is unreadable.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from dam import model as model_lib  # pylint: disable=g-import-not-at-top
@@ -109,8 +127,17 @@ def restore_model(config, path):
   model = model_lib.SequenceModel(core, config['vocab_size'],
                                   config['embedding_size'])
   model(tf.zeros([1, 1], tf.int32), tf.ones([1], tf.int32))
-  checkpoints.restore(tf.train.Checkpoint(model=model), path, partial=True)
-  return model
+  checkpoint = tf.train.Checkpoint(model=model)
+  if step is not None:
+    path = checkpoints.checkpoint_path(directory, step)
+    checkpoints.restore(checkpoint, path, partial=True)
+    return model, path
+  path = checkpoints.restore_newest(checkpoint, directory, partial=True,
+                                    log=lambda line: print(line,
+                                                           file=sys.stderr))
+  if path is None:
+    raise checkpoints.CheckpointError(f'No checkpoint in {directory}.')
+  return model, path
 
 
 def main(argv):
@@ -124,16 +151,23 @@ def main(argv):
   try:
     config = read_config(run_dir)
     check_flags(config)
-    path = checkpoints.checkpoint_path(run_dir.checkpoint, FLAGS.num)
-    data = babi.load(FLAGS.data_dir, config.get('babi_set', 'en-10k'),
+    if FLAGS.num is not None:  # an absent step: say so before any work
+      checkpoints.checkpoint_path(run_dir.checkpoint, FLAGS.num)
+    elif not checkpoints.available_steps(run_dir.checkpoint):
+      raise EvalError(f'No checkpoint in {run_dir.checkpoint}.')
+    set_name = config.get('babi_set', 'en-10k')
+    data = babi.load(FLAGS.data_dir, set_name,
                      length_limit=config.get('length_limit', 800),
-                     download=FLAGS.download)
+                     download=FLAGS.download, cache_dir=FLAGS.cache_dir)
     if babi.lexicon_fingerprint(data.lexicon) != config.get('lexicon_sha'):
       raise EvalError(
           f'The bAbI data in {FLAGS.data_dir} give another lexicon than the '
           f'one this model was trained with ({data.vocab_size} words): use '
           f'the same data (and set) as for training.')
-    model = restore_model(config, path)
+    data_info = dict(
+        fingerprint=babi.find_source(FLAGS.data_dir, set_name).fingerprint(),
+        source=data.source, set=set_name, lexicon_sha=config['lexicon_sha'])
+    model, path = restore_model(config, run_dir.checkpoint, FLAGS.num)
   except (EvalError, checkpoints.CheckpointError, babi.BabiDataError) as e:
     print(f'eval.py: {e}', file=sys.stderr)
     return 2
@@ -145,11 +179,11 @@ def main(argv):
   results = babi_eval.evaluate(model, data, FLAGS.batch_size)
   table, mean, failed = babi_eval.report(results)
   print('\n' + table)
-  json_path, csv_path = babi_eval.write_results(run_dir.root, step, results,
-                                                mean, failed, path)
+  json_path, csv_path = babi_eval.write_results(
+      run_dir.root, step, results, mean, failed, path, data_info)
   print(f'\nWritten {json_path} and {csv_path}')
   return 0
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run_main(main)

@@ -142,7 +142,9 @@ def main(argv):
                   for name, batches in test_sets.items()), flush=True)
   from dam.run import trainer  # pylint: disable=g-import-not-at-top
   return cli.run(
-      task, 'ConvexHull', dict(max_n=FLAGS.max_n),
+      task, 'ConvexHull',
+      dict(max_n=FLAGS.max_n,
+           flags=trainer.flag_record(FLAGS, (sys.argv[0], cli.__name__))),
       evaluation=trainer.Evaluation(
           sets={name: (lambda batches=batches: batches)
                 for name, batches in test_sets.items()},
@@ -150,4 +152,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run_main(main)

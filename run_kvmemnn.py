@@ -19,15 +19,24 @@ validation and test accuracies are printed and appended to
 info/<name>/metrics.csv; the final ones go to --output_file with the
 reference's columns (joint: Task, Training Accuracy, Validation Accuracy,
 Testing Accuracy; single task: one appended line "task, test, train, val").
+By default the reference's files go into the run directory, under the
+reference's names: info/<name>/logs/scores_<time>.csv and
+info/<name>/logs/params_<time>.csv (joint), info/<name>/single_scores.csv
+(single task); an explicit --output_file / --param_output_file wins.
 Checkpoints (model, optimizer, epoch, random streams) go to
-info/<name>/checkpoint every evaluation; the same command resumes.
+info/<name>/checkpoint every evaluation; the same command resumes. Rerunning
+a finished run does nothing, unless its scores were not written (the write
+failed, the file is gone, or a new --output_file is given): then it writes
+them from the final checkpoint. A non-finite loss or weight stops the run
+(exit code 1) without saving that state or writing scores.
 """
 
+import json
+import math
 import os
 import sys
 import time
 
-from absl import app
 from absl import flags
 
 from dam import cli
@@ -66,9 +75,11 @@ flags.DEFINE_string('data_dir', 'data/tasks_1-20_v1-2/en/', 'bAbI data: the '
                     'holding tasks_1-20_v1-2.tar.gz.')
 flags.DEFINE_enum('babi_set', 'en', ['en', 'en-10k'], 'bAbI set when '
                   '--data_dir is not the set folder itself.')
-flags.DEFINE_string('output_file', None, 'Final accuracies (CSV).')
+flags.DEFINE_string('output_file', None, 'Final accuracies (CSV; default '
+                    'in the run directory: logs/scores_<timestamp>.csv '
+                    '(joint) or single_scores.csv (single task)).')
 flags.DEFINE_string('param_output_file', None, 'Joint: the hyper-parameters '
-                    '(default logs/params_<timestamp>.csv).')
+                    '(default <run directory>/logs/params_<timestamp>.csv).')
 flags.DEFINE_enum('reader', 'bow', ['bow', 'simple_gru'], 'Sentence reader.')
 flags.DEFINE_boolean('mix_tasks', None, 'True: reshuffle the training '
                      'examples every epoch so that batches mix tasks. False: '
@@ -87,6 +98,27 @@ flags.adopt_module_key_flags(cli)  # --help lists the shared flags too.
 
 flags.register_validator('task_id', lambda v: v is None or 1 <= v <= 20,
                          message='--task_id must be in 1..20.')
+
+
+def _finite_bound(name, strict, note=''):
+  """Registers `--<name> must be a finite number > 0` (or >= 0)."""
+  def check(value):
+    if value is None:  # not given: the preset's value
+      return True
+    return math.isfinite(value) and (value > 0. if strict else value >= 0.)
+  flags.register_validator(
+      name, check, message=f'--{name} must be a finite number '
+      f'{">" if strict else ">="} 0{note}.')
+
+
+_finite_bound('learning_rate', strict=True)
+_finite_bound('epsilon', strict=True)
+_finite_bound('max_grad_norm', strict=True, note=' (the per-tensor clipping '
+              'norm)')
+_finite_bound('l2_lambda', strict=False, note=' (0: no L2 term)')
+_finite_bound('gradient_noise', strict=False, note=' (0: no noise)')
+flags.register_validator('keep_prob', lambda v: v is None or 0. < v <= 1.,
+                         message='--keep_prob must be in (0, 1].')
 cli.positive_integers('evaluation_interval', 'batch_size', 'hops', 'epochs',
                       'embedding_size', 'memory_size', 'feature_size',
                       'decay_steps')
@@ -100,9 +132,47 @@ def settings():
   for key in values:
     if getattr(FLAGS, key) is not None:
       values[key] = getattr(FLAGS, key)
-  if not 0. < values['keep_prob'] <= 1.:
-    raise app.UsageError('--keep_prob must be in (0, 1].')
   return mode, values
+
+
+def output_path_problem(path, flag):
+  """Why `path` cannot be written as a file (None if it can, as far as can
+  be told before writing)."""
+  if os.path.isdir(path):
+    return f'{flag}={path} is a folder; give a file name.'
+  ancestor = os.path.dirname(os.path.abspath(path))
+  while not os.path.exists(ancestor):
+    ancestor = os.path.dirname(ancestor)
+  if not os.path.isdir(ancestor):
+    return (f'{flag}={path} cannot be written: {ancestor} is a file, not a '
+            f'folder. Give a path in a folder.')
+  if not os.access(ancestor, os.W_OK | os.X_OK):
+    return (f'{flag}={path} cannot be written: the folder {ancestor} is not '
+            f'writable. Give a path in a writable folder.')
+  return None
+
+
+def read_summary(path):
+  """The run's summary.json as a dict ({} if missing or unreadable)."""
+  try:
+    with open(path) as f:
+      summary = json.load(f)
+  except (OSError, ValueError):
+    return {}
+  return summary if isinstance(summary, dict) else {}
+
+
+def scores_written(summary, output_file, explicit):
+  """Whether a finished run's scores are already where they should be.
+
+  `summary['output_file']` is set only after a successful write; the file
+  must still exist and, when --output_file is given, be that file.
+  """
+  written = summary.get('output_file')
+  if not written or not os.path.isfile(written):
+    return False
+  return not explicit or os.path.abspath(written) == os.path.abspath(
+      output_file)
 
 
 def write_outputs(mode, task_ids, results, output_file):
@@ -140,10 +210,26 @@ def main(argv):
   name = FLAGS.name or ('kvmemnn_joint' if mode == 'joint'
                         else f'kvmemnn_task{FLAGS.task_id}')
   run_dir = rundir.RunDirectory(name, FLAGS.info_dir)
+  # The reference's files, in the run directory unless given explicitly.
+  if FLAGS.output_file is None:
+    hp['output_file'] = os.path.join(run_dir.root, hp['output_file'])
+  params_file = FLAGS.param_output_file or os.path.join(
+      run_dir.root, 'logs', f'params_{TIMESTAMP}.csv')
+  for path, flag in ((hp['output_file'], '--output_file'),
+                     (params_file, '--param_output_file')):
+    problem = output_path_problem(path, flag)
+    if problem and (flag == '--output_file' or mode == 'joint'):
+      print(f'run_kvmemnn.py: {problem}', file=sys.stderr)
+      return 2
   random_state = FLAGS.random_state
   if random_state is None:  # Draw once; a resumed run reuses the saved one.
-    random_state = (run_dir.saved_config() or {}).get(
-        'random_state', int(np.random.SeedSequence().entropy % 2**31))
+    try:
+      saved = run_dir.saved_config() or {}
+    except rundir.RunDirError as e:
+      print(f'run_kvmemnn.py: {e}', file=sys.stderr)
+      return 2
+    random_state = saved.get('random_state',
+                             int(np.random.SeedSequence().entropy % 2**31))
   try:
     data = babi_kv.load_kv(FLAGS.data_dir, task_ids, set_name=FLAGS.babi_set,
                            memory_size=hp['memory_size'],
@@ -163,20 +249,6 @@ def main(argv):
   except rundir.ConfigMismatchError as e:
     print(f'run_kvmemnn.py: {e}', file=sys.stderr)
     return 2
-  if mode == 'joint':
-    params_file = FLAGS.param_output_file or f'logs/params_{TIMESTAMP}.csv'
-    os.makedirs(os.path.dirname(params_file) or '.', exist_ok=True)
-    with open(params_file, 'w') as f:
-      for key, value in sorted(dict(hp, reader=FLAGS.reader,
-                                    random_state=random_state,
-                                    data_dir=FLAGS.data_dir).items()):
-        f.write(f'{key.upper()}={value}\n')
-  print(f'KV-MemNN ({mode}, tasks {task_ids[0]}..{task_ids[-1]}): vocabulary '
-        f'{data.vocab_size}, sentence size {data.sentence_size}, memory '
-        f'{data.memory_size} slots (longest story {data.max_story_size}, '
-        f'mean {data.mean_story_size}); train {len(data.train.A)}, '
-        f'validation {len(data.val.A)}, test {len(data.test.A)}; '
-        f'random_state {random_state}.', flush=True)
 
   model = kvmemnn.KVMemNN(
       data.vocab_size, data.sentence_size, data.memory_size,
@@ -190,6 +262,34 @@ def main(argv):
   except checkpoints.CheckpointError as e:
     print(f'run_kvmemnn.py: {e}', file=sys.stderr)
     return 2
+  previous = read_summary(run_dir.summary)
+  if trainer.finished:
+    if scores_written(previous, hp['output_file'],
+                      FLAGS.output_file is not None):
+      print(f'Nothing to do: the run in {run_dir.root} has finished its '
+            f'{hp["epochs"]} epochs; its scores are in '
+            f'{previous["output_file"]}.')
+      return 0
+    if FLAGS.output_file is None and previous.get('output_file'):
+      hp['output_file'] = previous['output_file']  # write it again there
+  if mode == 'joint':
+    try:
+      os.makedirs(os.path.dirname(params_file) or '.', exist_ok=True)
+      with open(params_file, 'w') as f:
+        for key, value in sorted(dict(hp, reader=FLAGS.reader,
+                                      random_state=random_state,
+                                      data_dir=FLAGS.data_dir).items()):
+          f.write(f'{key.upper()}={value}\n')
+    except OSError as e:
+      print(f'run_kvmemnn.py: cannot write --param_output_file='
+            f'{params_file}: {e.strerror or e}.', file=sys.stderr)
+      return 2
+  print(f'KV-MemNN ({mode}, tasks {task_ids[0]}..{task_ids[-1]}): vocabulary '
+        f'{data.vocab_size}, sentence size {data.sentence_size}, memory '
+        f'{data.memory_size} slots (longest story {data.max_story_size}, '
+        f'mean {data.mean_story_size}); train {len(data.train.A)}, '
+        f'validation {len(data.val.A)}, test {len(data.test.A)}; '
+        f'random_state {random_state}.', flush=True)
   if restored:
     print(f'Resumed from {restored} at epoch {int(trainer.epoch.numpy())}.',
           flush=True)
@@ -198,21 +298,37 @@ def main(argv):
           f'few for --batch_size={hp["batch_size"]}.', file=sys.stderr)
     return 2
   start = time.time()
-  results = trainer.train()
-  if results is None:
-    print(f'Nothing to do: the run in {run_dir.root} has finished its '
-          f'{hp["epochs"]} epochs.')
-    return 0
+  if trainer.finished:  # Its scores were not written: from the checkpoint.
+    print(f'The run has finished its {hp["epochs"]} epochs but its scores '
+          f'were not written; evaluating {restored}.', flush=True)
+    results = trainer.evaluate()
+    wall_time_s = previous.get('wall_time_s')
+  else:
+    try:
+      results = trainer.train()
+    except FloatingPointError as e:
+      print(f'run_kvmemnn.py: {e}', file=sys.stderr)
+      return 1
+    wall_time_s = time.time() - start
   output_file = hp['output_file']
-  write_outputs(mode, task_ids, results, output_file)
-  reporting.write_summary(run_dir.summary, dict(
-      mode=mode, epochs=hp['epochs'], settings=hp, random_state=random_state,
-      results=results, wall_time_s=time.time() - start,
-      output_file=output_file))
+  summary = dict(mode=mode, epochs=hp['epochs'], settings=hp,
+                 random_state=random_state, results=results,
+                 wall_time_s=wall_time_s, output_file=None)
+  try:
+    write_outputs(mode, task_ids, results, output_file)
+  except OSError as e:
+    reporting.write_summary(run_dir.summary, summary)
+    print(f'run_kvmemnn.py: cannot write the scores to --output_file='
+          f'{output_file}: {e.strerror or e}. The trained run is kept in '
+          f'{run_dir.root}; fix the path (or give another --output_file) and '
+          f'run the same command to write them.', file=sys.stderr)
+    return 1
+  summary['output_file'] = output_file
+  reporting.write_summary(run_dir.summary, summary)
   print(f'Final accuracies written to {output_file}; summary in '
         f'{run_dir.summary}.')
   return 0
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run_main(main)

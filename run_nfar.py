@@ -21,6 +21,8 @@ test accuracy goes to the progress line, metrics.csv, TensorBoard and
 summary.json in info/<name>/.
 """
 
+import sys
+
 from absl import app
 from absl import flags
 
@@ -55,7 +57,8 @@ def main(argv):
     test = task.test_set(FLAGS.test_examples)
   except ValueError as e:
     raise app.UsageError(str(e)) from e
-  config = dict(num_vectors=FLAGS.num_vectors, vector_size=FLAGS.vector_size)
+  config = dict(num_vectors=FLAGS.num_vectors, vector_size=FLAGS.vector_size,
+                flags=trainer.flag_record(FLAGS, (sys.argv[0], cli.__name__)))
   return cli.run(
       task, 'NthFarthest', config,
       evaluation=trainer.Evaluation(
@@ -66,4 +69,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run_main(main)

@@ -52,6 +52,11 @@ flags.DEFINE_enum('babi_set', _D['babi_set'], ['en-10k', 'en'], 'bAbI: the '
                   'training set (10k or 1k questions per task).')
 flags.DEFINE_boolean('download', False, 'bAbI: download the official '
                      'archive into --data_dir if no data is there.')
+flags.DEFINE_boolean('return_to_learning_rate', False, 'bAbI: allow a '
+                     'command to start a new phase at the learning rate of '
+                     'an earlier phase (refused by default: rerunning the '
+                     'first command after fine-tuning would train the '
+                     'fine-tuned weights at the first rate).')
 flags.DEFINE_integer('eval_batches', 0, 'Fresh held-out batches evaluated '
                      '(no dropout, no clipping) at each report; 0: none.')
 
@@ -63,6 +68,13 @@ flags.register_multi_flags_validator(
     ['min_length', 'max_length'],
     lambda f: 1 <= f['min_length'] <= f['max_length'],
     message='--min_length must be >= 1 and <= --max_length.')
+
+
+def run_flags():
+  """Every flag of this script, recorded in the run (flags.json) and
+  checked on resume (`dam.run.trainer.CHANGEABLE_FLAGS`)."""
+  from dam.run import trainer  # pylint: disable=g-import-not-at-top
+  return trainer.flag_record(FLAGS, (sys.argv[0], cli.__name__))
 
 
 def make_task(mode, seed, batch_size=None):
@@ -86,7 +98,8 @@ def train_babi():
   """train.py --mode=bAbI (or --babi=True): joint training on 20 tasks."""
   from tasks import babi  # pylint: disable=g-import-not-at-top
   try:
-    data = babi.load(FLAGS.data_dir, FLAGS.babi_set, download=FLAGS.download)
+    data = babi.load(FLAGS.data_dir, FLAGS.babi_set, download=FLAGS.download,
+                     cache_dir=FLAGS.cache_dir)
   except babi.BabiDataError as e:
     print(f'train.py: {e}', file=sys.stderr)
     return 2
@@ -104,7 +117,8 @@ def train_babi():
                 vocab_size=data.vocab_size, babi_set=FLAGS.babi_set,
                 lexicon_sha=babi.lexicon_fingerprint(data.lexicon),
                 length_limit=data.length_limit,
-                reproduce_quirks=FLAGS.reproduce_quirks)
+                reproduce_quirks=FLAGS.reproduce_quirks,
+                flags=run_flags())
   phase_steps = FLAGS.epoch * steps_per_epoch
   if FLAGS['training_iteration'].present:  # a short trial run
     phase_steps = min(phase_steps, FLAGS.training_iteration)
@@ -128,7 +142,7 @@ def main(argv):
   except ValueError as e:
     raise app.UsageError(str(e)) from e
   config = dict(mode=mode, N=FLAGS.N, bit_w=FLAGS.bit_w, num_bit=FLAGS.num_bit,
-                item_bit=FLAGS.item_bit)
+                item_bit=FLAGS.item_bit, flags=run_flags())
   # The authors saved algorithmic runs only at the end (their
   # checkpoint_interval counted bAbI epochs); we save every 1,000 steps.
   return cli.run(task, mode, config,
@@ -138,4 +152,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run_main(main)

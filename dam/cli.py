@@ -12,7 +12,8 @@ Every script defines its flags from these groups with its defaults from
 * loop and run (`define_loop_flags`, `define_run_dir_flags`,
   `define_test_set_flags`): batch_size, training_iteration,
   report_interval, checkpoint_interval, jit_compile, keep_checkpoints,
-  seed; name, info_dir; eval_interval, eval_batch_size;
+  seed; name, info_dir (and, for bAbI, cache_dir); eval_interval,
+  eval_batch_size;
 * precision and quirks (`define_precision_flags`): tf32,
   reproduce_quirks.
 
@@ -20,8 +21,11 @@ Every script defines its flags from these groups with its defaults from
 run_convexhull.py); eval.py and run_kvmemnn.py take the groups whose flags
 mean the same for them. `positive_integers(...)` is the one validator of
 positive-integer flags. Flag names are the authors' (Park et al. 2021 code),
-plus ours: seed, info_dir, jit_compile, keep_checkpoints, optimizer,
-mlp_sizes, tf32, reproduce_quirks.
+plus ours: seed, info_dir, cache_dir, jit_compile, keep_checkpoints,
+optimizer, mlp_sizes, tf32, reproduce_quirks. Values that would break a run
+(an inf learning rate, a --name leaving --info_dir, ...) are refused when
+the flags are parsed, before anything is written; `run_main` prints a
+script's own argument errors as one line.
 
 `run(task, ...)` builds the model, the optimizer and the
 `dam.run.trainer.Trainer` from the flags and trains. This module imports
@@ -29,6 +33,7 @@ neither TensorFlow nor the model at import time, so `--help` and flag
 errors answer at once.
 """
 
+import math
 import sys
 
 from absl import app
@@ -118,19 +123,51 @@ def define_optimisation_flags(defaults):
                      'Memory refreshing probability (0: no MRL).')
   flags.register_validator('p_re', lambda v: 0. <= v <= 1.,
                            message='--p_re must be in [0, 1].')
-  flags.register_validator('learning_rate', lambda v: v > 0.,
-                           message='--learning_rate must be > 0.')
+  flags.register_validator(
+      'learning_rate', lambda v: math.isfinite(v) and v > 0.,
+      message='--learning_rate must be a finite number > 0.')
+  flags.register_validator(
+      'max_grad_norm', math.isfinite,
+      message='--max_grad_norm must be a finite number (<= 0: off).')
+  for name in ('momentum', 'optimizer_epsilon'):
+    flags.register_validator(
+        name, lambda v: math.isfinite(v) and v >= 0.,
+        message=f'--{name} must be a finite number >= 0.')
 
 
 def define_run_dir_flags(name, name_help='Run name: files go to '
-                         '<info_dir>/<name>/.'):
-  """--name and --info_dir: the run directory <info_dir>/<name>/."""
+                         '<info_dir>/<name>/.', cache_dir=False):
+  """--name and --info_dir: the run directory <info_dir>/<name>/.
+
+  A --name that is empty, absolute or leaves --info_dir ('../x') is refused
+  (`dam.run.rundir.name_problem`). With `cache_dir` (the bAbI scripts) also
+  --cache_dir, the folder of the preprocessed bAbI cache.
+  """
   flags.DEFINE_string('name', name, name_help)
   flags.DEFINE_string('info_dir', 'info', 'Root directory of runs.')
+  if cache_dir:
+    flags.DEFINE_string(
+        'cache_dir', None, 'bAbI: folder of the preprocessed-data cache '
+        '(default: <data_dir>/babi_cache). A read-only --data_dir works '
+        'without it: the cache is then skipped, with a note.')
+
+  def name_ok(values):
+    from dam.run import rundir  # pylint: disable=g-import-not-at-top
+    if values['name'] is None:  # a script's own default (run_kvmemnn.py)
+      return True
+    problem = rundir.name_problem(values['name'], values['info_dir'])
+    if problem:
+      raise flags.ValidationError(problem)
+    return True
+
+  flags.register_multi_flags_validator(['name', 'info_dir'], name_ok)
 
 
-def define_loop_flags(defaults):
-  """The loop and run group: batch, length of the run, reports, files."""
+def define_loop_flags(defaults, cache_dir=False):
+  """The loop and run group: batch, length of the run, reports, files.
+
+  `cache_dir`: also --cache_dir (see `define_run_dir_flags`).
+  """
   d = defaults
   flags.DEFINE_integer('batch_size', d['batch_size'], 'Batch size.')
   flags.DEFINE_integer('training_iteration', d['training_iteration'],
@@ -140,7 +177,7 @@ def define_loop_flags(defaults):
                        'Steps between progress lines.')
   flags.DEFINE_integer('checkpoint_interval', d['checkpoint_interval'],
                        'Steps between checkpoints.')
-  define_run_dir_flags(d['name'])
+  define_run_dir_flags(d['name'], cache_dir=cache_dir)
   flags.DEFINE_integer('seed', 0, 'Seed of the data, MRL masks, initial '
                        'weights and dropout.')
   flags.DEFINE_boolean('jit_compile', d['jit_compile'],
@@ -149,6 +186,9 @@ def define_loop_flags(defaults):
                        '--nojit_compile: plain tf.function).')
   flags.DEFINE_integer('keep_checkpoints', 5, 'Checkpoints kept (0: all).')
   positive_integers('batch_size', 'report_interval', 'checkpoint_interval')
+  flags.register_validator('keep_checkpoints', lambda v: v >= 0,
+                           message='--keep_checkpoints must be >= 0 (0: keep '
+                           'all).')
   flags.register_validator('training_iteration', lambda v: v >= 0,
                            message='--training_iteration must be >= 0.')
 
@@ -181,11 +221,12 @@ def define_precision_flags(quirks=True):
 def define_flags(defaults, embedding=False):
   """The four groups with a script's preset (`dam.presets`) as defaults.
 
-  `embedding`: also --embedding_size (see `define_model_flags`).
+  `embedding`: also --embedding_size (see `define_model_flags`) and
+  --cache_dir (`define_run_dir_flags`): the token task, bAbI.
   """
   define_model_flags(defaults, embedding)
   define_optimisation_flags(defaults)
-  define_loop_flags(defaults)
+  define_loop_flags(defaults, cache_dir=embedding)
   define_precision_flags()
 
 
@@ -228,6 +269,21 @@ def model_config():
       num_memory_blocks=FLAGS.num_memory_blocks if FLAGS.dam else 1,
       mlp_sizes=list(mlp_sizes()), batch_size=FLAGS.batch_size,
       optimizer=FLAGS.optimizer)
+
+
+def run_main(main):
+  """`absl.app.run(main)`, with a `app.UsageError` raised by `main` printed
+  as one line (`<script>: <reason>`) instead of the script's whole help."""
+
+  def main_with_messages(argv):
+    try:
+      return main(argv)
+    except app.UsageError as e:
+      print(f'{sys.argv[0]}: {e}\nPass --help to see the flags.',
+            file=sys.stderr)
+      return e.exitcode
+
+  app.run(main_with_messages)
 
 
 def check_no_arguments(argv):
@@ -281,7 +337,8 @@ def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
     embedding_size: the embedding width of a token task (bAbI).
 
   Returns:
-    The process exit code (0, or 2 on a refused resume).
+    The process exit code: 0; 1 when training stopped on a non-finite loss
+    or exploded weights (nothing bad was saved); 2 on a refused resume.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from dam import optimizers  # pylint: disable=g-import-not-at-top
@@ -320,7 +377,11 @@ def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
         f'{"" if FLAGS.reproduce_quirks else "no "}original-code quirks'
         f'{" (--noreproduce_quirks)" if not FLAGS.reproduce_quirks else ""}.',
         flush=True)
-  summary = trainer.train()
+  try:
+    summary = trainer.train()
+  except FloatingPointError as e:  # A non-finite loss or exploded weights.
+    print(f'{sys.argv[0]}: {e}', file=sys.stderr)
+    return 1
   print(f'Done: {summary["steps"]} steps, {summary["steps_per_sec"] or 0:.2f} '
         f'steps/s; summary in {run_dir.summary}')
   return 0

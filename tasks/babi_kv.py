@@ -157,8 +157,9 @@ def parse_stories(lines, name='<text>'):
     list of `Example`, one per question, in file order.
 
   Raises:
-    BabiDataError: a line without an integer id, or a question line
-      without exactly three TAB-separated fields.
+    BabiDataError: a line without an integer id or without words, a
+      question line without exactly three TAB-separated fields, a '?'
+      but no answer field, or an empty answer.
   """
   if isinstance(lines, str):
     lines = _split_lines(lines)
@@ -184,11 +185,21 @@ def parse_stories(lines, name='<text>'):
             f'{name} line {number}: a question line needs '
             f'"question<TAB>answer<TAB>supporting ids", got {raw[:60]!r}.')
       question, answer, _ = fields
+      if not answer.strip() or '?' not in question:
+        raise babi.BabiDataError(
+            f'{name} line {number}: a question line needs a question ending '
+            f'in "?" and a non-empty answer, got {raw[:60]!r}.')
       query = tokenize(question)
       if query and query[-1] == '?':
         query = query[:-1]
       examples.append(Example(tuple(s for s in story if s), tuple(query),
                               answer))
+    elif '?' in line or not tokenize(line):
+      raise babi.BabiDataError(
+          f'{name} line {number}: '
+          + ('a question line needs "question<TAB>answer<TAB>supporting '
+             'ids"' if '?' in line else 'no words after the line id') +
+          f', got {raw[:60]!r}.')
     else:
       sentence = tokenize(line)
       if sentence and sentence[-1] == '.':
@@ -394,6 +405,13 @@ def load_kv(data_dir, task_ids, set_name=DEFAULT_SET, memory_size=MEMORY_SIZE,
   found = _index(source, tasks)
   train = {t: _read(source, found, (t, 'train')) for t in tasks}
   test = {t: _read(source, found, (t, 'test')) for t in tasks}
+  empty = [found[t, split] for t in tasks for split, examples in
+           (('train', train[t]), ('test', test[t])) if not examples]
+  if empty:
+    raise babi.BabiDataError(
+        f'bAbI file(s) {", ".join(empty)} in {source.description} hold no '
+        f'question: empty or truncated. Put back the complete files (from '
+        f'{babi.ARCHIVE_NAME}, {babi.DOWNLOAD_URL}).')
   examples = ([e for t in tasks for e in train[t]] +
               [e for t in tasks for e in test[t]])
   word_idx = build_vocab(examples)

@@ -191,6 +191,15 @@ def test_train_finetune_and_eval_scripts(babi_files, tmp_path):
   assert 'Fine-tuning' in result.stdout and '[30/30]' in result.stdout
   checkpoints = os.listdir(tmp_path / 'info' / 'b' / 'checkpoint')
   assert 'ckpt-30.index' in checkpoints and 'ckpt-10.index' in checkpoints
+  # The first command again would train the fine-tuned weights at the
+  # first rate: refused, nothing written.
+  result = _run(TRAIN + common + ['--learning_rate=3e-5', '--epoch=2'],
+                tmp_path)
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert 'trained at learning rate 3e-05 until step 20' in result.stderr
+  assert '--return_to_learning_rate' in result.stderr
+  assert sorted(os.listdir(tmp_path / 'info' / 'b' / 'checkpoint')) == sorted(
+      checkpoints)
 
   result = _run(EVAL + TINY_MODEL + ['--name=b', '--num=20',
                                      f'--data_dir={data_dir}'], tmp_path)
@@ -218,9 +227,16 @@ def test_train_finetune_and_eval_scripts(babi_files, tmp_path):
       'ckpt-30.data-00000-of-00001')
   with open(data_file, 'r+b') as f:
     f.truncate(8)
-  result = _run(EVAL + ['--name=b', f'--data_dir={data_dir}'], tmp_path)
+  result = _run(EVAL + ['--name=b', '--num=30', f'--data_dir={data_dir}'],
+                tmp_path)
   assert result.returncode == 2 and 'Cannot restore' in result.stderr
   assert 'ckpt-30' in result.stderr and data_file.exists()
+  # Without --num: the newest checkpoint that restores, naming the other.
+  result = _run(EVAL + ['--name=b', f'--data_dir={data_dir}'], tmp_path)
+  assert result.returncode == 0, result.stderr
+  output = result.stdout + result.stderr
+  assert 'skipping' in output and 'ckpt-30' in output
+  assert 'ckpt-20' in output and data_file.exists()
 
 
 def test_missing_babi_data_is_reported(tmp_path):

@@ -4,6 +4,7 @@ task that has only the declared interface (`tasks.base.Task`)."""
 import csv
 import json
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -125,22 +126,86 @@ def test_restore_names_the_file_for_every_kind_of_bad_checkpoint(tmp_path):
         f.truncate(8)
   again, _, _ = _saved(directory)
   with pytest.raises(checkpoints.CheckpointError,
-                     match='(?s)Cannot restore the checkpoint .*ckpt-3.*'
-                     'Delete .* or pass a new --name; nothing was '
-                     'overwritten'):
-    again.resume()
+                     match='(?s)No checkpoint in .* can be restored.*'
+                     'Cannot restore the checkpoint .*ckpt-3.*'
+                     'pass a new --name .*nothing was changed') as error:
+    again.resume(log=lambda line: None)
+  assert 'Delete' not in str(error.value)  # never advise deleting data
   assert os.path.exists(path + '.index')
 
 
-def test_resume_refuses_checkpoint_files_without_their_index(tmp_path):
+def test_resume_without_the_checkpoint_index_file_uses_the_files(tmp_path):
+  # A kill after TF renamed ckpt-3's files, before it wrote "checkpoint".
   directory = str(tmp_path / 'checkpoint')
   store, _, _ = _saved(directory)
-  store.save(3)
+  path = store.save(3)
   os.remove(os.path.join(directory, 'checkpoint'))
-  again, _, _ = _saved(directory)
-  with pytest.raises(checkpoints.CheckpointError,
-                     match='no readable "checkpoint" index file'):
-    again.resume()
+  again, variable, _ = _saved(directory, (0., 0.))
+  assert again.resume() == path
+  np.testing.assert_array_equal(variable.numpy(), [1., 2.])
+
+
+def _leftovers_of_an_interrupted_write(directory, step):
+  """What a kill during TF's write of ckpt-<step> leaves: its temporary
+  folder, and (killed right after the index) an index without data."""
+  os.makedirs(os.path.join(directory, f'ckpt-{step}_temp'))
+  with open(os.path.join(directory, f'ckpt-{step}_temp',
+                         'part-00000-of-00001.data-00000-of-00001'),
+            'wb') as f:
+    f.write(b'\0' * 10)
+  with open(os.path.join(directory, f'ckpt-{step}.index'), 'wb') as f:
+    f.write(b'\0' * 10)
+
+
+def test_an_interrupted_first_write_starts_fresh(tmp_path):
+  directory = str(tmp_path / 'checkpoint')
+  os.makedirs(directory)
+  _leftovers_of_an_interrupted_write(directory, 50)
+  store, variable, _ = _saved(directory, (5., 6.))
+  assert store.resume() is None  # a new run, not a refusal
+  np.testing.assert_array_equal(variable.numpy(), [5., 6.])
+  assert store.save(50).endswith('ckpt-50')  # the write then succeeds
+  again, variable, _ = _saved(directory, (0., 0.))
+  assert again.resume().endswith('ckpt-50')
+  np.testing.assert_array_equal(variable.numpy(), [5., 6.])
+
+
+def test_an_interrupted_later_write_resumes_from_the_newest_intact(tmp_path):
+  directory = str(tmp_path / 'checkpoint')
+  store, _, _ = _saved(directory)
+  path = store.save(3)
+  _leftovers_of_an_interrupted_write(directory, 6)
+  again, variable, state = _saved(directory, (0., 0.))
+  state['position'] = 0
+  assert again.resume() == path
+  np.testing.assert_array_equal(variable.numpy(), [1., 2.])
+  assert state == {'position': 7}
+
+
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_newest_good(tmp_path):
+  directory = str(tmp_path / 'checkpoint')
+  store, variable, _ = _saved(directory)
+  older = store.save(3)
+  variable.assign([3., 4.])
+  newer = store.save(6)
+  for name in os.listdir(directory):
+    if name.startswith('ckpt-6.data'):
+      with open(os.path.join(directory, name), 'r+b') as f:
+        f.truncate(8)
+  lines = []
+  again, variable, _ = _saved(directory, (0., 0.))
+  assert again.resume(log=lines.append) == older
+  assert again.latest == older
+  np.testing.assert_array_equal(variable.numpy(), [1., 2.])
+  assert any(line.startswith(f'Warning: skipping {newer}: Cannot restore')
+             for line in lines), lines
+  assert os.path.exists(newer + '.index')  # kept on disk
+  # The same fallback for eval.py (only the model, any objects).
+  model = tf.Variable([0., 0.])
+  assert checkpoints.restore_newest(
+      tf.train.Checkpoint(v=model), directory, partial=True,
+      log=lines.append) == older
+  np.testing.assert_array_equal(model.numpy(), [1., 2.])
 
 
 def test_checkpoint_path_by_step(tmp_path):
@@ -176,14 +241,18 @@ class _EchoTask(base.Task):
   max_time = 5
   report_metrics = (('mse', 'mse'),)
 
-  def __init__(self, nan_at=None, interrupt_at=None):
+  def __init__(self, nan_at=None, interrupt_at=None, signal_at=None,
+               signum=signal.SIGTERM):
     super().__init__(batch_size=2, p_re=0., seed=0)
     self.batches, self.nan_at, self.interrupt_at = 0, nan_at, interrupt_at
+    self.signal_at, self.signum = signal_at, signum
 
   def next_batch(self):
     self.batches += 1
     if self.batches == self.interrupt_at:
       raise KeyboardInterrupt
+    if self.batches == self.signal_at:  # a signal while a step runs
+      os.kill(os.getpid(), self.signum)
     seq_len = self._rng.integers(2, self.max_time + 1, size=2).astype(np.int32)
     time = int(seq_len.max())
     inputs = self._rng.normal(size=[2, time, 3]).astype(np.float32)
@@ -221,16 +290,21 @@ class _Recorder:
     return getattr(self._task, name)
 
 
-def _echo_trainer(directory, task, total_steps=6, lines=None):
+def _echo_trainer(directory, task, total_steps=6, lines=None,
+                  learning_rate=1e-2, checkpoint_interval=2, flags=None,
+                  phase_steps=None, keep_checkpoints=5):
   tf.random.set_seed(0)
   core = model_lib.build_core(3, use_dam=False, hidden_size=8,
                               memory_size=4, word_size=3)
   return trainer_lib.Trainer(
       model_lib.SequenceModel(core), task,
-      optimizers.make_optimizer('adam', 1e-2),
+      optimizers.make_optimizer('adam', learning_rate),
       rundir.RunDirectory('run', directory),
       trainer_lib.Settings(total_steps=total_steps, report_interval=3,
-                           checkpoint_interval=2),
+                           checkpoint_interval=checkpoint_interval,
+                           phase_steps=phase_steps,
+                           keep_checkpoints=keep_checkpoints),
+      config=None if flags is None else {'flags': flags},
       log=(lines if lines is not None else []).append)
 
 
@@ -275,3 +349,159 @@ def test_ctrl_c_saves_and_the_same_command_resumes(tmp_path):
   assert int(resumed.step.numpy()) == 5
   assert task.batches == 6  # the data stream continues after batch 6
   assert resumed.train()['steps'] == 6
+
+
+def test_an_exploded_update_is_never_checkpointed(tmp_path):
+  good = _echo_trainer(str(tmp_path), _EchoTask(), total_steps=2)
+  good.train()
+  # Resumed at a learning rate that explodes the weights in one step.
+  lines = []
+  bad = _echo_trainer(str(tmp_path), _EchoTask(), total_steps=4,
+                      learning_rate=1e8, checkpoint_interval=1, lines=lines)
+  with pytest.raises(FloatingPointError,
+                     match=r'At step 3 the weight .* exploded .*not saved\. '
+                     r'The last good checkpoint is .*ckpt-2\. Start a new '
+                     r'--name'):
+    bad.train()
+  directory = bad.run_dir.checkpoint
+  assert checkpoints.available_steps(directory) == [2]
+  # The named checkpoint resumes: finite, moderate weights.
+  again = _echo_trainer(str(tmp_path), _EchoTask(), total_steps=4)
+  assert again.restored_from.endswith('ckpt-2')
+  again.check_state()
+  assert again.train()['steps'] == 4
+
+
+def test_an_exploded_first_update_writes_no_checkpoint(tmp_path):
+  bad = _echo_trainer(str(tmp_path), _EchoTask(), learning_rate=1e8,
+                      checkpoint_interval=1)
+  with pytest.raises(FloatingPointError,
+                     match='exploded .*The last good checkpoint is none'):
+    bad.train()
+  assert checkpoints.available_steps(bad.run_dir.checkpoint) == []
+
+
+def _steps_in(path):
+  with open(path) as f:
+    return [int(row['step']) for row in csv.DictReader(f)]
+
+
+def test_resume_drops_rows_written_after_the_restored_checkpoint(tmp_path):
+  first = _echo_trainer(str(tmp_path), _EchoTask())  # saves at 2, 4, 6
+  first.train()
+  run = first.run_dir
+  assert _steps_in(run.metrics) == [3, 6]
+  # As if killed after the report at step 3, before the checkpoint at 4.
+  for name in os.listdir(run.checkpoint):
+    if name.startswith(('ckpt-4', 'ckpt-6')):
+      os.remove(os.path.join(run.checkpoint, name))
+  resumed = _echo_trainer(str(tmp_path), _EchoTask())
+  assert resumed.restored_from.endswith('ckpt-2')
+  resumed.train()
+  assert _steps_in(run.metrics) == [3, 6]  # not 3, 6, 3, 6
+  # TensorBoard is told to purge the events after step 2.
+  starts = []
+  for name in sorted(os.listdir(run.log)):
+    for event in tf.compat.v1.train.summary_iterator(
+        os.path.join(run.log, name)):
+      if event.HasField('session_log'):
+        starts.append(event.step)
+  assert starts == [3]
+
+
+def test_rerunning_a_finished_command_keeps_the_final_numbers(tmp_path):
+  first = _echo_trainer(str(tmp_path), _EchoTask())
+  final = first.train()['final']
+  assert final['step'] == 6
+  again = _echo_trainer(str(tmp_path), _EchoTask())
+  assert again.train()['final'] == final
+  with open(again.run_dir.summary) as f:
+    assert json.load(f)['final'] == final
+
+
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_after_the_step_under_way_and_saves(tmp_path,
+                                                           signum):
+  # SIGTERM (a cluster's preemption) as Ctrl-C; neither may leave a
+  # checkpoint whose update, data stream and step count disagree.
+  lines = []
+  task = _EchoTask(signal_at=4, signum=signum)
+  trainer = _echo_trainer(str(tmp_path), task, lines=lines)
+  previous = signal.getsignal(signum)
+  with pytest.raises(KeyboardInterrupt):
+    trainer.train()
+  assert signal.getsignal(signum) == previous
+  assert lines[-1].startswith('Interrupted at step 4; saved ')
+  assert lines[-1].endswith('ckpt-4. Run the same command to resume.')
+  assert int(trainer.optimizer.step.numpy()) == 4  # updates == steps
+  assert task.batches == 4  # batches drawn == steps
+  resumed = _echo_trainer(str(tmp_path), _EchoTask())
+  assert resumed.restored_from.endswith('ckpt-4')
+  assert int(resumed.optimizer.step.numpy()) == 4
+
+
+_FLAGS = dict(seed=0, p_re=0.1, keep_prob=0.9, learning_rate=1e-2,
+              training_iteration=6, report_interval=3)
+
+
+def test_resume_refuses_changed_flags_naming_them(tmp_path):
+  _echo_trainer(str(tmp_path), _EchoTask(), flags=_FLAGS).train()
+  changed = dict(_FLAGS, seed=999, p_re=0.9, keep_prob=0.3,
+                 learning_rate=1e-3, training_iteration=8)
+  with pytest.raises(rundir.ConfigMismatchError) as error:
+    _echo_trainer(str(tmp_path), _EchoTask(), flags=changed)
+  message = str(error.value)
+  for line in ('--seed: the run has 0, the flags give 999',
+               '--p_re: the run has 0.1, the flags give 0.9',
+               '--keep_prob: the run has 0.9, the flags give 0.3',
+               '--learning_rate: the run has 0.01, the flags give 0.001'):
+    assert line in message
+  assert 'training_iteration' not in message  # run length may change
+  with open(tmp_path / 'run' / 'flags.json') as f:
+    assert json.load(f) == _FLAGS  # nothing was changed
+
+
+def test_run_length_changes_are_logged_with_their_step(tmp_path):
+  _echo_trainer(str(tmp_path), _EchoTask(), flags=_FLAGS).train()
+  lines = []
+  longer = dict(_FLAGS, training_iteration=8)
+  summary = _echo_trainer(str(tmp_path), _EchoTask(), total_steps=8,
+                          flags=longer, lines=lines).train()
+  assert ('Flag change accepted at step 6: --training_iteration 6 -> 8 '
+          '(logged in ') in lines[0]
+  with open(summary['history']) as f:
+    history = [json.loads(line) for line in f]
+  assert [h['event'] for h in history] == ['start', 'resume']
+  assert history[0]['flags'] == _FLAGS
+  assert history[1]['step'] == 6
+  assert history[1]['changes'] == {'training_iteration': [6, 8]}
+  with open(tmp_path / 'run' / 'summary.json') as f:
+    assert json.load(f)['history'] == summary['history']
+
+
+def test_phases_keep_their_last_checkpoint_and_refuse_going_back(tmp_path):
+  first = dict(_FLAGS)
+  second = dict(_FLAGS, learning_rate=1e-3)
+  def phase(flags, lines=None):
+    return _echo_trainer(str(tmp_path), _EchoTask(), phase_steps=2,
+                         checkpoint_interval=1, keep_checkpoints=1,
+                         learning_rate=flags['learning_rate'], flags=flags,
+                         lines=lines)
+  assert phase(first).train()['steps'] == 2
+  lines = []
+  assert phase(second, lines).train()['steps'] == 4  # fine-tuning
+  assert any(line.startswith('Fine-tuning') for line in lines)
+  directory = str(tmp_path / 'run' / 'checkpoint')
+  # The first phase's last checkpoint survives the rotation (keep 1).
+  assert checkpoints.available_steps(directory) == [2, 4]
+  # The first command again: refused, nothing changed.
+  with pytest.raises(rundir.ConfigMismatchError,
+                     match='(?s)trained at learning rate 0.01 until step 2 '
+                     '.*then at 0.001 up to step 4.*'
+                     '--return_to_learning_rate'):
+    phase(first)
+  assert checkpoints.available_steps(directory) == [2, 4]
+  # Asked for explicitly, it starts a third phase from step 4.
+  again = phase(dict(first, return_to_learning_rate=True))
+  assert again.train()['steps'] == 6
+  assert checkpoints.available_steps(directory) == [2, 4, 6]

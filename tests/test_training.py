@@ -168,6 +168,33 @@ def _run_train_py(tmp_path, *flags):
       capture_output=True, text=True, env=env, timeout=300, cwd=str(tmp_path))
 
 
+_TINY = ('--hidden_size=16', '--memory_address_size=8',
+         '--memory_length_size=8', '--batch_size=4', '--bit_w=4',
+         '--min_length=2', '--max_length=4', '--report_interval=2',
+         '--checkpoint_interval=2', '--nojit_compile', '--name=r1')
+
+
+@pytest.mark.slow
+def test_train_py_resume_refuses_flags_that_change_the_run(tmp_path):
+  result = _run_train_py(tmp_path, *_TINY, '--training_iteration=2')
+  assert result.returncode == 0, result.stderr
+  result = _run_train_py(tmp_path, *_TINY, '--training_iteration=2',
+                         '--max_length=12', '--p_re=0.9', '--keep_prob=0.3',
+                         '--seed=999')
+  assert result.returncode == 2
+  for name in ('--max_length', '--p_re', '--keep_prob', '--seed'):
+    assert f'{name}: the run has ' in result.stderr, result.stderr
+  assert 'Resumed' not in result.stdout
+  result = _run_train_py(tmp_path, *_TINY, '--training_iteration=4')
+  assert result.returncode == 0, result.stderr
+  assert ('Flag change accepted at step 2: --training_iteration 2 -> 4'
+          in result.stdout)
+  with open(tmp_path / 'r1' / 'summary.json') as f:
+    history = json.load(f)['history']
+  with open(history) as f:
+    assert [json.loads(line)['event'] for line in f] == ['start', 'resume']
+
+
 @pytest.mark.parametrize('flags,message', [
     (['--mode=Sort'], 'value should be one of'),
     (['--min_length=9', '--max_length=8'], '--min_length must be'),
@@ -270,3 +297,21 @@ def test_eval_sets_every_eval_interval_weighted_and_in_csv(tmp_path):
       trainer.evaluate_batches(fixed)['loss'], expected, rtol=1e-5)
   with pytest.raises(ValueError, match='empty'):
     trainer.evaluate_batches([])
+
+
+@pytest.mark.slow
+def test_train_py_stops_on_exploded_weights_with_a_message(tmp_path):
+  # --learning_rate=1e8 explodes the weights at step 1: train.py exits 1
+  # with a one-line reason (no traceback) and saves no checkpoint.
+  result = _run_train_py(
+      tmp_path, '--hidden_size=8', '--memory_address_size=4',
+      '--memory_length_size=4', '--batch_size=2', '--min_length=1',
+      '--max_length=2', '--training_iteration=3', '--checkpoint_interval=1',
+      '--learning_rate=1e8', '--nojit_compile', '--name=boom')
+  assert result.returncode == 1, result.stderr[-2000:]
+  assert 'Traceback' not in result.stderr
+  assert 'train.py:' in result.stderr
+  checkpoint = tmp_path / 'boom' / 'checkpoint'
+  assert (tmp_path / 'boom').is_dir()  # the run started
+  assert not checkpoint.exists() or not any(
+      name.startswith('ckpt-') for name in os.listdir(checkpoint))

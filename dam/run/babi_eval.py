@@ -63,17 +63,76 @@ def report(results):
   return '\n'.join(lines), mean, failed
 
 
-def write_results(run_root, step, results, mean, failed, checkpoint):
-  """info/<name>/eval-<step>.json and .csv."""
+def _recorded_fingerprint(base):
+  """The data fingerprint recorded in eval output `base`.json/.csv; None
+  when neither exists; '' when one exists without a readable fingerprint
+  (written by an older version, or damaged)."""
+  if os.path.exists(base + '.json'):
+    try:
+      with open(base + '.json') as f:
+        return str((json.load(f).get('data') or {}).get('fingerprint') or '')
+    except (OSError, ValueError, AttributeError):
+      return ''
+  if os.path.exists(base + '.csv'):
+    try:
+      with open(base + '.csv', newline='') as f:
+        row = next(csv.DictReader(f), None) or {}
+      return row.get('data_fingerprint') or ''
+    except (OSError, csv.Error):
+      return ''
+  return None
+
+
+def _write_atomic(path, write, newline=None):
+  tmp = f'{path}.tmp{os.getpid()}'
+  try:
+    with open(tmp, 'w', newline=newline) as f:
+      write(f)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def write_results(run_root, step, results, mean, failed, checkpoint,
+                  data_info, log=print):
+  """info/<name>/eval-<step>.json and .csv, with the data they measured.
+
+  `data_info` (dict; its 'fingerprint' identifies the test data, see
+  `tasks.babi.BabiSource.fingerprint`) is saved in the .json (key 'data')
+  and as the column data_fingerprint of the .csv. Results of the same step
+  on other data (or of unknown data: written before fingerprints were
+  recorded) are never overwritten: these go to
+  eval-<step>-data<fingerprint[:8]>.json/.csv instead, with a note.
+
+  Returns:
+    (json path, csv path).
+  """
+  fingerprint = data_info['fingerprint']
   base = os.path.join(run_root, f'eval-{step}')
+  recorded = _recorded_fingerprint(base)
+  if recorded is not None and recorded != fingerprint:
+    other = base
+    base = f'{base}-data{fingerprint.split(":")[-1][:8]}'
+    log(f'Note: {other}.json/.csv hold an evaluation of '
+        f'{"other" if recorded else "unrecorded"} data; kept. These results '
+        f'go to {base}.json/.csv.')
   rows = [dict(task=task, name=name, questions=q, right=r,
-               error_percent=round(e, 4))
+               error_percent=round(e, 4), data_fingerprint=fingerprint)
           for task, (name, q, r, e) in results.items()]
-  with open(base + '.json', 'w') as f:
-    json.dump(dict(checkpoint=checkpoint, step=step, tasks=rows,
-                   mean_error_percent=mean, failed_tasks=failed), f, indent=2)
-  with open(base + '.csv', 'w', newline='') as f:
+  # The run's history (flags accepted on resumes, with their steps).
+  history = os.path.join(run_root, 'history.jsonl')
+  _write_atomic(base + '.json', lambda f: json.dump(
+      dict(checkpoint=checkpoint, step=step, data=data_info, tasks=rows,
+           mean_error_percent=mean, failed_tasks=failed,
+           history=history if os.path.exists(history) else None),
+      f, indent=2))
+
+  def write_csv(f):
     out = csv.DictWriter(f, fieldnames=list(rows[0]))
     out.writeheader()
     out.writerows(rows)
+
+  _write_atomic(base + '.csv', write_csv, newline='')
   return base + '.json', base + '.csv'

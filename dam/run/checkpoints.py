@@ -7,11 +7,15 @@ checkpoint into a `CheckpointError` naming the file. `Checkpoints` keeps a
 run's checkpoints in <run>/checkpoint/ (tf.train.CheckpointManager) together
 with a JSON string of the data streams' state (the tasks' random
 generators, the epoch order), so that a resumed run continues the same
-stream. `checkpoint_path` picks a checkpoint by step.
+stream. `checkpoint_path` picks a checkpoint by step; `restore_newest`
+restores the newest checkpoint that restores, skipping (and naming) a
+corrupt latest one and ignoring what an interrupted write leaves behind
+(ckpt-<n>_temp/ folders, an index without its data).
 """
 
 import json
 import os
+import re
 
 import tensorflow as tf
 
@@ -56,11 +60,81 @@ def restore(checkpoint, path, partial=False):
   return path
 
 
+_INDEX = re.compile(r'ckpt-(\d+)\.index$')
+_DATA = re.compile(r'ckpt-(\d+)\.data-(\d+)-of-(\d+)$')
+
+
 def available_steps(directory):
   """The steps of the checkpoints ckpt-<step>.index in `directory`."""
   names = os.listdir(directory) if os.path.isdir(directory) else []
-  return sorted(int(name[len('ckpt-'):-len('.index')]) for name in names
-                if name.startswith('ckpt-') and name.endswith('.index'))
+  return sorted(int(m.group(1)) for m in map(_INDEX.match, names) if m)
+
+
+def intact_steps(directory):
+  """The steps whose index and every data shard are in `directory`.
+
+  An interrupted write leaves a ckpt-<n>_temp/ folder, or an index without
+  its data; those steps are not listed.
+  """
+  names = set(os.listdir(directory)) if os.path.isdir(directory) else set()
+  shards = {}
+  for m in map(_DATA.match, names):
+    if m:
+      shards.setdefault(int(m.group(1)), set()).add(
+          (int(m.group(2)), int(m.group(3))))
+  intact = []
+  for step in available_steps(directory):
+    parts = shards.get(step, set())
+    counts = {count for _, count in parts}
+    if len(counts) == 1 and {i for i, _ in parts} == set(
+        range(counts.pop())):
+      intact.append(step)
+  return intact
+
+
+def restore_newest(checkpoint, directory, partial=False, log=print):
+  """Restores the newest checkpoint in `directory` that restores.
+
+  Checkpoints that do not restore (corrupt, truncated) are skipped, each
+  named in a warning through `log`; the leftovers of an interrupted write
+  are ignored (see `intact_steps`). Used on resume and by eval.py without
+  --num.
+
+  Args:
+    checkpoint: the objects to fill (a tf.train.Checkpoint).
+    directory: the run's checkpoint folder.
+    partial: see `restore`.
+    log: where the warnings go.
+
+  Returns:
+    The restored checkpoint's prefix, or None when `directory` holds no
+    intact checkpoint (nothing was restored).
+
+  Raises:
+    CheckpointError: there are intact checkpoints but none restores
+      (naming each and why); nothing was changed on disk.
+  """
+  failures = []
+  for step in reversed(intact_steps(directory)):
+    path = os.path.join(directory, f'ckpt-{step}')
+    try:
+      restore(checkpoint, path, partial)
+    except CheckpointError as e:
+      failures.append(str(e).splitlines()[0])
+      log(f'Warning: skipping {path}: {failures[-1]}')
+      continue
+    if failures:
+      log(f'Warning: restored the older checkpoint {path}; the newer ones '
+          f'above cannot be read (kept on disk, not used).')
+    return path
+  if failures:
+    raise CheckpointError(
+        f'No checkpoint in {directory} can be restored:\n  ' +
+        '\n  '.join(failures) +
+        '\nThey are corrupt or were written by another model. Check the '
+        'flags against config.json, or pass a new --name to start a new '
+        'run; nothing was changed.')
+  return None
 
 
 def checkpoint_path(directory, step=None):
@@ -113,44 +187,50 @@ class Checkpoints:
                                           **{state_key: self._state})
     self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
                                               max_to_keep=keep)
+    self._latest = None
 
   @property
   def latest(self):
-    """The latest checkpoint's prefix, or None."""
-    return self.manager.latest_checkpoint
+    """The prefix of the checkpoint the run stands on (the last restored or
+    written), or None."""
+    return self._latest
 
-  def resume(self):
-    """Restores the latest checkpoint and the data state, if there is one.
+  def resume(self, log=print):
+    """Restores the newest checkpoint that restores, and the data state.
+
+    A corrupt latest checkpoint is skipped with a warning naming it (see
+    `restore_newest`); leftovers of an interrupted write are ignored.
 
     Returns:
       The restored checkpoint's prefix, or None for a new run.
 
     Raises:
-      CheckpointError: the checkpoint is unreadable, or checkpoint files
-        lie there without their index; nothing was changed.
+      CheckpointError: checkpoints are there but none restores; nothing
+        was changed.
     """
-    latest = self.latest
+    latest = restore_newest(self.checkpoint, self.directory, log=log)
     if latest is None:
-      if os.path.isdir(self.directory) and any(
-          name.startswith('ckpt') for name in os.listdir(self.directory)):
-        raise CheckpointError(
-            f'{self.directory} holds checkpoint files but no readable '
-            f'"checkpoint" index file. Restore the index (or move the files '
-            f'away) to resume, or pass a new --name; nothing was changed.')
       return None
-    try:
-      restore(self.checkpoint, latest)
-    except CheckpointError as e:
-      raise CheckpointError(
-          f'{e} Delete {self.directory} to start over, or pass a new --name; '
-          f'nothing was overwritten.') from e.__cause__
+    self._latest = latest
     state = self._state.numpy().decode()
     if state and self._set_state is not None:
       self._set_state(json.loads(state))
     return latest
 
+  def keep(self, path):
+    """Exempts the checkpoint `path` from rotation (a phase's last one)."""
+    if not path:
+      return
+    name = os.path.basename(path)
+    # tf.train.CheckpointManager deletes, past max_to_keep, the checkpoints
+    # it tracks in _maybe_delete (it has no public exemption per file).
+    tracked = getattr(self.manager, '_maybe_delete', {})
+    for key in [key for key in tracked if os.path.basename(key) == name]:
+      del tracked[key]
+
   def save(self, number):
     """Writes checkpoint ckpt-<number> with the current data state."""
     if self._get_state is not None:
       self._state.assign(json.dumps(self._get_state()))
-    return self.manager.save(checkpoint_number=number)
+    self._latest = self.manager.save(checkpoint_number=number)
+    return self._latest

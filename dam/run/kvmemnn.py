@@ -9,7 +9,9 @@ the loop (`dam.run.loop`) is an epoch: each prints a line, and every
 `evaluation_interval` epochs (and at the last) the per-task accuracies on
 the training, validation and test splits are printed, appended to
 metrics.csv and a checkpoint (model, optimizer, epoch, noise generator,
-epoch-order generator) is written (`dam.run.checkpoints`).
+epoch-order generator) is written (`dam.run.checkpoints`). A non-finite
+loss or weight stops the run (`FloatingPointError`) before anything of that
+epoch is reported or saved, so the checkpoints kept are all finite.
 
 Symbols: B batch, M memory slots, J words per sentence.
 """
@@ -137,17 +139,65 @@ class KVTrainer:
 
   # -- the loop's trainable ----------------------------------------------------
 
+  def _non_finite(self, what, epoch):
+    """The error that stops a run whose loss or weights are not finite."""
+    latest = self.checkpoints.latest
+    return FloatingPointError(
+        f'{what} in epoch {epoch} (step '
+        f'{int(self.optimizer.step.numpy())}); the run stops here and '
+        f'writes no checkpoint and no scores. The last good checkpoint is '
+        f'{latest or "none (the run has saved none yet)"}. Lower '
+        f'--learning_rate (or --max_grad_norm) and run the same command '
+        f'to resume from it.')
+
+  def check_finite(self, epoch):
+    """Raises FloatingPointError if a weight or an Adam slot is not finite
+    (`epoch`: the epoch that made them, for the message)."""
+    for var in (list(self.model.trainable_variables) +
+                list(self.optimizer.m) + list(self.optimizer.v)):
+      if not np.all(np.isfinite(var.numpy())):
+        raise self._non_finite(
+            f'The weights became non-finite ({var.name})', epoch)
+
   def advance(self):
-    """One epoch; returns its mean cross-entropy sum per batch."""
+    """One epoch; returns its mean cross-entropy sum per batch.
+
+    Raises:
+      FloatingPointError: the loss or, after the epoch, a weight is not
+        finite (nothing is saved or reported then).
+    """
     train = self.data.train
+    epoch = int(self.epoch.numpy()) + 1
     costs = []
     for rows in babi_kv.epoch_batches(self.shuffle_rng, len(train.A),
                                       self.hp['batch_size'], self.mix_tasks):
-      _, cross_entropy = self._train_step(train.S[rows], train.Q[rows],
-                                          train.A[rows])
+      total, cross_entropy = self._train_step(train.S[rows], train.Q[rows],
+                                              train.A[rows])
       costs.append(float(cross_entropy))
+      if not (np.isfinite(costs[-1]) and np.isfinite(float(total))):
+        raise self._non_finite(
+            f'The loss became {costs[-1]} (with the L2 term: '
+            f'{float(total)})', epoch)
+    self.check_finite(epoch)
     self.epoch.assign_add(1)
     return {'cost': np.mean(costs)}
+
+  def save(self, count):
+    """Writes a checkpoint after `count` epochs, never of a non-finite state
+    (`check_finite`)."""
+    self.check_finite(count)
+    return self.checkpoints.save(count)
+
+  @property
+  def finished(self):
+    """Whether the run has trained its --epochs."""
+    return int(self.epoch.numpy()) >= self.hp['epochs']
+
+  def evaluate(self):
+    """dict split -> task -> accuracy of the current weights."""
+    return {split: per_task_accuracy(self.predict, getattr(self.data, split),
+                                     self.task_ids)
+            for split in SPLITS}
 
   def report(self, progress, window):
     """The epoch line; at evaluation epochs the accuracies, CSV row."""
@@ -159,10 +209,7 @@ class KVTrainer:
              f'{(epochs - e) / rate / 60:.1f} min')
     if e % self.hp['evaluation_interval'] and e != epochs:
       return
-    results = {split: per_task_accuracy(self.predict,
-                                        getattr(self.data, split),
-                                        self.task_ids)
-               for split in SPLITS}
+    results = self.evaluate()
     elapsed = time.time() - progress.run_start
     mean = {k: float(np.mean(list(v.values()))) for k, v in results.items()}
     self.log(f'Evaluation at epoch {e}: mean accuracy train '
@@ -187,6 +234,6 @@ class KVTrainer:
     loop.run(self, int(self.epoch.numpy()), self.hp['epochs'],
              report_interval=1,
              checkpoint_interval=self.hp['evaluation_interval'],
-             save=self.checkpoints.save, save_on_interrupt=False,
+             save=self.save, save_on_interrupt=False,
              log=self.log, unit='epoch')
     return self.results

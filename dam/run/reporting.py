@@ -10,6 +10,8 @@ import csv
 import datetime
 import json
 import os
+import socket
+import time
 
 
 def append_csv_row(path, row):
@@ -53,17 +55,77 @@ def write_summary(path, summary):
     json.dump(summary, f, indent=2, sort_keys=True)
 
 
+def drop_rows_after(path, step):
+  """Removes the rows of the CSV at `path` whose 'step' exceeds `step`.
+
+  A process killed between a report and the next checkpoint leaves rows
+  that the resumed run writes again; they go (atomically). Returns the
+  number of rows removed.
+  """
+  if not os.path.exists(path):
+    return 0
+  with open(path, newline='') as f:
+    reader = csv.DictReader(f)
+    header = list(reader.fieldnames or [])
+    rows = list(reader)
+  def past(row):
+    try:
+      return float(row.get('step') or 0) > step
+    except ValueError:
+      return False
+  kept = [row for row in rows if not past(row)]
+  if len(kept) == len(rows):
+    return 0
+  temp = path + '.tmp'
+  with open(temp, 'w', newline='') as f:
+    out = csv.DictWriter(f, fieldnames=header)
+    out.writeheader()
+    out.writerows(kept)
+  os.replace(temp, path)
+  return len(rows) - len(kept)
+
+
+def write_purge_event(log_dir, step):
+  """Tells TensorBoard to drop the events at and after `step` in `log_dir`.
+
+  Writes an event file holding one SessionLog.START event at `step` (what
+  TF1's `FileWriter.add_session_log` and PyTorch's `purge_step` write);
+  TensorBoard discards the earlier files' events from `step` on. Its name
+  sorts after the earlier event files and before the writer opened next.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from tensorflow.core.util import event_pb2
+  now = time.time()
+  event = event_pb2.Event(wall_time=now, step=int(step))
+  event.session_log.status = event_pb2.SessionLog.START
+  name = (f'events.out.tfevents.{int(now)}.{socket.gethostname()}.'
+          f'{os.getpid()}.!purge')
+  with tf.io.TFRecordWriter(os.path.join(log_dir, name)) as writer:
+    writer.write(event.SerializeToString())
+
+
 class Reporter:
   """The rows of a run: metrics.csv, TensorBoard scalars, the history."""
 
-  def __init__(self, run_dir, tensorboard=True):
-    """Opens the TensorBoard writer (with `tensorboard`) in `run_dir.log`."""
+  def __init__(self, run_dir, tensorboard=True, resume_step=None):
+    """Opens the TensorBoard writer (with `tensorboard`) in `run_dir.log`.
+
+    With `resume_step` (the step the run restarts from: the restored
+    checkpoint's, 0 for a new run), rows of metrics.csv past it are dropped
+    and TensorBoard is told to purge the events after it.
+    """
     self.run_dir = run_dir
     self.history = []
     self._writer = None
+    if resume_step is not None:
+      drop_rows_after(run_dir.metrics, resume_step)
     if tensorboard:
       import tensorflow as tf  # pylint: disable=g-import-not-at-top
       os.makedirs(run_dir.log, exist_ok=True)
+      if resume_step is not None and any(
+          name.startswith('events') for name in os.listdir(run_dir.log)):
+        write_purge_event(run_dir.log, resume_step + 1)
       self._writer = tf.summary.create_file_writer(run_dir.log)
 
   def write(self, row, scalars=True):

@@ -13,18 +13,27 @@ to print (`report_metrics`), epochs done (`progress()`) and its random state
   are padded along time: one compilation per bucket);
 * checkpoints (`dam.run.checkpoints`: model, optimizer, step, the tasks'
   random states, the learning-rate phase) every `checkpoint_interval`
-  steps, at the end and on Ctrl-C, resumed automatically; config.json
-  checked on resume (`dam.run.rundir`);
+  steps, at the end and on Ctrl-C or SIGTERM (after the step under way),
+  resumed automatically from the newest one that restores; a non-finite
+  or exploded state is never saved (`check_state`); config.json checked on
+  resume (`dam.run.rundir`), and the scripts' flags (flags.json: changes
+  that alter the maths or the data stream are refused, the others logged
+  with their step in history.jsonl);
 * a progress line every `report_interval` steps (step/total, epoch for
   epoch-based tasks, loss, the task's metrics, steps/s, ETA), evaluations
   on fresh held-out batches or on fixed test sets, TensorBoard scalars,
   metrics.csv and summary.json (`dam.run.reporting`);
 * learning-rate phases (`Settings.phase_steps`): fine-tuning from a
-  checkpoint trained at another learning rate continues the step count.
+  checkpoint trained at another learning rate continues the step count;
+  each finished phase's last checkpoint is kept (phases.json), and going
+  back to an earlier phase's rate needs --return_to_learning_rate.
 """
 
 import dataclasses
+import json
 import os
+import signal
+import threading
 import time
 from typing import Callable, Dict, Iterable, Optional
 
@@ -36,6 +45,21 @@ from dam.run import loop
 from dam.run import reporting
 from dam.run import rundir
 from dam.run import steps
+
+
+# Flags a resumed run may change (run length, reporting, where files are);
+# any other recorded flag that differs refuses the resume. The learning
+# rate may change only in phased runs (bAbI fine-tuning).
+CHANGEABLE_FLAGS = frozenset({
+    'training_iteration', 'epoch', 'report_interval', 'checkpoint_interval',
+    'keep_checkpoints', 'eval_batches', 'eval_interval', 'info_dir', 'name',
+    'data_dir', 'cache_dir', 'download', 'jit_compile', 'generate_data',
+    'return_to_learning_rate', 'test_examples', 'eval_batch_size'})
+
+# A parameter larger than this in magnitude is taken as an exploded update
+# (e.g. --learning_rate=1e8 moves weights to ~5e7 in one step): such a state
+# is never checkpointed. The models' weights stay within a few tens.
+EXPLODED = 1e6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +137,12 @@ class Trainer:
       run_dir: `dam.run.rundir.RunDirectory`.
       settings: `Settings`.
       evaluation: `Evaluation` (None: none).
-      config: settings saved to config.json and checked on resume.
+      config: settings saved to config.json and checked on resume. Its
+        entry 'flags' (if any; see `flag_record`) is every flag of the
+        script: recorded in flags.json; on resume a change is refused
+        unless the flag is in `CHANGEABLE_FLAGS` (or is --learning_rate of
+        a phased run); accepted changes go with their step to
+        history.jsonl, which summary.json names.
       run_info: extra JSON-serialisable settings written to summary.json
         (not checked on resume), e.g. the precision.
       log: where progress lines go (besides the files).
@@ -141,6 +170,8 @@ class Trainer:
     self.eval_sets = dict(evaluation.sets or {})
     self.total_steps = int(settings.total_steps)
     self.config = dict(config or {})
+    self.flags = self.config.pop('flags', None)
+    self.stop_signal = None  # 'SIGINT' / 'SIGTERM' while training
     self.run_info = dict(run_info or {}, eval_training=evaluation.training)
     self.report_metrics = tuple(task.report_metrics)
     if not settings.jit_compile:
@@ -174,9 +205,87 @@ class Trainer:
     self.eval_step = steps.make_eval_step(
         model, task.loss, task.batch_specs(None), mode, self.traces,
         evaluation.training)
-    self.restored_from = self.checkpoints.resume()
+    for phase in self._phases():
+      self.checkpoints.keep(phase['checkpoint'])
+    self.restored_from = self.checkpoints.resume(log=log)
+    # Checked after the restore (in memory only) to know if the run is
+    # finished; refusing leaves every file as it was.
+    self._flag_changes = self._check_flags()
     if settings.phase_steps is not None:
       self._start_phase(int(settings.phase_steps))
+    self._record_flags()
+
+  # -- the flags of the run, their changes and the learning-rate phases -------
+
+  @property
+  def _flags_path(self):
+    return os.path.join(self.run_dir.root, 'flags.json')
+
+  @property
+  def history_path(self):
+    """history.jsonl: one line per start of the run with its step and the
+    flag changes accepted then."""
+    return os.path.join(self.run_dir.root, 'history.jsonl')
+
+  def _check_flags(self):
+    """The accepted flag changes {name: [old, new]}; raises on others."""
+    if self.flags is None or not os.path.exists(self._flags_path):
+      return {}
+    with open(self._flags_path) as f:
+      saved = json.load(f)
+    new = json.loads(json.dumps(self.flags))
+    changes = {name: [saved[name], new[name]] for name in sorted(new)
+               if name in saved and saved[name] != new[name]}
+    allowed = set(CHANGEABLE_FLAGS)
+    if self.settings.phase_steps is not None:
+      allowed.add('learning_rate')
+    elif int(self.step.numpy()) >= self.total_steps:
+      # A finished run is only evaluated again (the quirks switch the
+      # evaluation mode of Nth Farthest / Convex Hull).
+      allowed.add('reproduce_quirks')
+    refused = [f'--{name}: the run has {old!r}, the flags give {value!r}'
+               for name, (old, value) in changes.items()
+               if name not in allowed]
+    if refused:
+      raise rundir.ConfigMismatchError(
+          f'The run in {self.run_dir.root} was trained with other flags '
+          f'(recorded in {self._flags_path}), which change its maths or its '
+          f'data stream:\n  ' + '\n  '.join(refused) +
+          '\nResume it with the recorded values, or pass a new --name to '
+          'start a new run; nothing was changed.')
+    return changes
+
+  def _record_flags(self):
+    """Writes flags.json and the history line of this start."""
+    if self.flags is None:
+      return
+    entry = dict(time=time.strftime('%Y-%m-%dT%H:%M:%S%z'),
+                 step=int(self.step.numpy()),
+                 event='resume' if self.restored_from else 'start',
+                 checkpoint=self.restored_from, changes=self._flag_changes)
+    if not self.restored_from and not os.path.exists(self._flags_path):
+      entry['flags'] = self.flags
+    for name, (old, new) in self._flag_changes.items():
+      self.log(f'Flag change accepted at step {entry["step"]}: --{name} '
+               f'{old!r} -> {new!r} (logged in {self.history_path}).')
+    with open(self.history_path, 'a') as f:
+      f.write(json.dumps(entry, sort_keys=True) + '\n')
+    temp = self._flags_path + '.tmp'
+    with open(temp, 'w') as f:
+      json.dump(self.flags, f, indent=2, sort_keys=True)
+    os.replace(temp, self._flags_path)
+
+  @property
+  def _phases_path(self):
+    return os.path.join(self.run_dir.root, 'phases.json')
+
+  def _phases(self):
+    """The finished learning-rate phases: [{learning_rate, end_step,
+    checkpoint}] (their last checkpoints are never rotated out)."""
+    if not os.path.exists(self._phases_path):
+      return []
+    with open(self._phases_path) as f:
+      return json.load(f)
 
   def _start_phase(self, phase_steps):
     """Sets total_steps from the phase (see `Settings.phase_steps`)."""
@@ -186,6 +295,26 @@ class Trainer:
     previous = float(self._phase_learning_rate.numpy())
     if self.restored_from and previous >= 0 and not np.isclose(
         learning_rate, previous, rtol=1e-6, atol=0.):
+      phases = self._phases()
+      earlier = [phase for phase in phases if np.isclose(
+          phase['learning_rate'], learning_rate, rtol=1e-6, atol=0.)]
+      if earlier and not (self.flags or {}).get('return_to_learning_rate'):
+        raise rundir.ConfigMismatchError(
+            f'The run in {self.run_dir.root} trained at learning rate '
+            f'{learning_rate:g} until step {earlier[-1]["end_step"]} '
+            f'({earlier[-1]["checkpoint"]}), then at {previous:g} up to step '
+            f'{int(self.step.numpy())}: this command would start another '
+            f'phase at the earlier rate on the later weights (e.g. the first '
+            f'bAbI command rerun after fine-tuning). Run the latest phase\'s '
+            f'command to resume, pass --return_to_learning_rate to do this '
+            f'deliberately, or a new --name; nothing was changed.')
+      phases.append(dict(learning_rate=previous,
+                         end_step=int(self.step.numpy()),
+                         checkpoint=self.restored_from))
+      with open(self._phases_path + '.tmp', 'w') as f:
+        json.dump(phases, f, indent=2)
+      os.replace(self._phases_path + '.tmp', self._phases_path)
+      self.checkpoints.keep(self.restored_from)
       self._phase_start.assign(self.step)
       self.log(f'Fine-tuning: the checkpoint was trained at learning rate '
                f'{previous:g}; training {phase_steps} more steps at '
@@ -207,8 +336,43 @@ class Trainer:
     if self.evaluation.task is not None and 'eval' in states:
       self.evaluation.task.set_state(states['eval'])
 
+  def check_state(self):
+    """Raises FloatingPointError if the state is not fit to checkpoint.
+
+    A model weight that is not finite or exceeds `EXPLODED` in magnitude,
+    or an optimizer slot that is not finite, would give a checkpoint that
+    cannot resume; the error names the last good checkpoint instead.
+    """
+    step = int(self.step.numpy())
+    for var in self.variables:
+      value = var.numpy()
+      largest = float(np.max(np.abs(value))) if value.size else 0.
+      if not np.isfinite(largest):
+        self._refuse_save(step, f'the weight {var.name} became non-finite')
+      if largest > EXPLODED:
+        self._refuse_save(step, f'the weight {var.name} exploded (max |w| = '
+                          f'{largest:.3g} > {EXPLODED:g})')
+    for var in getattr(self.optimizer, 'variables', ()):
+      if var.dtype.is_floating and not np.all(np.isfinite(var.numpy())):
+        self._refuse_save(step, f'the optimizer slot {var.name} became '
+                          'non-finite')
+
+  def _refuse_save(self, step, what):
+    latest = self.checkpoints.latest or 'none (the run has saved none yet)'
+    raise FloatingPointError(
+        f'At step {step} {what}; this state is not saved. The last good '
+        f'checkpoint is {latest}. Start a new --name with a lower '
+        f'--learning_rate or --max_grad_norm (bAbI: rerun with a lower '
+        f'--learning_rate to fine-tune from that checkpoint).')
+
   def save(self):
-    """Writes a checkpoint at the current step (with the task states)."""
+    """Writes a checkpoint at the current step (with the task states).
+
+    Raises:
+      FloatingPointError: the state is non-finite or exploded
+        (`check_state`); nothing is written.
+    """
+    self.check_state()
     return self.checkpoints.save(int(self.step.numpy()))
 
   # -- steps -------------------------------------------------------------------
@@ -262,14 +426,18 @@ class Trainer:
 
     Raises:
       FloatingPointError: the loss is not finite.
+      KeyboardInterrupt: Ctrl-C or SIGTERM came during the previous step.
     """
+    if self.stop_signal is not None:
+      raise KeyboardInterrupt
     metrics = self.train_step(self.task.next_batch())
     if not np.isfinite(metrics['loss']):
       raise FloatingPointError(
           f'The loss became {metrics["loss"]} at step '
           f'{int(self.step.numpy())}; the last good checkpoint is '
-          f'{self.checkpoints.latest}. Lower --learning_rate or '
-          f'--max_grad_norm and resume.')
+          f'{self.checkpoints.latest}. Start a new --name with a lower '
+          f'--learning_rate or --max_grad_norm (bAbI: rerun with a lower '
+          f'--learning_rate to fine-tune from that checkpoint).')
     return metrics
 
   def report(self, progress, window):
@@ -312,10 +480,33 @@ class Trainer:
                f'{reporting.format_metrics(results, self.report_metrics[-1:])}')
     return line
 
+  def _previous_final(self, start_step):
+    """summary.json's `final` of an earlier process of this run, if it is
+    not past `start_step` (a rerun of a finished command keeps it)."""
+    try:
+      with open(self.run_dir.summary) as f:
+        final = json.load(f).get('final')
+    except (OSError, ValueError, AttributeError):
+      return None
+    if isinstance(final, dict) and final.get('step', 0) <= start_step:
+      return final
+    return None
+
   def train(self):
-    """Trains to `total_steps`; returns the summary (also in summary.json)."""
-    self._reporter = reporting.Reporter(self.run_dir)
+    """Trains to `total_steps`; returns the summary (also in summary.json).
+
+    SIGTERM (e.g. a cluster's preemption) is handled as Ctrl-C: after the
+    step under way, a checkpoint is saved and KeyboardInterrupt raised.
+    """
     start_step = int(self.step.numpy())
+    # Rows and TensorBoard events past the restored step (written after
+    # the last checkpoint by a killed process) are dropped.
+    self._reporter = reporting.Reporter(self.run_dir, resume_step=start_step)
+    previous_final = self._previous_final(start_step)
+    with _stop_at_a_step_boundary(self):
+      return self._train(start_step, previous_final)
+
+  def _train(self, start_step, previous_final):
     if self.restored_from:
       self.log(f'Resumed from {self.restored_from} at step {start_step}.')
     run_start = time.time()
@@ -342,8 +533,55 @@ class Trainer:
         name=os.path.basename(self.run_dir.root), steps=step,
         start_step=start_step, wall_time_s=wall,
         steps_per_sec=(step - start_step) / wall if wall > 0 else None,
-        final=self._reporter.last, checkpoint=self.checkpoints.latest,
+        final=self._reporter.last or previous_final,
+        checkpoint=self.checkpoints.latest,
         config=self.config, run=self.run_info, traces=dict(self.traces),
+        flags=self.flags, phases=self._phases(),
+        history=(self.history_path if os.path.exists(self.history_path)
+                 else None),
         xla_compiles={k: len(v) for k, v in self.compiled_shapes.items()})
     reporting.write_summary(self.run_dir.summary, summary)
     return summary
+
+
+def flag_record(flag_values, modules):
+  """{name: value} of the flags the `modules` define (module names, e.g.
+  sys.argv[0] and 'dam.cli'): the 'flags' entry of a Trainer's config."""
+  by_module = flag_values.flags_by_module_dict()
+  return {flag.name: flag.value for module in modules
+          for flag in by_module.get(module, ())}
+
+
+class _stop_at_a_step_boundary:  # pylint: disable=invalid-name
+  """Within: Ctrl-C (SIGINT) and SIGTERM stop the run between two steps.
+
+  A KeyboardInterrupt raised at once could land after a step's update and
+  before its step count (a checkpoint one update ahead of its step); the
+  signal is noted instead and `Trainer.advance` raises KeyboardInterrupt
+  before the next step. A second signal raises at once. Main thread only.
+  """
+
+  def __init__(self, trainer):
+    self._trainer = trainer
+    self._previous = {}
+
+  def _handle(self, signum, frame):
+    del frame
+    if self._trainer.stop_signal is not None:
+      raise KeyboardInterrupt
+    name = signal.Signals(signum).name
+    self._trainer.stop_signal = name
+    print(f'{name} received: stopping after this step and saving a '
+          f'checkpoint (again to stop at once).', flush=True)
+
+  def __enter__(self):
+    self._trainer.stop_signal = None
+    if threading.current_thread() is threading.main_thread():
+      for signum in (signal.SIGINT, signal.SIGTERM):
+        self._previous[signum] = signal.signal(signum, self._handle)
+    return self
+
+  def __exit__(self, *exc):
+    for signum, handler in self._previous.items():
+      signal.signal(signum, handler)
+    return False

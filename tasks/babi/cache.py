@@ -34,7 +34,7 @@ from tasks.babi.data import check_tasks
 from tasks.babi.download import fetch
 from tasks.babi.source import find_source
 
-PREPROCESS_VERSION = 1  # bump when the encoding or the cache layout changes
+PREPROCESS_VERSION = 2  # bump when the encoding or the cache layout changes
 CACHE_DIR = 'babi_cache'
 
 
@@ -210,7 +210,8 @@ def load(data_dir, set_name=DEFAULT_SET, length_limit=LENGTH_LIMIT,
     except OSError as e:
       data = data._replace(cache=f'not written: {e}')
       log(f'bAbI cache not written ({e}): working without a cache '
-          f'(preprocessing again next time).')
+          f'(preprocessing again next time; --cache_dir=<a writable folder> '
+          f'keeps it there).')
   _log_notes(data, log)
   return data
 

@@ -131,6 +131,15 @@ def preprocess(source, set_name=DEFAULT_SET, length_limit=LENGTH_LIMIT,
           found[task, 'train'])
     stories, _ = encoding.encode_file(texts[task, 'test'], lexicon, task,
                                       None, found[task, 'test'])
+    empty = [found[task, 'test']] if not any(
+        encoding.num_questions(s) for s in stories) else []
+    if (task, 'train') in found and not kept and not dropped:
+      empty.append(found[task, 'train'])
+    if empty:
+      raise BabiDataError(
+          f'bAbI file(s) {", ".join(empty)} in {source.description} hold no '
+          f'question: empty or truncated. Put back the complete files (from '
+          f'{ARCHIVE_NAME}, {DOWNLOAD_URL}).')
     train.extend(kept)
     test[task] = TaskStories(names_of[task], stories)
     counts[task] = _counts(kept, dropped, stories)

@@ -50,6 +50,32 @@ def split_line(line):
   return bool(raw) and raw[0] == '1', tokens
 
 
+def line_problem(line):
+  """Why a non-blank line is not a bAbI line, or None.
+
+  A bAbI line is '<id> <statement>.' or '<id> <question>?<TAB><answer>
+  <TAB><supporting ids>': a positive integer id, then words; a question
+  (a '?') needs a TAB-separated answer of at least one word; a TAB only
+  follows a question.
+  """
+  raw = line.split()
+  if not raw[0].isdigit() or int(raw[0]) < 1:
+    return 'expected "<id> <text>" with a positive integer id'
+  starts, tokens = split_line(line)
+  del starts
+  if '?' in tokens:
+    if '\t' not in line:
+      return ('a question line needs "<question>?<TAB><answer><TAB>'
+              '<supporting ids>" (no TAB-separated answer)')
+    if tokens.index('?') == len(tokens) - 1:
+      return 'a question without an answer'
+  elif '\t' in line:
+    return 'a TAB-separated answer without a question ("?")'
+  elif not tokens:
+    return 'no words after the line id'
+  return None
+
+
 def _lines(text):
   return text.replace('\r\n', '\n').replace('\r', '\n').split('\n')
 
@@ -114,8 +140,10 @@ def encode_file(text, lexicon, task, length_limit=None, name='<text>'):
     stories over the limit.
 
   Raises:
-    BabiDataError: text before the first story (a line whose id is not 1)
-      or a word missing from the lexicon.
+    BabiDataError: a malformed line (`line_problem`: no id, a question
+      without an answer, ...; the message gives name:line), text before the
+      first story (a line whose id is not 1) or a word missing from the
+      lexicon.
   """
   stories, dropped = [], 0
   current = None
@@ -131,13 +159,17 @@ def encode_file(text, lexicon, task, length_limit=None, name='<text>'):
       dropped += 1
 
   for number, line in enumerate(_lines(text), 1):
+    if not line.strip():
+      continue
+    problem = line_problem(line)
+    if problem:
+      raise BabiDataError(f'{name}:{number}: {problem}, got {line[:60]!r}. '
+                          f'Fix or replace this bAbI file.')
     starts, tokens = split_line(line)
     if starts:
       flush()
       current = []
     elif current is None:
-      if not line.strip():
-        continue
       raise BabiDataError(f'{name} line {number}: expected a story to start '
                           f'with line id 1, got {line[:60]!r}.')
     current.append(tokens)
