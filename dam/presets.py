@@ -81,8 +81,9 @@ KVMEMNN = {
 
 # -- the authors' command lines ------------------------------------------------
 
-# name -> (script, flags in the authors' order). The authors' --name was a
-# placeholder (path/to/checkpoint_dir); ours names the run directory.
+# name -> (script, flags in the authors' order). The authors' README passed
+# a stand-in path (path/to/checkpoint_dir) as --name; ours names the run
+# directory.
 COMMANDS = {
     'copy': ('train.py', dict(
         mode='Copy', babi=False, dam=True, num_memory_blocks=2, p_re=0.1,

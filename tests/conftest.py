@@ -123,3 +123,44 @@ class BabiFiles:
 def babi_files():
   """`BabiFiles`: writers of small bAbI files, folders and archives."""
   return BabiFiles
+
+
+@pytest.fixture(params=('fast', 'paper'))
+def kernel(request):
+  """The addressing kernel module under test: every test that takes this
+  fixture runs on both kernels ('fast', the default, and 'paper')."""
+  from dam import access  # pylint: disable=import-outside-toplevel
+  return access.addressing_kernel(request.param)
+
+
+def _np_allocation(u, eps=1e-6):
+  """Reference DNC allocation for one row of usage (Graves et al. 2016,
+  Methods, "Dynamic memory allocation"), by a loop over the sorted slots."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  u = eps + (1. - eps) * np.asarray(u, dtype=np.float64)
+  order = sorted(range(len(u)), key=lambda n: (u[n], n))  # ascending, stable
+  a = np.zeros_like(u)
+  prod = 1.
+  for n in order:
+    a[n] = (1. - u[n]) * prod
+    prod *= u[n]
+  return a
+
+
+@pytest.fixture
+def np_allocation():
+  """`_np_allocation`: the DNC allocation of one usage row, in NumPy."""
+  return _np_allocation
+
+
+def _random_weights(rng, shape, total_max=1.):
+  """Non-negative weights over the last axis with sum in [0, total_max]."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  w = rng.dirichlet(np.ones(shape[-1]), size=shape[:-1])
+  return w * rng.uniform(0., total_max, size=shape[:-1] + (1,))
+
+
+@pytest.fixture
+def random_weights():
+  """`_random_weights`: random read/write weights (rng, shape)."""
+  return _random_weights

@@ -9,10 +9,8 @@ kernels, the paper form (`dam.addressing`) and the fast one
 """
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
-from dam import access
 
 EPS = 1e-6  # DeepMind's DNC epsilon (dam.addressing.EPSILON).
 GRAD_DELTA = 1e-5  # float64 central differences.
@@ -26,28 +24,8 @@ def _softplus(x):
   return np.log1p(np.exp(x))
 
 
-def _np_allocation(u):
-  """Reference DNC allocation for one row of usage (Graves et al. 2016,
-  Methods, "Dynamic memory allocation"), by a loop over the sorted slots."""
-  u = EPS + (1. - EPS) * np.asarray(u, dtype=np.float64)
-  order = sorted(range(len(u)), key=lambda n: (u[n], n))  # ascending, stable
-  a = np.zeros_like(u)
-  prod = 1.
-  for n in order:
-    a[n] = (1. - u[n]) * prod
-    prod *= u[n]
-  return a
 
 
-def _random_weights(rng, shape, total_max=1.):
-  """Non-negative weights over the last axis with sum in [0, total_max]."""
-  w = rng.dirichlet(np.ones(shape[-1]), size=shape[:-1])
-  return w * rng.uniform(0., total_max, size=shape[:-1] + (1,))
-
-@pytest.fixture(params=sorted(access.KERNELS))
-def kernel(request):
-  """Every test runs on both addressing kernels: 'fast' and 'paper'."""
-  return access.addressing_kernel(request.param)
 
 
 # --------------------------------------------------------------------------
@@ -201,7 +179,7 @@ def test_allocation_weights_ties_keep_lower_index_first(kernel):
   np.testing.assert_allclose(alloc, expected, atol=1e-12)
 
 
-def test_allocation_weights_leading_axes_rows_independent(kernel):
+def test_allocation_weights_leading_axes_rows_independent(np_allocation, kernel):
   rng = np.random.RandomState(2)
   usage = rng.uniform(size=[3, 2, 6])
   usage[1, 0] = 0.  # ties within a row
@@ -210,7 +188,7 @@ def test_allocation_weights_leading_axes_rows_independent(kernel):
   assert alloc.shape == (3, 2, 6)
   for b in range(3):
     for k in range(2):
-      np.testing.assert_allclose(alloc[b, k], _np_allocation(usage[b, k]),
+      np.testing.assert_allclose(alloc[b, k], np_allocation(usage[b, k]),
                                  atol=1e-12)
   assert np.all(alloc >= 0.)
   assert np.all(np.sum(alloc, -1) <= 1. + 1e-12)
@@ -218,7 +196,7 @@ def test_allocation_weights_leading_axes_rows_independent(kernel):
   usage4 = rng.uniform(size=[2, 1, 2, 5])
   alloc4 = kernel.allocation_weights(_f64(usage4)).numpy()
   for idx in np.ndindex(2, 1, 2):
-    np.testing.assert_allclose(alloc4[idx], _np_allocation(usage4[idx]),
+    np.testing.assert_allclose(alloc4[idx], np_allocation(usage4[idx]),
                                atol=1e-12)
 
 
@@ -254,15 +232,15 @@ def test_update_usage_known_answer_two_write_heads_one_read_head(kernel):
   np.testing.assert_allclose(usage, [[[0.375, 0.57]]], atol=1e-12)
 
 
-def test_update_usage_stays_in_unit_interval(kernel):
+def test_update_usage_stays_in_unit_interval(random_weights, kernel):
   rng = np.random.RandomState(3)
   b, k, n, wh, r = 3, 2, 7, 2, 3
   for _ in range(5):
     prev_usage = rng.uniform(size=[b, k, n])
     prev_usage[0, 0, :2] = [0., 1.]  # boundary values
-    prev_write = _random_weights(rng, (b, k, wh, n))
+    prev_write = random_weights(rng, (b, k, wh, n))
     free = rng.uniform(size=[b, k, r])
-    prev_read = _random_weights(rng, (b, k, r, n))
+    prev_read = random_weights(rng, (b, k, r, n))
     usage = kernel.update_usage(_f64(prev_usage), _f64(prev_write),
                                     _f64(free), _f64(prev_read)).numpy()
     assert usage.shape == (b, k, n)
@@ -274,12 +252,12 @@ def test_update_usage_stays_in_unit_interval(kernel):
     np.testing.assert_allclose(usage, expected, atol=1e-12)
 
 
-def test_update_usage_write_weights_are_stop_gradient(kernel):
+def test_update_usage_write_weights_are_stop_gradient(random_weights, kernel):
   rng = np.random.RandomState(4)
   prev_usage = _f64(rng.uniform(size=[1, 2, 4]))
-  prev_write = _f64(_random_weights(rng, (1, 2, 1, 4)))
+  prev_write = _f64(random_weights(rng, (1, 2, 1, 4)))
   free = _f64(rng.uniform(size=[1, 2, 2]))
-  prev_read = _f64(_random_weights(rng, (1, 2, 2, 4)))
+  prev_read = _f64(random_weights(rng, (1, 2, 2, 4)))
   with tf.GradientTape(persistent=True) as tape:
     tape.watch([prev_write, free])
     loss = tf.reduce_sum(kernel.update_usage(prev_usage, prev_write, free,
@@ -320,18 +298,18 @@ def test_write_allocation_weights_second_head_goes_elsewhere(kernel):
   assert abs(alloc[0, 1] - 1.) < 1e-5 and abs(alloc[1, 2] - 0.5) < 1e-5
 
 
-def test_write_allocation_weights_zero_gate_repeats_allocation(kernel):
+def test_write_allocation_weights_zero_gate_repeats_allocation(np_allocation, kernel):
   rng = np.random.RandomState(5)
   usage = rng.uniform(size=[2, 1, 5])
   alloc = kernel.write_allocation_weights(
       _f64(usage), _f64(np.zeros([2, 1, 3])), 3).numpy()
   for b in range(2):
     for w in range(3):
-      np.testing.assert_allclose(alloc[b, 0, w], _np_allocation(usage[b, 0]),
+      np.testing.assert_allclose(alloc[b, 0, w], np_allocation(usage[b, 0]),
                                  atol=1e-12)
 
 
-def test_write_allocation_weights_partial_gates_reference(kernel):
+def test_write_allocation_weights_partial_gates_reference(np_allocation, kernel):
   rng = np.random.RandomState(6)
   usage = rng.uniform(size=[1, 2, 5])
   gates = rng.uniform(size=[1, 2, 3])
@@ -340,7 +318,7 @@ def test_write_allocation_weights_partial_gates_reference(kernel):
   for k in range(2):
     u = usage[0, k].copy()
     for w in range(3):
-      a = _np_allocation(u)
+      a = np_allocation(u)
       np.testing.assert_allclose(alloc[0, k, w], a, atol=1e-12)
       u = u + (1. - u) * gates[0, k, w] * a
 
@@ -358,7 +336,7 @@ def _write_inputs(rng, b=2, k=2, n=5, w=3, wh=2):
   )
 
 
-def test_write_weights_gate_extremes(kernel):
+def test_write_weights_gate_extremes(np_allocation, kernel):
   rng = np.random.RandomState(7)
   x = _write_inputs(rng)
   ones, zeros = np.ones([2, 2, 2]), np.zeros([2, 2, 2])
@@ -372,7 +350,7 @@ def test_write_weights_gate_extremes(kernel):
     for k in range(2):
       u = x['usage'][b, k].copy()
       for h in range(2):
-        a = _np_allocation(u)
+        a = np_allocation(u)
         np.testing.assert_allclose(alloc_only[b, k, h], a, atol=1e-12)
         u = u + (1. - u) * a
   # g_a = 0: pure content lookup on the memory.
@@ -384,7 +362,7 @@ def test_write_weights_gate_extremes(kernel):
   np.testing.assert_array_equal(nothing, 0.)
 
 
-def test_write_weights_half_gates_mix(kernel):
+def test_write_weights_half_gates_mix(np_allocation, kernel):
   rng = np.random.RandomState(8)
   x = _write_inputs(rng, b=1, k=1, wh=1)
   half = np.full([1, 1, 1], 0.5)
@@ -397,7 +375,7 @@ def test_write_weights_half_gates_mix(kernel):
   logits = _softplus(x['write_strengths'][0, 0, 0]) * sim
   content = np.exp(logits) / np.sum(np.exp(logits))
   # ww = 0.5 * (0.5 a + 0.5 c).
-  expected = 0.5 * (0.5 * _np_allocation(x['usage'][0, 0]) + 0.5 * content)
+  expected = 0.5 * (0.5 * np_allocation(x['usage'][0, 0]) + 0.5 * content)
   np.testing.assert_allclose(ww, expected, atol=1e-12)
 
 

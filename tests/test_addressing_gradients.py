@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dam import access
 
 EPS = 1e-6  # DeepMind's DNC epsilon (dam.addressing.EPSILON).
 GRAD_TOL = 1e-6
@@ -33,10 +32,6 @@ def _check_gradients(f, xs, tol=GRAD_TOL):
     assert err < tol, ('input %d: max |theoretical - numerical| = %g' % (i, err))
 
 
-def _random_weights(rng, shape, total_max=1.):
-  """Non-negative weights over the last axis with sum in [0, total_max]."""
-  w = rng.dirichlet(np.ones(shape[-1]), size=shape[:-1])
-  return w * rng.uniform(0., total_max, size=shape[:-1] + (1,))
 
 
 def _write_inputs(rng, b=2, k=2, n=5, w=3, wh=2):
@@ -47,10 +42,6 @@ def _write_inputs(rng, b=2, k=2, n=5, w=3, wh=2):
       write_strengths=rng.randn(b, k, wh),
   )
 
-@pytest.fixture(params=sorted(access.KERNELS))
-def kernel(request):
-  """Every test runs on both addressing kernels: 'fast' and 'paper'."""
-  return access.addressing_kernel(request.param)
 
 
 # --------------------------------------------------------------------------
@@ -71,13 +62,13 @@ def test_gradient_allocation_weights(kernel):
   _check_gradients(kernel.allocation_weights, [usage])
 
 
-def test_gradient_update_usage(kernel):
+def test_gradient_update_usage(random_weights, kernel):
   rng = np.random.RandomState(21)
   prev_usage = rng.uniform(size=[1, 2, 4])
-  prev_write = _random_weights(rng, (1, 2, 2, 4))
+  prev_write = random_weights(rng, (1, 2, 2, 4))
   for r in (1, 2):
     free = rng.uniform(size=[1, 2, r])
-    prev_read = _random_weights(rng, (1, 2, r, 4))
+    prev_read = random_weights(rng, (1, 2, r, 4))
     _check_gradients(
         lambda u, f, wr: kernel.update_usage(u, _f64(prev_write), f, wr),
         [prev_usage, free, prev_read])
@@ -96,21 +87,21 @@ def test_gradient_write_weights(kernel):
 
 
 @pytest.mark.parametrize('num_writes', [1, 2, 3])
-def test_gradient_erase_and_write(kernel, num_writes):
+def test_gradient_erase_and_write(random_weights, kernel, num_writes):
   rng = np.random.RandomState(23)
   memory = rng.randn(1, 2, 3, 2)
-  address = _random_weights(rng, (1, 2, num_writes, 3))
+  address = random_weights(rng, (1, 2, num_writes, 3))
   erase = rng.uniform(size=[1, 2, num_writes, 2])
   values = rng.randn(1, 2, num_writes, 2)
   _check_gradients(kernel.erase_and_write,
                    [memory, address, erase, values])
 
 
-def test_gradient_update_link_and_precedence(kernel):
+def test_gradient_update_link_and_precedence(random_weights, kernel):
   rng = np.random.RandomState(24)
   prev_link = rng.uniform(0., 0.3, size=[1, 2, 2, 3, 3])
-  prev_prec = _random_weights(rng, (1, 2, 2, 3))
-  ww = _random_weights(rng, (1, 2, 2, 3))
+  prev_prec = random_weights(rng, (1, 2, 2, 3))
+  ww = random_weights(rng, (1, 2, 2, 3))
   _check_gradients(kernel.update_link, [prev_link, prev_prec, ww])
   _check_gradients(kernel.update_precedence_weights, [prev_prec, ww])
 

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dam import access
 
 EPS = 1e-6  # DeepMind's DNC epsilon (dam.addressing.EPSILON).
 
@@ -21,28 +20,8 @@ def _f64(x):
   return tf.constant(np.asarray(x, dtype=np.float64))
 
 
-def _np_allocation(u):
-  """Reference DNC allocation for one row of usage (Graves et al. 2016,
-  Methods, "Dynamic memory allocation"), by a loop over the sorted slots."""
-  u = EPS + (1. - EPS) * np.asarray(u, dtype=np.float64)
-  order = sorted(range(len(u)), key=lambda n: (u[n], n))  # ascending, stable
-  a = np.zeros_like(u)
-  prod = 1.
-  for n in order:
-    a[n] = (1. - u[n]) * prod
-    prod *= u[n]
-  return a
 
 
-def _random_weights(rng, shape, total_max=1.):
-  """Non-negative weights over the last axis with sum in [0, total_max]."""
-  w = rng.dirichlet(np.ones(shape[-1]), size=shape[:-1])
-  return w * rng.uniform(0., total_max, size=shape[:-1] + (1,))
-
-@pytest.fixture(params=sorted(access.KERNELS))
-def kernel(request):
-  """Every test runs on both addressing kernels: 'fast' and 'paper'."""
-  return access.addressing_kernel(request.param)
 
 
 # --------------------------------------------------------------------------
@@ -84,10 +63,10 @@ def test_erase_and_write_two_heads_erase_by_product(kernel):
   assert np.max(np.abs(memory * summed_keep + address.T @ values - out)) > 0.1
 
 
-def test_erase_and_write_one_head_equals_multi_head_path(kernel):
+def test_erase_and_write_one_head_equals_multi_head_path(random_weights, kernel):
   rng = np.random.RandomState(10)
   memory = rng.randn(2, 3, 4, 5)
-  address = _random_weights(rng, (2, 3, 1, 4))
+  address = random_weights(rng, (2, 3, 1, 4))
   erase = rng.uniform(size=[2, 3, 1, 5])
   values = rng.randn(2, 3, 1, 5)
   one = kernel.erase_and_write(_f64(memory), _f64(address), _f64(erase),
@@ -144,14 +123,14 @@ def test_update_link_known_answer_single_step(kernel):
   np.testing.assert_allclose(prec[0, 0, 0], [.525, .4, .075], atol=1e-12)
 
 
-def test_linkage_invariants_random_writes(kernel):
+def test_linkage_invariants_random_writes(random_weights, kernel):
   rng = np.random.RandomState(11)
   b, k, wh, n = 2, 2, 2, 5
   state = kernel.TemporalLinkageState(
       link=_f64(np.zeros([b, k, wh, n, n])),
       precedence_weights=_f64(np.zeros([b, k, wh, n])))
   for _ in range(12):
-    ww = _random_weights(rng, (b, k, wh, n))
+    ww = random_weights(rng, (b, k, wh, n))
     state = kernel.update_linkage(state, _f64(ww))
     link = state.link.numpy()
     prec = state.precedence_weights.numpy()
@@ -275,7 +254,7 @@ def test_gated_read_weights_known_answer(kernel):
 # 11. Batch-size agnosticism under tf.function.
 
 
-def test_batch_size_agnostic_tf_function(kernel):
+def test_batch_size_agnostic_tf_function(np_allocation, kernel):
   traces = []
 
   @tf.function(input_signature=[tf.TensorSpec([None, 2, 4], tf.float32)])
@@ -311,6 +290,6 @@ def test_batch_size_agnostic_tf_function(kernel):
         atol=1e-6)
     for b in range(batch):
       for k in range(2):
-        np.testing.assert_allclose(graph_alloc[b, k], _np_allocation(usage[b, k]),
+        np.testing.assert_allclose(graph_alloc[b, k], np_allocation(usage[b, k]),
                                    atol=1e-6)
   assert sorted(traces) == ['alloc', 'content']  # one trace each

@@ -14,6 +14,7 @@ import time
 
 import tensorflow as tf
 
+from dam import fileio
 from tasks import babi
 
 
@@ -83,18 +84,6 @@ def _recorded_fingerprint(base):
   return None
 
 
-def _write_atomic(path, write, newline=None):
-  tmp = f'{path}.tmp{os.getpid()}'
-  try:
-    with open(tmp, 'w', newline=newline) as f:
-      write(f)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-
-
 def write_results(run_root, step, results, mean, failed, checkpoint,
                   data_info, log=print):
   """info/<name>/eval-<step>.json and .csv, with the data they measured.
@@ -123,7 +112,7 @@ def write_results(run_root, step, results, mean, failed, checkpoint,
           for task, (name, q, r, e) in results.items()]
   # The run's history (flags accepted on resumes, with their steps).
   history = os.path.join(run_root, 'history.jsonl')
-  _write_atomic(base + '.json', lambda f: json.dump(
+  fileio.write_atomic(base + '.json', lambda f: json.dump(
       dict(checkpoint=checkpoint, step=step, data=data_info, tasks=rows,
            mean_error_percent=mean, failed_tasks=failed,
            history=history if os.path.exists(history) else None),
@@ -134,5 +123,5 @@ def write_results(run_root, step, results, mean, failed, checkpoint,
     out.writeheader()
     out.writerows(rows)
 
-  _write_atomic(base + '.csv', write_csv, newline='')
+  fileio.write_atomic(base + '.csv', write_csv, newline='')
   return base + '.json', base + '.csv'

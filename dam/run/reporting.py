@@ -13,6 +13,8 @@ import os
 import socket
 import time
 
+from dam import fileio
+
 
 def append_csv_row(path, row):
   """Appends a dict as a CSV row; new columns rewrite the file with them.
@@ -76,12 +78,12 @@ def drop_rows_after(path, step):
   kept = [row for row in rows if not past(row)]
   if len(kept) == len(rows):
     return 0
-  temp = path + '.tmp'
-  with open(temp, 'w', newline='') as f:
+  def write(f):
     out = csv.DictWriter(f, fieldnames=header)
     out.writeheader()
     out.writerows(kept)
-  os.replace(temp, path)
+
+  fileio.write_atomic(path, write, newline='')
   return len(rows) - len(kept)
 
 

@@ -7,7 +7,8 @@ per report), summary.json (the final numbers).
 
 import json
 import os
-import tempfile
+
+from dam import fileio
 
 
 def name_problem(name, root='info'):
@@ -96,22 +97,6 @@ class RunDirectory:
     return config
 
 
-def _write_json_atomic(path, value):
-  folder = os.path.dirname(path) or '.'
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix='.config.', suffix='.tmp')
-  try:
-    with os.fdopen(fd, 'w') as f:
-      json.dump(value, f, indent=2, sort_keys=True)
-      f.flush()
-      os.fsync(f.fileno())
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-
-
 def check_or_write_config(run_dir, config, log=print):
   """Writes config.json on a new run; on resume, checks it is unchanged.
 
@@ -150,7 +135,8 @@ def check_or_write_config(run_dir, config, log=print):
       return
   try:
     os.makedirs(run_dir.root, exist_ok=True)
-    _write_json_atomic(run_dir.config, config)
+    fileio.write_json_atomic(run_dir.config, config, indent=2,
+                             sort_keys=True)
   except OSError as e:
     raise RunDirError(
         f'Cannot write the run directory {run_dir.root} ({e.strerror or e}): '

@@ -40,6 +40,7 @@ from typing import Callable, Dict, Iterable, Optional
 import numpy as np
 import tensorflow as tf
 
+from dam import fileio
 from dam.run import checkpoints as checkpoints_lib
 from dam.run import loop
 from dam.run import reporting
@@ -270,10 +271,8 @@ class Trainer:
                f'{old!r} -> {new!r} (logged in {self.history_path}).')
     with open(self.history_path, 'a') as f:
       f.write(json.dumps(entry, sort_keys=True) + '\n')
-    temp = self._flags_path + '.tmp'
-    with open(temp, 'w') as f:
-      json.dump(self.flags, f, indent=2, sort_keys=True)
-    os.replace(temp, self._flags_path)
+    fileio.write_json_atomic(self._flags_path, self.flags, indent=2,
+                             sort_keys=True)
 
   @property
   def _phases_path(self):
@@ -311,9 +310,7 @@ class Trainer:
       phases.append(dict(learning_rate=previous,
                          end_step=int(self.step.numpy()),
                          checkpoint=self.restored_from))
-      with open(self._phases_path + '.tmp', 'w') as f:
-        json.dump(phases, f, indent=2)
-      os.replace(self._phases_path + '.tmp', self._phases_path)
+      fileio.write_json_atomic(self._phases_path, phases, indent=2)
       self.checkpoints.keep(self.restored_from)
       self._phase_start.assign(self.step)
       self.log(f'Fine-tuning: the checkpoint was trained at learning rate '

@@ -11,12 +11,12 @@ says so.
 
 import json
 import os
-import tempfile
 import time
 import uuid
 
 import numpy as np
 
+from dam import fileio
 from tasks import base
 from tasks.babi import dataset
 from tasks.babi.data import ANSWER
@@ -79,21 +79,6 @@ def _unpack(arrays, prefix):
           for a, b, t in zip(offsets[:-1], offsets[1:], tasks)]
 
 
-def _write_atomic(path, write):
-  folder = os.path.dirname(path)
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path),
-                             suffix='.tmp')
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      write(f)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-
-
 def _save_cache(data, key, npz_path, json_path):
   cache_id = uuid.uuid4().hex
   arrays = {'cache_id': np.array(cache_id)}
@@ -112,9 +97,8 @@ def _save_cache(data, key, npz_path, json_path):
       'length_limit': data.length_limit,
   }
   os.makedirs(os.path.dirname(npz_path), exist_ok=True)
-  _write_atomic(npz_path, lambda f: np.savez(f, **arrays))
-  _write_atomic(json_path,
-                lambda f: f.write(json.dumps(meta, indent=1).encode()))
+  fileio.write_atomic(npz_path, lambda f: np.savez(f, **arrays), mode='wb')
+  fileio.write_json_atomic(json_path, meta, indent=1)
 
 
 def _load_cache(key, npz_path, json_path):
