@@ -113,30 +113,12 @@ def restore_model(config, directory, step=None):
     dam.run.checkpoints.CheckpointError: no such checkpoint, or it (with
       `step`; else every one) is unreadable.
   """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from dam import model as model_lib  # pylint: disable=g-import-not-at-top
-  from dam.run import checkpoints  # pylint: disable=g-import-not-at-top
-  core = model_lib.build_core(
-      config['vocab_size'], use_dam=config['dam'],
-      hidden_size=config['hidden_size'],
-      memory_size=config['memory_address_size'],
-      word_size=config['memory_length_size'],
-      num_reads=config['num_read_heads'], num_writes=config['num_write_heads'],
-      num_blocks=config['num_memory_blocks'],
-      mlp_sizes=tuple(config.get('mlp_sizes', ())))
-  model = model_lib.SequenceModel(core, config['vocab_size'],
-                                  config['embedding_size'])
-  model(tf.zeros([1, 1], tf.int32), tf.ones([1], tf.int32))
-  checkpoint = tf.train.Checkpoint(model=model)
-  if step is not None:
-    path = checkpoints.checkpoint_path(directory, step)
-    checkpoints.restore(checkpoint, path, partial=True)
-    return model, path
-  path = checkpoints.restore_newest(checkpoint, directory, partial=True,
-                                    log=lambda line: print(line,
-                                                           file=sys.stderr))
-  if path is None:
-    raise checkpoints.CheckpointError(f'No checkpoint in {directory}.')
+  from dam.run import saved  # pylint: disable=g-import-not-at-top
+  model = saved.build_model(config, config['vocab_size'],
+                            vocab_size=config['vocab_size'],
+                            embedding_size=config['embedding_size'])
+  path = saved.restore(model, directory, step,
+                       log=lambda line: print(line, file=sys.stderr))
   return model, path
 
 

@@ -148,7 +148,8 @@ def main(argv):
       evaluation=trainer.Evaluation(
           sets={name: (lambda batches=batches: batches)
                 for name, batches in test_sets.items()},
-          interval=FLAGS.eval_interval, training=FLAGS.reproduce_quirks))
+          interval=FLAGS.eval_interval, training=FLAGS.reproduce_quirks),
+      picture=test_sets['test5'][0])
 
 
 if __name__ == '__main__':

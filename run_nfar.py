@@ -65,7 +65,8 @@ def main(argv):
           sets={'test': lambda: nth_farthest.iterate_batches(
               test, FLAGS.eval_batch_size)},
           interval=FLAGS.eval_interval,
-          training=FLAGS.reproduce_quirks))
+          training=FLAGS.reproduce_quirks),
+      picture=next(nth_farthest.iterate_batches(test, 1)))
 
 
 if __name__ == '__main__':

@@ -122,11 +122,14 @@ def train_babi():
   phase_steps = FLAGS.epoch * steps_per_epoch
   if FLAGS['training_iteration'].present:  # a short trial run
     phase_steps = min(phase_steps, FLAGS.training_iteration)
+  # TensorBoard's memory picture: the first test story of the first task.
+  picture = (babi.test_batches(data.test[min(data.test)].stories[:1], 1)[0]
+             if data.test else None)
   return cli.run(
       task, 'bAbI', config, phase_steps=phase_steps,
       checkpoint_interval=(FLAGS.checkpoint_interval or 1) * steps_per_epoch,
       time_bucket=100,  # XLA: <= 8 compiled lengths (stories <= 800).
-      embedding_size=FLAGS.embedding_size)
+      embedding_size=FLAGS.embedding_size, picture=picture)
 
 
 def main(argv):
@@ -143,12 +146,15 @@ def main(argv):
     raise app.UsageError(str(e)) from e
   config = dict(mode=mode, N=FLAGS.N, bit_w=FLAGS.bit_w, num_bit=FLAGS.num_bit,
                 item_bit=FLAGS.item_bit, flags=run_flags())
+  # TensorBoard's memory picture: one fixed example from its own stream.
+  picture = make_task(mode, FLAGS.seed + 2_000_003, 1).next_batch()
   # The authors saved algorithmic runs only at the end (their
   # checkpoint_interval counted bAbI epochs); we save every 1,000 steps.
   return cli.run(task, mode, config,
                  evaluation=trainer.Evaluation(task=eval_task,
                                                batches=FLAGS.eval_batches),
-                 checkpoint_interval=FLAGS.checkpoint_interval or 1000)
+                 checkpoint_interval=FLAGS.checkpoint_interval or 1000,
+                 picture=picture)
 
 
 if __name__ == '__main__':

@@ -33,7 +33,6 @@ configurations (Nth Farthest's 1600, bAbI's 32, Convex Hull's 128; at least
 import json
 import math
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -46,6 +45,7 @@ from absl import flags
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # `python bench/suite.py` from a checkout
 
+from bench.machine import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
 from dam import presets  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
@@ -303,23 +303,6 @@ def matmul_throughput(size=4096, repeats=7):
     times.append(time.perf_counter() - start)
   seconds = statistics.median(times)
   return dict(size=size, median_s=seconds, flops_per_s=2. * size**3 / seconds)
-
-
-def machine():
-  info = dict(platform=platform.platform(), python=platform.python_version(),
-              cpus=os.cpu_count())
-  try:
-    with open('/proc/cpuinfo') as f:
-      for line in f:
-        if line.startswith('model name'):
-          info['cpu_model'] = line.split(':', 1)[1].strip()
-          break
-  except OSError:
-    pass
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  info['tensorflow'] = tf.__version__
-  info['gpus'] = [d.name for d in tf.config.list_physical_devices('GPU')]
-  return info
 
 
 def _check_names(values, allowed, flag):

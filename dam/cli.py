@@ -12,8 +12,8 @@ Every script defines its flags from these groups with its defaults from
 * loop and run (`define_loop_flags`, `define_run_dir_flags`,
   `define_test_set_flags`): batch_size, training_iteration,
   report_interval, checkpoint_interval, jit_compile, keep_checkpoints,
-  seed; name, info_dir (and, for bAbI, cache_dir); eval_interval,
-  eval_batch_size;
+  seed, memory_pictures; name, info_dir (and, for bAbI, cache_dir);
+  eval_interval, eval_batch_size;
 * precision and quirks (`define_precision_flags`): tf32,
   reproduce_quirks.
 
@@ -22,10 +22,10 @@ run_convexhull.py); eval.py and run_kvmemnn.py take the groups whose flags
 mean the same for them. `positive_integers(...)` is the one validator of
 positive-integer flags. Flag names are the authors' (Park et al. 2021 code),
 plus ours: seed, info_dir, cache_dir, jit_compile, keep_checkpoints,
-optimizer, mlp_sizes, tf32, reproduce_quirks. Values that would break a run
-(an inf learning rate, a --name leaving --info_dir, ...) are refused when
-the flags are parsed, before anything is written; `run_main` prints a
-script's own argument errors as one line.
+memory_pictures, optimizer, mlp_sizes, tf32, reproduce_quirks. Values that
+would break a run (an inf learning rate, a --name leaving --info_dir, ...)
+are refused when the flags are parsed, before anything is written;
+`run_main` prints a script's own argument errors as one line.
 
 `run(task, ...)` builds the model, the optimizer and the
 `dam.run.trainer.Trainer` from the flags and trains. This module imports
@@ -33,6 +33,7 @@ neither TensorFlow nor the model at import time, so `--help` and flag
 errors answer at once.
 """
 
+import dataclasses
 import math
 import sys
 
@@ -185,6 +186,10 @@ def define_loop_flags(defaults, cache_dir=False):
                        '(the fastest mode on CPU, see bench/; '
                        '--nojit_compile: plain tf.function).')
   flags.DEFINE_integer('keep_checkpoints', 5, 'Checkpoints kept (0: all).')
+  flags.DEFINE_boolean('memory_pictures', True, 'Log a picture of the memory '
+                       'on one fixed example to TensorBoard at each '
+                       'evaluation (visualize.py draws any checkpoint); '
+                       '--nomemory_pictures: none.')
   positive_integers('batch_size', 'report_interval', 'checkpoint_interval')
   flags.register_validator('keep_checkpoints', lambda v: v >= 0,
                            message='--keep_checkpoints must be >= 0 (0: keep '
@@ -319,7 +324,8 @@ def build_model(output_size, vocab_size=None, embedding_size=None):
 
 
 def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
-        phase_steps=None, time_bucket=None, embedding_size=None):
+        phase_steps=None, time_bucket=None, embedding_size=None,
+        picture=None):
   """Builds the model, the optimizer and the trainer from the flags; trains.
 
   Args:
@@ -335,6 +341,8 @@ def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
     time_bucket: with XLA, pad the time axis to a multiple of this (None:
       to the task's longest length).
     embedding_size: the embedding width of a token task (bAbI).
+    picture: a `Batch` of one fixed example whose memory picture goes to
+      TensorBoard at each evaluation (with --memory_pictures).
 
   Returns:
     The process exit code: 0; 1 when training stopped on a non-finite loss
@@ -347,6 +355,9 @@ def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
   from dam.run import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
 
   run_dir = rundir.RunDirectory(FLAGS.name, FLAGS.info_dir)
+  if picture is not None and FLAGS.memory_pictures:
+    evaluation = dataclasses.replace(
+        evaluation or trainer_lib.Evaluation(), picture=picture)
   set_precision()
   tf.random.set_seed(FLAGS.seed)
   model = build_model(task.output_size, task.vocab_size, embedding_size)

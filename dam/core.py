@@ -16,8 +16,8 @@ the LayerNorm, the bypass dropout and the clipping):
   7. optional ReLU MLP on o (Glorot-uniform weights), then a linear layer
      to output_size, clipped in training: y_t.
 
-`MemoryCore.__call__` runs these in order: `control` (1-4), the access's
-`write` and `read` (5), `output` (6-7). `training` is an argument of every
+`MemoryCore.step` (and `__call__`) runs these in order: `control` (1-4),
+the access's `write` and `read` (5), `output` (6-7). `training` is an argument of every
 call, so one set of weights serves a training step (clipping and dropout on)
 and an evaluation pass (off). `dam.unroll` runs the same pieces over a
 sequence (in a rotated order; see there).
@@ -36,6 +36,17 @@ Fields:
   access_output: r_t, the read words, [B, R, W].
   access_state: the access module's namedtuple state.
   controller_state: `snt.LSTMState(hidden [B, H], cell [B, H])`.
+"""
+
+StepRecord = collections.namedtuple(
+    'StepRecord', ('controller', 'written', 'read'))
+StepRecord.__doc__ = """What step t computed on the way (`MemoryCore.step`).
+
+Fields:
+  controller: the step's `ControllerResult` (z_t, (h, c)_t, the parsed
+    interface xi_t with its gates).
+  written: the access's `WriteResult` (M_t, ww_t, u_t, links).
+  read: the access's `ReadResult` (r_t, wr_t, the DAM's attentive gate).
 """
 
 ControllerResult = collections.namedtuple(
@@ -247,8 +258,8 @@ class MemoryCore(snt.RNNCore):
       output = self._mlp(output)
     return self._clip(self._output_linear(output), training)
 
-  def __call__(self, inputs, prev_state, training=False, dropout_noise=None):
-    """One time step: controller, memory write, memory read, output.
+  def step(self, inputs, prev_state, training=False, dropout_noise=None):
+    """One time step, with what it computed on the way.
 
     Args:
       inputs: x_t, [B, D].
@@ -258,7 +269,7 @@ class MemoryCore(snt.RNNCore):
         `dropout_noise`); drawn here if None.
 
     Returns:
-      (y_t [B, output_size], `CoreState` after step t).
+      (y_t [B, output_size], `CoreState` after step t, `StepRecord`).
     """
     access = self._access
     controller = self.control(inputs, prev_state, training)
@@ -267,6 +278,16 @@ class MemoryCore(snt.RNNCore):
                        prev_state.access_state.read_weights)
     output = self.output(controller.output, read.words, training,
                          dropout_noise)
-    return output, CoreState(access_output=read.words,
-                             access_state=access.state(written, read),
-                             controller_state=controller.state)
+    state = CoreState(access_output=read.words,
+                      access_state=access.state(written, read),
+                      controller_state=controller.state)
+    return output, state, StepRecord(controller, written, read)
+
+  def __call__(self, inputs, prev_state, training=False, dropout_noise=None):
+    """One time step: `step` (same arguments) without its record.
+
+    Returns:
+      (y_t [B, output_size], `CoreState` after step t).
+    """
+    output, state, _ = self.step(inputs, prev_state, training, dropout_noise)
+    return output, state

@@ -119,7 +119,7 @@ class BabiFiles:
     return buffer.getvalue()
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def babi_files():
   """`BabiFiles`: writers of small bAbI files, folders and archives."""
   return BabiFiles

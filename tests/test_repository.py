@@ -68,7 +68,7 @@ def test_faithfulness_table_is_linked_and_names_the_switches():
 
 
 SCRIPTS = ('train.py', 'run_nfar.py', 'run_convexhull.py', 'run_kvmemnn.py',
-           'eval.py')
+           'eval.py', 'visualize.py')
 
 
 def test_scripts_run_from_a_checkout_without_path_tricks():

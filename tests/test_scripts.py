@@ -89,6 +89,15 @@ def test_help_and_flag_errors_answer_without_tensorflow(script):
   assert _last_json(refused) == {'tensorflow': False, 'code': 1}
 
 
+def test_visualize_help_and_flag_errors_answer_without_tensorflow():
+  helped = _python('-c', _RUN_AND_REPORT, 'visualize.py', '--help')
+  assert '--curves' in helped.stdout + helped.stderr
+  assert _last_json(helped) == {'tensorflow': False, 'code': 1}
+  refused = _python('-c', _RUN_AND_REPORT, 'visualize.py', '--smooth=1')
+  assert '--smooth must be in [0, 1)' in refused.stderr
+  assert _last_json(refused) == {'tensorflow': False, 'code': 1}
+
+
 _SCRIPT_PRESETS = {'train.py': presets.TRAIN,
                    'run_nfar.py': presets.NTH_FARTHEST,
                    'run_convexhull.py': presets.CONVEX_HULL,

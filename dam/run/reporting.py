@@ -40,6 +40,34 @@ def append_csv_row(path, row):
     csv.DictWriter(f, fieldnames=header).writerow(row)
 
 
+def read_metrics(path):
+  """The columns of a metrics.csv: {name: float array [rows]}.
+
+  Empty cells (a column a row lacks) and non-numbers are NaN.
+
+  Raises:
+    OSError: the file cannot be read.
+    ValueError: it is not a CSV with a header, or has no 'step' column.
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  with open(path, newline='') as f:
+    reader = csv.DictReader(f)
+    header = list(reader.fieldnames or [])
+    rows = list(reader)
+  if 'step' not in header:
+    raise ValueError(f'{path} is not a metrics.csv of a run (no "step" '
+                     f'column; header {header[:5]}).')
+
+  def number(text):
+    try:
+      return float(text)
+    except (TypeError, ValueError):
+      return float('nan')
+
+  return {name: np.array([number(row.get(name)) for row in rows], float)
+          for name in header}
+
+
 def format_duration(seconds):
   """'0:02:47' for 167 s (negative: 0)."""
   return str(datetime.timedelta(seconds=int(max(seconds, 0))))
@@ -141,6 +169,14 @@ class Reporter:
             tf.summary.scalar(key, value)
     self.history.append(row)
     append_csv_row(self.run_dir.metrics, row)
+
+  def image(self, name, rgb, step):
+    """Logs an RGB picture [1, H, W, 3] uint8 to TensorBoard at `step`."""
+    if self._writer is None:
+      return
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    with self._writer.as_default(step=step):
+      tf.summary.image(name, rgb)
 
   @property
   def last(self):

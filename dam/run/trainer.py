@@ -55,7 +55,8 @@ CHANGEABLE_FLAGS = frozenset({
     'training_iteration', 'epoch', 'report_interval', 'checkpoint_interval',
     'keep_checkpoints', 'eval_batches', 'eval_interval', 'info_dir', 'name',
     'data_dir', 'cache_dir', 'download', 'jit_compile', 'generate_data',
-    'return_to_learning_rate', 'test_examples', 'eval_batch_size'})
+    'return_to_learning_rate', 'test_examples', 'eval_batch_size',
+    'memory_pictures'})
 
 # A parameter larger than this in magnitude is taken as an exploded update
 # (e.g. --learning_rate=1e8 moves weights to ~5e7 in one step): such a state
@@ -115,12 +116,16 @@ class Evaluation:
     training: evaluate on the training graph (dropout and clipping on, no
       update: the authors' Nth Farthest / Convex Hull test accuracy);
       False: evaluation mode.
+    picture: a `Batch` whose first example the model runs on (evaluation
+      mode, `dam.run.pictures`) every `interval` steps and at the end; the
+      memory picture goes to TensorBoard (image 'memory'). None: none.
   """
   task: object = None
   batches: int = 0
   sets: Optional[Dict[str, Callable[[], Iterable]]] = None
   interval: Optional[int] = None
   training: bool = False
+  picture: object = None
 
 
 class Trainer:
@@ -173,6 +178,7 @@ class Trainer:
     self.config = dict(config or {})
     self.flags = self.config.pop('flags', None)
     self.stop_signal = None  # 'SIGINT' / 'SIGTERM' while training
+    self._recorder = None  # `dam.run.pictures.Recorder` of the pictures
     self.run_info = dict(run_info or {}, eval_training=evaluation.training)
     self.report_metrics = tuple(task.report_metrics)
     if not settings.jit_compile:
@@ -461,11 +467,25 @@ class Trainer:
       last = self.report_metrics[-1:]
       line += (f' | eval loss {held_out["loss"]:.4f} '
                f'{reporting.format_metrics(held_out, last)}')
-    if self.eval_sets and (step % self.eval_interval == 0 or
-                           step == self.total_steps):
+    evaluation_step = (step % self.eval_interval == 0 or
+                       step == self.total_steps)
+    if self.eval_sets and evaluation_step:
       line += self._evaluate_sets(row)
     self.log(line)
     self._reporter.write(row)
+    if self.evaluation.picture is not None and evaluation_step:
+      self._log_picture(step)
+
+  def _log_picture(self, step):
+    """The memory picture of `Evaluation.picture` to TensorBoard."""
+    from dam.run import pictures  # pylint: disable=g-import-not-at-top
+    if self._recorder is None:
+      self._recorder = pictures.Recorder(self.model)
+    self._reporter.image(
+        'memory', pictures.memory_picture(
+            self._recorder, self.evaluation.picture,
+            title=f'{os.path.basename(self.run_dir.root)}, step {step}'),
+        step)
 
   def _evaluate_sets(self, row):
     """Evaluates every evaluation set into `row`; returns the line part."""
