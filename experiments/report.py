@@ -1,0 +1,268 @@
+"""The report of a suite (experiments/run_suite.py): numbers, table, curves.
+
+From each run's metrics.csv (<info_dir>/<run>/), for the experiment's
+metric m (held-out bit accuracy for the algorithmic tasks):
+
+  steps_to_99   the step of the first report with m >= 0.99 (None: never)
+  final         m at the last report
+  train_time_s  sum over reports of (steps since the previous report) /
+                steps_per_sec, the training time without start-up
+  finished      every phase of the run ended with exit code 0
+
+and per experiment and model, over its seeds: the mean and the sample
+standard deviation of steps_to_99 (over the seeds that reached it, with
+their count) and of final. Written to <out_dir>/:
+
+  results.json         everything above, the machine and the commit
+  table.md             one row per experiment and model
+  <experiment>.png     learning curves, mean over seeds per model
+                       (`dam.plots.curves_figure`, as visualize.py --curves)
+"""
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+
+import numpy as np
+
+from experiments import suites
+
+THRESHOLD = 0.99
+
+
+def _columns(run_dir):
+  from dam.run import reporting  # pylint: disable=g-import-not-at-top
+  path = os.path.join(run_dir, 'metrics.csv')
+  if not os.path.isfile(path):
+    return None
+  columns = reporting.read_metrics(path)
+  if 'evaluation_only' in columns:  # rows of a re-evaluation
+    keep = ~(columns['evaluation_only'] == 1)
+    columns = {k: v[keep] for k, v in columns.items()}
+  return columns
+
+
+def run_numbers(run, info_dir, metric):
+  """The numbers of one run (see the module docstring)."""
+  run_dir = os.path.join(info_dir, run.name)
+  finished = suites.done_phases(info_dir, run) == set(
+      range(len(run.phases)))
+  out = dict(name=run.name, experiment=run.experiment, model=run.model,
+             seed=run.seed, finished=finished, steps=None, steps_to_99=None,
+             final=None, train_time_s=None)
+  columns = _columns(run_dir)
+  if columns is None or metric not in columns or not len(columns['step']):
+    return out
+  steps, values = columns['step'], columns[metric]
+  valid = np.isfinite(values)
+  out['steps'] = int(steps[-1])
+  if valid.any():
+    out['final'] = float(values[valid][-1])
+    reached = np.flatnonzero(valid & (values >= THRESHOLD))
+    if len(reached):
+      out['steps_to_99'] = int(steps[reached[0]])
+  rates = columns.get('steps_per_sec')
+  if rates is not None:
+    intervals = np.diff(np.concatenate([[0.], steps]))
+    ok = np.isfinite(rates) & (rates > 0) & (intervals > 0)
+    out['train_time_s'] = round(float(np.sum(intervals[ok] / rates[ok])), 1)
+  return out
+
+
+def _mean_std(values):
+  values = [v for v in values if v is not None]
+  if not values:
+    return None, None
+  std = statistics.stdev(values) if len(values) > 1 else 0.
+  return statistics.mean(values), std
+
+
+def aggregate(numbers):
+  """Per (experiment, model): seeds, finished, reached, means and spreads."""
+  groups = {}
+  for row in numbers:
+    groups.setdefault((row['experiment'], row['model']), []).append(row)
+  out = []
+  for (experiment, model), rows in groups.items():
+    done = [r for r in rows if r['finished']]
+    steps_mean, steps_std = _mean_std([r['steps_to_99'] for r in done])
+    final_mean, final_std = _mean_std([r['final'] for r in done])
+    time_mean, _ = _mean_std([r['train_time_s'] for r in done])
+    out.append(dict(
+        experiment=experiment, model=model, seeds=len(rows),
+        finished=len(done),
+        reached_99=sum(r['steps_to_99'] is not None for r in done),
+        steps_to_99=[r['steps_to_99'] for r in done],
+        steps_to_99_mean=steps_mean, steps_to_99_std=steps_std,
+        final=[r['final'] for r in done], final_mean=final_mean,
+        final_std=final_std, train_time_s_mean=time_mean))
+  return out
+
+
+def _git_commit():
+  try:
+    return subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True,
+                          text=True, check=True,
+                          cwd=os.path.dirname(os.path.abspath(__file__))
+                          ).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    return None
+
+
+def _machine():
+  info = dict(platform=platform.platform(), cpus=os.cpu_count())
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        if line.startswith('model name'):
+          info['cpu_model'] = line.split(':', 1)[1].strip()
+          break
+  except OSError:
+    pass
+  return info
+
+
+def _fmt(mean, std, digits=0):
+  if mean is None:
+    return '--'
+  if digits == 0:
+    return f'{mean:,.0f} ± {std:,.0f}'
+  return f'{mean:.{digits}f} ± {std:.{digits}f}'
+
+
+def table(rows, experiments):
+  """The markdown table of `aggregate` rows."""
+  lines = [
+      '| experiment | model | seeds done | reached 99 % | steps to 99 % '
+      '(mean ± sd) | per seed | final (mean ± sd) | training min / run |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- |']
+  steps = {e.name: e.steps for e in experiments}
+  for row in rows:
+    per_seed = ', '.join('never' if s is None else f'{s:,}'
+                         for s in row['steps_to_99']) or '--'
+    minutes = ('--' if row['train_time_s_mean'] is None else
+               f'{row["train_time_s_mean"] / 60:.1f}')
+    lines.append(
+        f'| {row["experiment"]} ({steps[row["experiment"]]:,} steps) | '
+        f'{suites.MODEL_LABELS[row["model"]]} | {row["finished"]} / '
+        f'{row["seeds"]} | {row["reached_99"]} / {row["finished"]} | '
+        f'{_fmt(row["steps_to_99_mean"], row["steps_to_99_std"])} | '
+        f'{per_seed} | {_fmt(row["final_mean"], row["final_std"], 4)} | '
+        f'{minutes} |')
+  return '\n'.join(lines) + '\n'
+
+
+def _mean_curves(runs, info_dir, metric):
+  """[(label, columns)] per model: the mean over its finished seeds of the
+  train and held-out columns of `metric` (the reports of all seeds are at
+  the same steps)."""
+  base = metric.split('_', 1)[1]
+  curves = []
+  models = []
+  for run in runs:
+    if run.model not in models:
+      models.append(run.model)
+  for model in models:
+    tables = [c for c in (_columns(os.path.join(info_dir, run.name))
+                          for run in runs if run.model == model)
+              if c is not None]
+    if not tables:
+      continue
+    length = min(len(c['step']) for c in tables)
+    columns = {'step': tables[0]['step'][:length]}
+    for name in (f'train_{base}', f'eval_{base}', 'train_reported_loss',
+                 'eval_reported_loss'):
+      if all(name in c for c in tables):
+        columns[name] = np.mean([c[name][:length] for c in tables], axis=0)
+    curves.append((f'{suites.MODEL_LABELS[model]} (mean of {len(tables)} '
+                   f'seeds)', columns))
+  return curves
+
+
+def write(suite, runs, info_dir, out_dir):
+  """Writes the report of `runs` into `out_dir`; returns the paths."""
+  from dam import plots  # pylint: disable=g-import-not-at-top
+  experiments = [e for e in suites.SUITES[suite]
+                 if any(r.experiment == e.name for r in runs)]
+  metric = {e.name: e.metric for e in experiments}
+  numbers = [run_numbers(run, info_dir, metric[run.experiment])
+             for run in runs]
+  rows = aggregate(numbers)
+  os.makedirs(out_dir, exist_ok=True)
+  written = []
+  for experiment in experiments:
+    mine = [r for r in runs if r.experiment == experiment.name]
+    curves = _mean_curves(mine, info_dir, experiment.metric)
+    if not curves:
+      continue
+    base = experiment.metric.split('_', 1)[1]
+    figure = plots.curves_figure(
+        curves, log_scale=True, metrics=['reported_loss', base],
+        title=f'{experiment.name}: {experiment.steps:,} steps, the authors\' '
+              f'configuration')
+    path = os.path.join(out_dir, f'{experiment.name}.png')
+    plots.save_png(figure, path)
+    written.append(path)
+  report = dict(
+      suite=suite, date=datetime.date.today().isoformat(),
+      commit=_git_commit(), machine=_machine(), threshold=THRESHOLD,
+      experiments=[dict(name=e.name, commands=list(e.commands),
+                        models=list(e.models), seeds=list(e.seeds),
+                        steps=e.steps, metric=e.metric, paper=e.paper)
+                   for e in experiments],
+      summary=rows, runs=numbers)
+  path = os.path.join(out_dir, 'results.json')
+  with open(path, 'w') as f:
+    json.dump(report, f, indent=2)
+  written.append(path)
+  path = os.path.join(out_dir, 'table.md')
+  with open(path, 'w') as f:
+    f.write(table(rows, experiments))
+  written.append(path)
+  return written
+
+
+def estimate(runs, steps, out_dir, argv_of, env, cwd):
+  """Times `steps` steps of each distinct configuration; writes the
+  expected hours of `runs` on this machine to <out_dir>/estimate.json."""
+  import sys  # pylint: disable=g-import-not-at-top
+  scratch = tempfile.mkdtemp(prefix='suite_estimate_')
+  rates, results = {}, []
+  for run in runs:
+    script, phase_flags = run.phases[0]
+    key = (script, json.dumps({k: v for k, v in phase_flags.items()
+                               if k not in ('seed', 'name')},
+                              sort_keys=True))
+    if key not in rates:
+      trial = dict(phase_flags, training_iteration=steps,
+                   report_interval=max(1, steps // 2),
+                   checkpoint_interval=10 * steps, name=f'estimate{len(rates)}')
+      trial.pop('epoch', None)
+      argv = argv_of(script, trial, scratch)
+      done = subprocess.run([sys.executable] + argv, cwd=cwd, env=env,
+                            capture_output=True, text=True)
+      columns = _columns(os.path.join(scratch, trial['name']))
+      rate = None
+      if done.returncode == 0 and columns is not None and len(
+          columns['step']):
+        rate = float(columns['steps_per_sec'][-1])
+      rates[key] = rate
+    rate = rates[key]
+    total = run.steps
+    results.append(dict(name=run.name, steps=total, steps_per_sec=rate,
+                        hours=(None if rate is None or total is None else
+                               round(total / rate / 3600, 2))))
+  known = [r['hours'] for r in results if r['hours'] is not None]
+  report = dict(machine=_machine(), commit=_git_commit(), trial_steps=steps,
+                total_hours_known=round(sum(known), 1),
+                unknown=[r['name'] for r in results if r['hours'] is None],
+                runs=results)
+  os.makedirs(out_dir, exist_ok=True)
+  path = os.path.join(out_dir, 'estimate.json')
+  with open(path, 'w') as f:
+    json.dump(report, f, indent=2)
+  return path

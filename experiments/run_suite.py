@@ -1,0 +1,212 @@
+"""Runs a suite of the paper's experiments (experiments/suites.py), resumably,
+then writes its report.
+
+    python experiments/run_suite.py --suite=cpu --parallel=2 --threads=1
+    python experiments/run_suite.py --suite=cpu --report_only
+    python experiments/run_suite.py --suite=gpu --estimate=20 --data_dir=...
+
+Each run trains in <info_dir>/<run name>/ through its script (train.py,
+run_nfar.py, ...), its output appended to <info_dir>/<run name>/suite.log.
+A phase that ended with exit code 0 is recorded in
+<info_dir>/<run name>/suite_phases.json and never run again; an
+interrupted one (Ctrl-C, a kill, the end of a session) runs again and the
+script resumes from its latest checkpoint. So the same command, rerun, goes
+on where the last one stopped. Ctrl-C stops every run after its current
+step (each saves a checkpoint).
+
+--parallel runs that many runs at once, each with --threads TensorFlow
+threads: on 2 CPU cores two one-thread runs of the Copy model train ~1.6 x
+more steps per second together than one two-thread run (measured in
+docs/results.md).
+
+When every run of the suite has finished (or with --report_only), the
+report goes to results/<suite>/ (`experiments/report.py`).
+
+--estimate=N runs each distinct configuration of the suite for N steps
+into a scratch folder and writes the expected hours of the whole suite on
+this machine (results/<suite>/estimate.json) instead of training.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # `python experiments/run_suite.py` from a checkout
+
+from experiments import report as report_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from experiments import suites  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+flags.DEFINE_enum('suite', 'cpu', list(suites.SUITES), 'The suite to run.')
+flags.DEFINE_string('info_dir', os.path.join('info', 'suite'), 'Where the '
+                    'runs go (one folder per run; checkpoints are kept).')
+flags.DEFINE_string('results_dir', 'results', 'Where the report goes '
+                    '(<results_dir>/<suite>/).')
+flags.DEFINE_integer('parallel', 2, 'Runs at once.')
+flags.DEFINE_integer('threads', 1, 'TensorFlow threads per run '
+                     '(TF_NUM_INTRAOP_THREADS).')
+flags.DEFINE_string('data_dir', None, 'Data folder passed to the bAbI and '
+                    'Convex Hull runs (their scripts\' --data_dir).')
+flags.DEFINE_list('only', None, 'Run only these experiments (names in '
+                  'experiments/suites.py).')
+flags.DEFINE_boolean('report_only', False, 'Write the report from the runs '
+                     'there are; train nothing.')
+flags.DEFINE_integer('estimate', 0, 'Time this many steps of each '
+                     'configuration and write the expected hours instead '
+                     'of training (0: train).')
+FLAGS = flags.FLAGS
+
+flags.register_validator('parallel', lambda v: v >= 1,
+                         message='--parallel must be >= 1.')
+flags.register_validator('threads', lambda v: v >= 1,
+                         message='--threads must be >= 1.')
+
+def _argv(script, phase_flags, info_dir):
+  phase_flags = dict(phase_flags)
+  if FLAGS.data_dir and script in ('train.py', 'eval.py',
+                                   'run_convexhull.py') and (
+                                       phase_flags.get('babi') or
+                                       script != 'train.py'):
+    phase_flags['data_dir'] = FLAGS.data_dir
+  return suites.command_line(script, phase_flags, info_dir)
+
+
+def _env():
+  threads = str(FLAGS.threads)
+  return dict(os.environ, TF_NUM_INTRAOP_THREADS=threads,
+              TF_NUM_INTEROP_THREADS='1', TF_CPP_MIN_LOG_LEVEL='2')
+
+
+class _Job:
+  """One run: its remaining phases, one process at a time."""
+
+  def __init__(self, run, info_dir):
+    self.run, self.info_dir = run, info_dir
+    done = suites.done_phases(info_dir, run)
+    self.todo = [i for i in range(len(run.phases)) if i not in done]
+    self.process = None
+    self.phase = None
+    self.failed = None
+
+  def start_next(self):
+    self.phase = self.todo.pop(0)
+    script, phase_flags = self.run.phases[self.phase]
+    argv = _argv(script, phase_flags, self.info_dir)
+    os.makedirs(os.path.join(self.info_dir, self.run.name), exist_ok=True)
+    log = open(os.path.join(self.info_dir, self.run.name, 'suite.log'), 'a')
+    log.write(f'\n$ python {" ".join(argv)}\n')
+    log.flush()
+    self.process = subprocess.Popen([sys.executable] + argv, cwd=ROOT,
+                                    stdout=log, stderr=subprocess.STDOUT,
+                                    env=_env())
+    log.close()
+
+  def poll(self):
+    """None while running; True when the run is complete; False if a phase
+    failed."""
+    code = self.process.poll()
+    if code is None:
+      return None
+    if code != 0:
+      self.failed = (self.phase, code)
+      return False
+    suites.mark_done(self.info_dir, self.run, self.phase)
+    if self.todo:
+      self.start_next()
+      return None
+    return True
+
+
+def train(runs, info_dir):
+  """Runs every unfinished run, --parallel at a time; returns the failed
+  ones [(run, phase, exit code)]."""
+  pending = [_Job(run, info_dir) for run in runs]
+  pending = [job for job in pending if job.todo]
+  total = len(pending)
+  print(f'{len(runs) - total} of {len(runs)} runs finished already; '
+        f'{total} to run, {FLAGS.parallel} at a time with {FLAGS.threads} '
+        f'thread(s) each. Logs: {info_dir}/<run>/suite.log', flush=True)
+  running, failed, finished = [], [], 0
+  start = time.time()
+  stopping = []
+
+  def stop(signum, frame):
+    del frame
+    stopping.append(signum)
+    for job in running:
+      job.process.send_signal(signal.SIGTERM)  # each saves a checkpoint
+
+  previous = {s: signal.signal(s, stop) for s in (signal.SIGINT,
+                                                  signal.SIGTERM)}
+  try:
+    while (pending or running) and not (stopping and not running):
+      while pending and len(running) < FLAGS.parallel and not stopping:
+        job = pending.pop(0)
+        job.start_next()
+        running.append(job)
+        print(f'[{time.strftime("%H:%M:%S")}] started {job.run.name} '
+              f'(phase {job.phase + 1}/{len(job.run.phases)})', flush=True)
+      time.sleep(2)
+      for job in list(running):
+        state = job.poll()
+        if state is None:
+          continue
+        running.remove(job)
+        if state:
+          finished += 1
+          elapsed = time.time() - start
+          print(f'[{time.strftime("%H:%M:%S")}] finished {job.run.name} '
+                f'({finished}/{total}, {elapsed / 60:.1f} min)', flush=True)
+        else:
+          failed.append((job.run, *job.failed))
+          print(f'[{time.strftime("%H:%M:%S")}] {job.run.name} phase '
+                f'{job.failed[0] + 1} exited with code {job.failed[1]}: see '
+                f'{info_dir}/{job.run.name}/suite.log', flush=True)
+  finally:
+    for s, handler in previous.items():
+      signal.signal(s, handler)
+  if stopping:
+    print('Stopped: every run saved a checkpoint; the same command resumes.')
+    raise KeyboardInterrupt
+  return failed
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  runs = suites.runs(FLAGS.suite)
+  if FLAGS.only:
+    unknown = set(FLAGS.only) - {run.experiment for run in runs}
+    if unknown:
+      raise app.UsageError(f'--only: unknown experiments {sorted(unknown)}.')
+    runs = [run for run in runs if run.experiment in FLAGS.only]
+  info_dir = os.path.abspath(FLAGS.info_dir)
+  out_dir = os.path.join(FLAGS.results_dir, FLAGS.suite)
+  if FLAGS.estimate:
+    path = report_lib.estimate(runs, FLAGS.estimate, out_dir,
+                               lambda script, phase_flags, scratch: _argv(
+                                   script, phase_flags, scratch), _env(), ROOT)
+    print(f'Wrote {path}')
+    return 0
+  if not FLAGS.report_only:
+    try:
+      failed = train(runs, info_dir)
+    except KeyboardInterrupt:
+      return 130
+    if failed:
+      print(f'{len(failed)} run(s) failed; no report. Fix and rerun the same '
+            f'command (finished runs are kept).', file=sys.stderr)
+      return 1
+  written = report_lib.write(FLAGS.suite, runs, info_dir, out_dir)
+  for path in written:
+    print(f'Wrote {path}')
+  return 0
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,183 @@
+"""The paper's experiments, declared once: which script, flags, seeds, steps.
+
+Park et al. 2021 compare the DAM with the DNC (Graves et al. 2016) on the
+algorithmic tasks, bAbI, Nth Farthest and Convex Hull, and the DAM with and
+without the Memory Refreshing Loss. Every run here starts from one of the
+authors' commands (`dam.presets.COMMANDS`) and changes only what the
+comparison needs:
+
+  dam        the authors' command as written (the DAM, with its p_re)
+  dnc        --dam=False --p_re=0: the DNC baseline, no MRL
+  dam_nomrl  --p_re=0: the MRL ablation
+
+plus --seed, a held-out evaluation at every report (--eval_batches fresh
+batches of another seed, no dropout, no clipping) and the run's name.
+
+Suites (`SUITES`): 'cpu', what two CPU cores do in a few hours; 'gpu', the
+authors' full runs. `experiments/run_suite.py` runs a suite and writes its
+report.
+"""
+
+import collections
+import json
+import os
+
+from dam import presets
+
+# A model variant: flags over the authors' command.
+MODELS = {
+    'dam': {},
+    'dnc': {'dam': False, 'p_re': 0.},
+    'dam_nomrl': {'p_re': 0.},
+}
+MODEL_LABELS = {'dam': 'DAM', 'dnc': 'DNC', 'dam_nomrl': 'DAM, no MRL'}
+
+Experiment = collections.namedtuple(
+    'Experiment', ('name', 'commands', 'models', 'seeds', 'steps', 'extra',
+                   'metric', 'paper'))
+Experiment.__doc__ = """One comparison.
+
+Fields:
+  name: e.g. 'copy'.
+  commands: the authors' commands it runs, in order, on one run directory
+    (`dam.presets.COMMANDS`; bAbI: training, fine-tuning, evaluation).
+  models: model variants (`MODELS` keys).
+  seeds: the --seed values.
+  steps: --training_iteration (the authors' unless stated); None: the
+    command's own length (bAbI's epochs).
+  extra: more flags for every run (reports, held-out evaluation).
+  metric: the metrics.csv column the report reads ('eval_bit_accuracy'
+    for the algorithmic tasks).
+  paper: what Park et al. 2021 claim for it (one line).
+"""
+
+Run = collections.namedtuple('Run', ('experiment', 'model', 'seed', 'name',
+                                     'phases', 'steps'))
+Run.__doc__ = """One run directory and the commands that fill it.
+
+Fields:
+  experiment, model, seed: what it is.
+  name: its --name (<experiment>_<model>_s<seed>).
+  phases: list of (script, flags dict), run in order (bAbI: training,
+    fine-tuning, evaluation; one phase otherwise).
+  steps: its --training_iteration (None for bAbI, which counts epochs).
+"""
+
+# Held-out bit accuracy every 100 steps on 10 fresh batches (160 sequences);
+# no TensorBoard memory pictures (they cost ~1 % and the suite has no use
+# for them).
+_ALGORITHMIC_EXTRA = dict(report_interval=100, eval_batches=10,
+                          memory_pictures=False)
+
+_CLAIM_ALGORITHMIC = ('the DAM learns faster than the DNC, and the MRL '
+                      'speeds up learning (Park et al. 2021, Sec. 5, '
+                      'algorithmic tasks)')
+
+SUITES = {
+    'cpu': (
+        Experiment('copy', ('copy',), ('dam', 'dnc', 'dam_nomrl'), (0, 1, 2),
+                   10000, _ALGORITHMIC_EXTRA, 'eval_bit_accuracy',
+                   _CLAIM_ALGORITHMIC),
+        Experiment('associative_recall', ('associative_recall',),
+                   ('dam', 'dnc', 'dam_nomrl'), (0, 1, 2), 10000,
+                   _ALGORITHMIC_EXTRA, 'eval_bit_accuracy',
+                   _CLAIM_ALGORITHMIC),
+        # The authors' command has no --p_re: no MRL, so no ablation.
+        Experiment('representation_recall', ('representation_recall',),
+                   ('dam', 'dnc'), (0, 1), 20000, _ALGORITHMIC_EXTRA,
+                   'eval_bit_accuracy',
+                   'the DAM (K = 8) beats the DNC on Representation Recall '
+                   '(Park et al. 2021, Sec. 5)'),
+    ),
+    'gpu': (
+        Experiment('copy', ('copy',), ('dam', 'dnc', 'dam_nomrl'),
+                   (0, 1, 2, 3, 4), 10000, _ALGORITHMIC_EXTRA,
+                   'eval_bit_accuracy', _CLAIM_ALGORITHMIC),
+        Experiment('associative_recall', ('associative_recall',),
+                   ('dam', 'dnc', 'dam_nomrl'), (0, 1, 2, 3, 4), 10000,
+                   _ALGORITHMIC_EXTRA, 'eval_bit_accuracy',
+                   _CLAIM_ALGORITHMIC),
+        Experiment('representation_recall', ('representation_recall',),
+                   ('dam', 'dnc'), (0, 1, 2, 3, 4), 20000, _ALGORITHMIC_EXTRA,
+                   'eval_bit_accuracy',
+                   'the DAM (K = 8) beats the DNC on Representation Recall '
+                   '(Park et al. 2021, Sec. 5)'),
+        Experiment('nth_farthest', ('nth_farthest',),
+                   ('dam', 'dnc', 'dam_nomrl'),
+                   (0,), 300000, {}, 'test_answer_accuracy',
+                   'Nth Farthest test accuracy (Park et al. 2021, Sec. 5)'),
+        Experiment('convex_hull', ('convex_hull',), ('dam', 'dnc', 'dam_nomrl'),
+                   (0,), 300000, {}, 'test5_sequence_accuracy',
+                   'Convex Hull exact-sequence accuracy, N = 5 and 10 (Park '
+                   'et al. 2021, Sec. 5)'),
+        Experiment('babi', ('babi', 'babi_finetune', 'babi_eval'),
+                   ('dam', 'dnc', 'dam_nomrl'), (0,), None, {},
+                   'mean_error',
+                   'bAbI en-10k joint: mean error and failed tasks (Park et '
+                   'al. 2021, Sec. 5); the DNC 16.7 +- 7.6 % (Graves et al. '
+                   '2016)'),
+    ),
+}
+
+
+def runs(suite):
+  """The runs of suite `suite`, in order.
+
+  Raises:
+    KeyError: an unknown suite (naming the known ones).
+  """
+  if suite not in SUITES:
+    raise KeyError(f'Unknown suite {suite!r}; choose one of '
+                   f'{", ".join(SUITES)}.')
+  out = []
+  for experiment in SUITES[suite]:
+    for seed in experiment.seeds:  # every model of a seed, then the next
+      for model in experiment.models:
+        name = f'{experiment.name}_{model}_s{seed}'
+        phases = []
+        for command in experiment.commands:
+          script, flags = presets.COMMANDS[command]
+          flags = dict(flags, name=name)
+          if script != 'eval.py':  # eval.py reads the model from the run
+            flags.update(MODELS[model], **experiment.extra, seed=seed)
+            if experiment.steps is not None:
+              flags['training_iteration'] = experiment.steps
+          elif not MODELS[model].get('dam', True):
+            flags['dam'] = False
+          phases.append((script, flags))
+        out.append(Run(experiment.name, model, seed, name, phases,
+                       experiment.steps))
+  return out
+
+
+def command_line(script, flags, info_dir):
+  """argv of one phase of a run (after `python`)."""
+  argv = [script]
+  for key, value in dict(flags, info_dir=info_dir).items():
+    if isinstance(value, bool):
+      argv.append(f'--{key}' if value else f'--no{key}')
+    else:
+      argv.append(f'--{key}={value}')
+  return argv
+
+
+# Per run directory: the indices of the phases that ended with exit code 0.
+PHASES_FILE = 'suite_phases.json'
+
+
+def done_phases(info_dir, run):
+  """Indices of the run's phases that finished (exit code 0)."""
+  try:
+    with open(os.path.join(info_dir, run.name, PHASES_FILE)) as f:
+      return set(json.load(f))
+  except (OSError, ValueError):
+    return set()
+
+
+def mark_done(info_dir, run, phase):
+  """Records that phase `phase` of `run` finished (atomically)."""
+  done = sorted(done_phases(info_dir, run) | {phase})
+  path = os.path.join(info_dir, run.name, PHASES_FILE)
+  with open(path + '.tmp', 'w') as f:
+    json.dump(done, f)
+  os.replace(path + '.tmp', path)
