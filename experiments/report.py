@@ -63,14 +63,26 @@ def run_numbers(run, info_dir, metric):
   if valid.any():
     out['final'] = float(values[valid][-1])
     reached = np.flatnonzero(valid & (values >= THRESHOLD))
-    if len(reached):
+    if len(reached) and counts_steps_to_99(metric):
       out['steps_to_99'] = int(steps[reached[0]])
+  prefix = metric.split('_', 1)[0]
+  tasks = sorted((int(name[len(prefix) + 5:]), name) for name in columns
+                 if name.startswith(f'{prefix}_task'))
+  if tasks:  # the KV-MemNN's per-task accuracies at the last report
+    out['final_per_task'] = {t: float(columns[name][-1]) for t, name in tasks}
   rates = columns.get('steps_per_sec')
   if rates is not None:
     intervals = np.diff(np.concatenate([[0.], steps]))
     ok = np.isfinite(rates) & (rates > 0) & (intervals > 0)
     out['train_time_s'] = round(float(np.sum(intervals[ok] / rates[ok])), 1)
+  elif 'wall_time_s' in columns:  # one process's clock (the KV-MemNN's)
+    out['train_time_s'] = float(columns['wall_time_s'][-1])
   return out
+
+
+def counts_steps_to_99(metric):
+  """Whether the report counts steps to 99 % of `metric` (bit accuracies)."""
+  return metric.endswith('bit_accuracy')
 
 
 def _mean_std(values):
@@ -135,25 +147,48 @@ def _fmt(mean, std, digits=0):
 
 
 def table(rows, experiments):
-  """The markdown table of `aggregate` rows."""
-  lines = [
-      '| experiment | model | seeds done | reached 99 % | steps to 99 % '
-      '(mean ± sd) | per seed | final (mean ± sd) | training min / run |',
-      '| --- | --- | --- | --- | --- | --- | --- | --- |']
-  steps = {e.name: e.steps for e in experiments}
-  for row in rows:
+  """The markdown tables of `aggregate` rows: one for the experiments whose
+  steps to 99 % are counted, one for the others (final metric)."""
+  by_name = {e.name: e for e in experiments}
+  counted = [r for r in rows if counts_steps_to_99(
+      by_name[r['experiment']].metric)]
+  other = [r for r in rows if r not in counted]
+  lines = []
+  if counted:
+    lines += [
+        '| experiment | model | seeds done | reached 99 % | steps to 99 % '
+        '(mean ± sd) | per seed | final (mean ± sd) | training min / run |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |']
+  for row in counted:
     per_seed = ', '.join('never' if s is None else f'{s:,}'
                          for s in row['steps_to_99']) or '--'
-    minutes = ('--' if row['train_time_s_mean'] is None else
-               f'{row["train_time_s_mean"] / 60:.1f}')
     lines.append(
-        f'| {row["experiment"]} ({steps[row["experiment"]]:,} steps) | '
-        f'{suites.MODEL_LABELS[row["model"]]} | {row["finished"]} / '
-        f'{row["seeds"]} | {row["reached_99"]} / {row["finished"]} | '
+        f'| {row["experiment"]} ({by_name[row["experiment"]].steps:,} '
+        f'steps) | {suites.MODEL_LABELS[row["model"]]} | {row["finished"]} '
+        f'/ {row["seeds"]} | {row["reached_99"]} / {row["finished"]} | '
         f'{_fmt(row["steps_to_99_mean"], row["steps_to_99_std"])} | '
         f'{per_seed} | {_fmt(row["final_mean"], row["final_std"], 4)} | '
-        f'{minutes} |')
+        f'{_minutes(row)} |')
+  if other:
+    lines += (['', ] if counted else []) + [
+        '| experiment | model | seeds done | metric | final (mean ± sd) | '
+        'per seed | training min / run |',
+        '| --- | --- | --- | --- | --- | --- | --- |']
+  for row in other:
+    per_seed = ', '.join('--' if v is None else f'{v:.3f}'
+                         for v in row['final']) or '--'
+    lines.append(
+        f'| {row["experiment"]} | {suites.MODEL_LABELS[row["model"]]} | '
+        f'{row["finished"]} / {row["seeds"]} | '
+        f'{by_name[row["experiment"]].metric} | '
+        f'{_fmt(row["final_mean"], row["final_std"], 3)} | {per_seed} | '
+        f'{_minutes(row)} |')
   return '\n'.join(lines) + '\n'
+
+
+def _minutes(row):
+  return ('--' if row['train_time_s_mean'] is None else
+          f'{row["train_time_s_mean"] / 60:.1f}')
 
 
 def _mean_curves(runs, info_dir, metric):
@@ -196,21 +231,31 @@ def write(suite, runs, info_dir, out_dir):
   written = []
   for experiment in experiments:
     mine = [r for r in runs if r.experiment == experiment.name]
-    curves = _mean_curves(mine, info_dir, experiment.metric)
+    base = experiment.metric.split('_', 1)[1]
+    if counts_steps_to_99(experiment.metric):
+      curves = _mean_curves(mine, info_dir, experiment.metric)
+      panels = ['reported_loss', base]
+      title = (f'{experiment.name}: {experiment.steps:,} steps, the '
+               f'authors\' configuration')
+    else:  # every run's own curves (the KV-MemNN's accuracies)
+      from dam.run import reporting  # pylint: disable=g-import-not-at-top
+      curves = [(suites.MODEL_LABELS[r.model],
+                 reporting.read_metrics(os.path.join(info_dir, r.name,
+                                                     'metrics.csv')))
+                for r in mine if _columns(os.path.join(info_dir, r.name))]
+      panels, title = [base], experiment.name
     if not curves:
       continue
-    base = experiment.metric.split('_', 1)[1]
-    figure = plots.curves_figure(
-        curves, log_scale=True, metrics=['reported_loss', base],
-        title=f'{experiment.name}: {experiment.steps:,} steps, the authors\' '
-              f'configuration')
+    figure = plots.curves_figure(curves, log_scale=True, metrics=panels,
+                                 title=title)
     path = os.path.join(out_dir, f'{experiment.name}.png')
     plots.save_png(figure, path)
     written.append(path)
   report = dict(
       suite=suite, date=datetime.date.today().isoformat(),
       commit=_git_commit(), machine=_machine(), threshold=THRESHOLD,
-      experiments=[dict(name=e.name, commands=list(e.commands),
+      experiments=[dict(name=e.name, commands=[
+          c if isinstance(c, str) else list(c) for c in e.commands],
                         models=list(e.models), seeds=list(e.seeds),
                         steps=e.steps, metric=e.metric, paper=e.paper)
                    for e in experiments],

@@ -3,7 +3,8 @@ then writes its report.
 
     python experiments/run_suite.py --suite=cpu --parallel=2 --threads=1
     python experiments/run_suite.py --suite=cpu --report_only
-    python experiments/run_suite.py --suite=gpu --estimate=20 --data_dir=...
+    python experiments/run_suite.py --suite=gpu --estimate=20 \
+        --babi_dir=... --convex_hull_dir=...
 
 Each run trains in <info_dir>/<run name>/ through its script (train.py,
 run_nfar.py, ...), its output appended to <info_dir>/<run name>/suite.log.
@@ -50,8 +51,11 @@ flags.DEFINE_string('results_dir', 'results', 'Where the report goes '
 flags.DEFINE_integer('parallel', 2, 'Runs at once.')
 flags.DEFINE_integer('threads', 1, 'TensorFlow threads per run '
                      '(TF_NUM_INTRAOP_THREADS).')
-flags.DEFINE_string('data_dir', None, 'Data folder passed to the bAbI and '
-                    'Convex Hull runs (their scripts\' --data_dir).')
+flags.DEFINE_string('babi_dir', None, 'bAbI data folder, passed as --data_dir '
+                    'to the bAbI runs (train.py, eval.py) and the KV-MemNN '
+                    'runs (default: each script\'s own).')
+flags.DEFINE_string('convex_hull_dir', None, 'Convex Hull data folder, passed '
+                    'as --data_dir to run_convexhull.py.')
 flags.DEFINE_list('only', None, 'Run only these experiments (names in '
                   'experiments/suites.py).')
 flags.DEFINE_boolean('report_only', False, 'Write the report from the runs '
@@ -68,11 +72,12 @@ flags.register_validator('threads', lambda v: v >= 1,
 
 def _argv(script, phase_flags, info_dir):
   phase_flags = dict(phase_flags)
-  if FLAGS.data_dir and script in ('train.py', 'eval.py',
-                                   'run_convexhull.py') and (
-                                       phase_flags.get('babi') or
-                                       script != 'train.py'):
-    phase_flags['data_dir'] = FLAGS.data_dir
+  babi = (script in ('eval.py', 'run_kvmemnn.py') or
+          (script == 'train.py' and phase_flags.get('babi')))
+  if babi and FLAGS.babi_dir:
+    phase_flags['data_dir'] = FLAGS.babi_dir
+  if script == 'run_convexhull.py' and FLAGS.convex_hull_dir:
+    phase_flags['data_dir'] = FLAGS.convex_hull_dir
   return suites.command_line(script, phase_flags, info_dir)
 
 

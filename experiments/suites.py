@@ -29,8 +29,20 @@ MODELS = {
     'dam': {},
     'dnc': {'dam': False, 'p_re': 0.},
     'dam_nomrl': {'p_re': 0.},
+    # The KV-MemNN baseline (run_kvmemnn.py): the reference's task-ordered
+    # batches (default) or mixed batches.
+    'kvmemnn': {},
+    'kvmemnn_mixed': {'reproduce_quirks': False},
 }
-MODEL_LABELS = {'dam': 'DAM', 'dnc': 'DNC', 'dam_nomrl': 'DAM, no MRL'}
+MODEL_LABELS = {'dam': 'DAM', 'dnc': 'DNC', 'dam_nomrl': 'DAM, no MRL',
+                'kvmemnn': 'KV-MemNN', 'kvmemnn_mixed':
+                    'KV-MemNN, mixed batches'}
+
+# The KV-MemNN reference's commands (its README): joint.py and
+# single.py --task_id 20 ... (`run_kvmemnn.py` runs both).
+KVMEMNN_JOINT = ('run_kvmemnn.py', {})
+KVMEMNN_TASK20 = ('run_kvmemnn.py', dict(task_id=20, learning_rate=0.005,
+                                         feature_size=40, epochs=200))
 
 Experiment = collections.namedtuple(
     'Experiment', ('name', 'commands', 'models', 'seeds', 'steps', 'extra',
@@ -39,15 +51,18 @@ Experiment.__doc__ = """One comparison.
 
 Fields:
   name: e.g. 'copy'.
-  commands: the authors' commands it runs, in order, on one run directory
-    (`dam.presets.COMMANDS`; bAbI: training, fine-tuning, evaluation).
+  commands: the commands it runs, in order, on one run directory: names
+    of the authors' commands (`dam.presets.COMMANDS`; bAbI: training,
+    fine-tuning, evaluation) or (script, flags) pairs (the KV-MemNN
+    reference's).
   models: model variants (`MODELS` keys).
   seeds: the --seed values.
   steps: --training_iteration (the authors' unless stated); None: the
     command's own length (bAbI's epochs).
   extra: more flags for every run (reports, held-out evaluation).
   metric: the metrics.csv column the report reads ('eval_bit_accuracy'
-    for the algorithmic tasks).
+    for the algorithmic tasks, 'test_mean' for the KV-MemNN); the report
+    counts the steps to 99 % of the bit accuracies.
   paper: what Park et al. 2021 claim for it (one line).
 """
 
@@ -88,6 +103,14 @@ SUITES = {
                    'eval_bit_accuracy',
                    'the DAM (K = 8) beats the DNC on Representation Recall '
                    '(Park et al. 2021, Sec. 5)'),
+        Experiment('kvmemnn_joint', (KVMEMNN_JOINT,),
+                   ('kvmemnn', 'kvmemnn_mixed'), (0,), None, {}, 'test_mean',
+                   'bAbI 1k joint mean test accuracy 0.796 (the KV-MemNN '
+                   'reference README)'),
+        Experiment('kvmemnn_task20', (KVMEMNN_TASK20,), ('kvmemnn',), (0,),
+                   None, {}, 'test_mean',
+                   'bAbI 1k task 20 test accuracy (the reference README\'s '
+                   'single-task example)'),
     ),
     'gpu': (
         Experiment('copy', ('copy',), ('dam', 'dnc', 'dam_nomrl'),
@@ -136,10 +159,14 @@ def runs(suite):
         name = f'{experiment.name}_{model}_s{seed}'
         phases = []
         for command in experiment.commands:
-          script, flags = presets.COMMANDS[command]
+          script, flags = (presets.COMMANDS[command]
+                           if isinstance(command, str) else command)
           flags = dict(flags, name=name)
           if script != 'eval.py':  # eval.py reads the model from the run
-            flags.update(MODELS[model], **experiment.extra, seed=seed)
+            seed_flag = ('random_state' if script == 'run_kvmemnn.py'
+                         else 'seed')
+            flags.update(MODELS[model], **experiment.extra,
+                         **{seed_flag: seed})
             if experiment.steps is not None:
               flags['training_iteration'] = experiment.steps
           elif not MODELS[model].get('dam', True):

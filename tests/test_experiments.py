@@ -1,0 +1,212 @@
+"""The experiment suites (experiments/): declarations, the resumable runner
+and the report's numbers, on hand-written files and stand-in scripts."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from experiments import report
+from experiments import suites
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_cpu_suite_declares_the_comparisons():
+  runs = suites.runs('cpu')
+  names = [run.name for run in runs]
+  assert len(names) == len(set(names)) == 3 * 3 * 2 + 2 * 2 + 2 + 1
+  by_name = {run.name: run for run in runs}
+  dam = by_name['copy_dam_s1'].phases[0][1]
+  dnc = by_name['copy_dnc_s1'].phases[0][1]
+  ablation = by_name['copy_dam_nomrl_s1'].phases[0][1]
+  # The authors' Copy command, changed only where the comparison needs it.
+  assert dam['p_re'] == 0.1 and dam['dam'] is True and dam['seed'] == 1
+  assert dnc['dam'] is False and dnc['p_re'] == 0.
+  assert ablation['dam'] is True and ablation['p_re'] == 0.
+  for flags in (dam, dnc, ablation):
+    assert flags['learning_rate'] == 1e-4 and flags['batch_size'] == 16
+    assert flags['training_iteration'] == 10000
+    assert flags['eval_batches'] == 10 and flags['report_interval'] == 100
+  rr = by_name['representation_recall_dam_s0'].phases[0][1]
+  assert rr['num_memory_blocks'] == 8 and rr['training_iteration'] == 20000
+  assert 'p_re' not in rr  # the authors' command has no MRL
+  # The KV-MemNN reference's commands; its seed flag is --random_state.
+  assert by_name['kvmemnn_joint_kvmemnn_s0'].phases == [(
+      'run_kvmemnn.py', dict(name='kvmemnn_joint_kvmemnn_s0',
+                             random_state=0))]
+  mixed = by_name['kvmemnn_joint_kvmemnn_mixed_s0'].phases[0][1]
+  assert mixed['reproduce_quirks'] is False
+  single = by_name['kvmemnn_task20_kvmemnn_s0'].phases[0][1]
+  assert (single['task_id'], single['learning_rate'], single['feature_size'],
+          single['epochs']) == (20, 0.005, 40, 200)
+  with pytest.raises(KeyError, match='choose one of cpu, gpu'):
+    suites.runs('tpu')
+
+
+def test_gpu_suite_babi_runs_train_finetune_and_evaluate_one_directory():
+  run = {r.name: r for r in suites.runs('gpu')}['babi_dnc_s0']
+  scripts = [script for script, _ in run.phases]
+  assert scripts == ['train.py', 'train.py', 'eval.py']
+  (_, train), (_, tune), (_, evaluate) = run.phases
+  assert train['learning_rate'] == 3e-5 and train['epoch'] == 50
+  assert tune['learning_rate'] == 1e-5 and tune['epoch'] == 5
+  assert train['dam'] is tune['dam'] is evaluate['dam'] is False
+  assert {train['name'], tune['name'], evaluate['name']} == {'babi_dnc_s0'}
+  assert 'seed' not in evaluate and 'p_re' not in evaluate
+
+
+_PARSE = '''
+import json, runpy, sys
+from absl import flags
+script, argv = sys.argv[1], json.loads(sys.argv[2])
+runpy.run_path(script, run_name='flags_only')
+flags.FLAGS([script] + argv)
+print('parsed')
+'''
+
+
+def test_every_cpu_command_line_parses_with_its_script():
+  seen = set()
+  for run in suites.runs('cpu'):
+    for script, flags in run.phases:
+      argv = suites.command_line(script, flags, 'info/suite')
+      key = (script, tuple(a for a in argv if not a.startswith(
+          ('--seed', '--name'))))
+      if key in seen:
+        continue
+      seen.add(key)
+      result = subprocess.run(
+          [sys.executable, '-c', _PARSE, argv[0], json.dumps(argv[1:])],
+          capture_output=True, text=True, cwd=ROOT, timeout=120)
+      assert result.stdout.strip() == 'parsed', result.stderr[-2000:]
+  # 3 models x 2 tasks, 2 for Representation Recall, 3 KV-MemNN.
+  assert len(seen) == 11
+
+
+def _write_metrics(path, rows):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  header = sorted({key for row in rows for key in row}, key=lambda k: (
+      k != 'step', k))
+  with open(path, 'w') as f:
+    f.write(','.join(header) + '\n')
+    for row in rows:
+      f.write(','.join(str(row.get(k, '')) for k in header) + '\n')
+
+
+def test_run_numbers_known_answers(tmp_path):
+  run = suites.Run('copy', 'dam', 0, 'copy_dam_s0', [('train.py', {})], 400)
+  _write_metrics(str(tmp_path / run.name / 'metrics.csv'), [
+      dict(step=100, steps_per_sec=10., eval_bit_accuracy=0.5),
+      dict(step=200, steps_per_sec=20., eval_bit_accuracy=0.995),
+      dict(step=300, steps_per_sec=25., eval_bit_accuracy=0.98),
+      # A re-evaluation of a finished run is not a report.
+      dict(step=300, evaluation_only=1, eval_bit_accuracy=0.2),
+      dict(step=400, steps_per_sec=50., eval_bit_accuracy=0.999),
+  ])
+  numbers = report.run_numbers(run, str(tmp_path), 'eval_bit_accuracy')
+  assert numbers['finished'] is False  # no phase recorded as done
+  assert numbers['steps_to_99'] == 200  # the first report at or above
+  assert numbers['final'] == 0.999 and numbers['steps'] == 400
+  # 100 / 10 + 100 / 20 + 100 / 25 + 100 / 50 = 21 s.
+  assert numbers['train_time_s'] == 21.0
+  suites.mark_done(str(tmp_path), run, 0)
+  assert report.run_numbers(run, str(tmp_path),
+                            'eval_bit_accuracy')['finished'] is True
+  missing = report.run_numbers(run._replace(name='nothing'), str(tmp_path),
+                               'eval_bit_accuracy')
+  assert missing['steps_to_99'] is None and missing['final'] is None
+
+
+def test_aggregate_means_and_spreads():
+  rows = [dict(experiment='copy', model='dam', finished=True,
+               steps_to_99=s, final=f, train_time_s=60.)
+          for s, f in ((1000, 1.0), (2000, 0.99), (None, 0.9))]
+  rows.append(dict(experiment='copy', model='dam', finished=False,
+                   steps_to_99=100, final=1.0, train_time_s=1.))
+  (row,) = report.aggregate(rows)
+  assert row['seeds'] == 4 and row['finished'] == 3 and row['reached_99'] == 2
+  assert row['steps_to_99_mean'] == 1500
+  assert row['steps_to_99_std'] == pytest.approx(np.std([1000, 2000],
+                                                        ddof=1))
+  assert row['final_mean'] == pytest.approx(np.mean([1.0, 0.99, 0.9]))
+  assert row['final_std'] == pytest.approx(np.std([1.0, 0.99, 0.9], ddof=1))
+  assert 'never' in report.table([row], suites.SUITES['cpu'])
+
+
+# A stand-in for a training script: appends its argv to calls.txt in its
+# --info_dir and exits with the code in its fail file (0 if none).
+_FAKE = '''
+import os, sys
+args = dict(a[2:].split('=', 1) for a in sys.argv[1:] if '=' in a)
+os.makedirs(os.path.join(args['info_dir'], args['name']), exist_ok=True)
+with open(os.path.join(args['info_dir'], 'calls.txt'), 'a') as f:
+  f.write(args['name'] + ' ' + args['phase'] + '\\n')
+fail = os.path.join(args['info_dir'], 'fail_' + args['name'])
+sys.exit(int(open(fail).read()) if os.path.exists(fail) else 0)
+'''
+
+
+def test_runner_skips_finished_phases_and_reruns_failed_ones(tmp_path):
+  fake = str(tmp_path / 'fake.py')
+  (tmp_path / 'fake.py').write_text(_FAKE)
+  info = tmp_path / 'info'
+  info.mkdir()
+  runs = [suites.Run('x', 'dam', 0, 'a', [(fake, dict(phase=1, name='a')),
+                                          (fake, dict(phase=2, name='a'))], 1),
+          suites.Run('x', 'dnc', 0, 'b', [(fake, dict(phase=1, name='b'))], 1)]
+  (info / 'fail_b').write_text('3')
+  child = f'''
+import json, sys
+sys.argv = ['run_suite', '--parallel=2']
+from absl import flags
+from experiments import run_suite, suites
+flags.FLAGS(sys.argv)
+runs = [suites.Run(*run) for run in json.loads({json.dumps(runs)!r})]
+failed = run_suite.train(runs, {str(info)!r})
+print(json.dumps([[run.name, phase, code] for run, phase, code in failed]))
+'''
+
+  def run_suite_once():
+    out = subprocess.run([sys.executable, '-c', child], capture_output=True,
+                         text=True, cwd=ROOT, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=ROOT))
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+  assert run_suite_once() == [['b', 0, 3]]
+  calls = list(filter(None, (info / 'calls.txt').read_text().split('\n')))
+  assert sorted(calls) == ['a 1', 'a 2', 'b 1']
+  assert calls.index('a 1') < calls.index('a 2')  # phases in order
+  assert suites.done_phases(str(info), runs[0]) == {0, 1}
+  assert suites.done_phases(str(info), runs[1]) == set()
+  # Again: a's phases are done and not rerun; b runs again and now passes.
+  (info / 'fail_b').unlink()
+  assert run_suite_once() == []
+  calls = list(filter(None, (info / 'calls.txt').read_text().split('\n')))
+  assert calls[3:] == ['b 1']
+  assert suites.done_phases(str(info), runs[1]) == {0}
+
+
+def test_kvmemnn_numbers_and_table(tmp_path):
+  run = suites.Run('kvmemnn_task20', 'kvmemnn', 0, 'kv', [
+      ('run_kvmemnn.py', {})], None)
+  _write_metrics(str(tmp_path / 'kv' / 'metrics.csv'), [
+      dict(step=10, epoch=1, wall_time_s=5., test_task1=0.5, test_task2=0.7,
+           test_mean=0.6),
+      dict(step=20, epoch=2, wall_time_s=9., test_task1=1.0, test_task2=0.99,
+           test_mean=0.995),
+  ])
+  suites.mark_done(str(tmp_path), run, 0)
+  numbers = report.run_numbers(run, str(tmp_path), 'test_mean')
+  # Accuracies are reported as they are; steps to 99 % are for bit
+  # accuracies only.
+  assert numbers['final'] == 0.995 and numbers['steps_to_99'] is None
+  assert numbers['final_per_task'] == {1: 1.0, 2: 0.99}
+  assert numbers['train_time_s'] == 9.
+  text = report.table(report.aggregate([numbers]), suites.SUITES['cpu'])
+  assert '| kvmemnn_task20 | KV-MemNN | 1 / 1 | test_mean | 0.995 ± 0.000 |' \
+      ' 0.995 | 0.1 |' in text
