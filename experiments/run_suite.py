@@ -162,7 +162,10 @@ def train(runs, info_dir):
         if state is None:
           continue
         running.remove(job)
-        if state:
+        if stopping:
+          print(f'[{time.strftime("%H:%M:%S")}] stopped {job.run.name} '
+                f'(checkpoint saved)', flush=True)
+        elif state:
           finished += 1
           elapsed = time.time() - start
           print(f'[{time.strftime("%H:%M:%S")}] finished {job.run.name} '
