@@ -272,40 +272,81 @@ def write(suite, runs, info_dir, out_dir):
 
 
 def estimate(runs, steps, out_dir, argv_of, env, cwd):
-  """Times `steps` steps of each distinct configuration; writes the
-  expected hours of `runs` on this machine to <out_dir>/estimate.json."""
+  """Times `steps` steps of each distinct training configuration of `runs`
+  and writes the expected hours of every run on this machine to
+  <out_dir>/estimate.json.
+
+  A configuration is a phase's script and flags without seed, name,
+  learning rate and length (they do not change the cost of a step). Its rate is the steps/s of
+  the trial's last report (a second report, so compilation is left out).
+  A phase trains its --training_iteration steps, or --epoch epochs of the
+  steps per epoch the bAbI script prints; eval.py phases are not timed.
+
+  Args:
+    runs: the suite's runs.
+    steps: trial steps per configuration (>= 2).
+    out_dir: where estimate.json goes.
+    argv_of: fn(script, flags, info_dir) -> argv after `python`.
+    env: the trials' environment (threads).
+    cwd: the repository root.
+
+  Returns:
+    The path written.
+  """
+  import re  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
   scratch = tempfile.mkdtemp(prefix='suite_estimate_')
-  rates, results = {}, []
+  trials, results = {}, []
   for run in runs:
-    script, phase_flags = run.phases[0]
-    key = (script, json.dumps({k: v for k, v in phase_flags.items()
-                               if k not in ('seed', 'name')},
-                              sort_keys=True))
-    if key not in rates:
-      trial = dict(phase_flags, training_iteration=steps,
-                   report_interval=max(1, steps // 2),
-                   checkpoint_interval=10 * steps, name=f'estimate{len(rates)}')
-      trial.pop('epoch', None)
-      argv = argv_of(script, trial, scratch)
-      done = subprocess.run([sys.executable] + argv, cwd=cwd, env=env,
-                            capture_output=True, text=True)
-      columns = _columns(os.path.join(scratch, trial['name']))
-      rate = None
-      if done.returncode == 0 and columns is not None and len(
-          columns['step']):
-        rate = float(columns['steps_per_sec'][-1])
-      rates[key] = rate
-    rate = rates[key]
-    total = run.steps
-    results.append(dict(name=run.name, steps=total, steps_per_sec=rate,
-                        hours=(None if rate is None or total is None else
-                               round(total / rate / 3600, 2))))
+    hours, notes = 0., []
+    for script, phase_flags in run.phases:
+      if script == 'eval.py':
+        continue
+      key = (script, json.dumps(
+          {k: v for k, v in phase_flags.items()
+           if k not in ('seed', 'random_state', 'name', 'learning_rate',
+                        'epoch', 'training_iteration')},
+          sort_keys=True))
+      if key not in trials:
+        name = f'trial{len(trials)}'
+        trial = dict(phase_flags, training_iteration=steps,
+                     report_interval=max(1, steps // 2),
+                     checkpoint_interval=10 * steps, name=name)
+        done = subprocess.run([sys.executable] + argv_of(script, trial,
+                                                         scratch),
+                              cwd=cwd, env=env, capture_output=True,
+                              text=True)
+        columns = _columns(os.path.join(scratch, name))
+        rate = None
+        if (done.returncode == 0 and columns is not None and
+            'steps_per_sec' in columns and len(columns['step'])):
+          rate = float(columns['steps_per_sec'][-1])
+        per_epoch = re.search(r'([\d,]+) steps per epoch', done.stdout)
+        trials[key] = dict(
+            rate=rate, steps_per_epoch=(int(per_epoch.group(1).replace(
+                ',', '')) if per_epoch else None),
+            error=None if rate else (done.stderr or done.stdout)[-300:])
+      trial = trials[key]
+      total = phase_flags.get('training_iteration')
+      if 'epoch' in phase_flags and trial['steps_per_epoch']:
+        total = phase_flags['epoch'] * trial['steps_per_epoch']
+      if trial['rate'] and total:
+        hours += total / trial['rate'] / 3600
+      else:
+        hours = None
+        notes.append(f'{script}: {trial["error"] or "no step count"}')
+        break
+    results.append(dict(name=run.name, hours=None if hours is None else
+                        round(hours, 2), notes=notes))
   known = [r['hours'] for r in results if r['hours'] is not None]
-  report = dict(machine=_machine(), commit=_git_commit(), trial_steps=steps,
-                total_hours_known=round(sum(known), 1),
-                unknown=[r['name'] for r in results if r['hours'] is None],
-                runs=results)
+  report = dict(
+      machine=_machine(), commit=_git_commit(), trial_steps=steps,
+      threads=env.get('TF_NUM_INTRAOP_THREADS'),
+      trials=[dict(script=k[0], flags=json.loads(k[1]), **v)
+              for k, v in trials.items()],
+      total_hours=round(sum(known), 1),
+      unknown=[r['name'] for r in results if r['hours'] is None],
+      runs=results)
   os.makedirs(out_dir, exist_ok=True)
   path = os.path.join(out_dir, 'estimate.json')
   with open(path, 'w') as f:

@@ -69,6 +69,9 @@ flags.register_validator('parallel', lambda v: v >= 1,
                          message='--parallel must be >= 1.')
 flags.register_validator('threads', lambda v: v >= 1,
                          message='--threads must be >= 1.')
+flags.register_validator('estimate', lambda v: v == 0 or v >= 2,
+                         message='--estimate must be 0 (train) or >= 2 '
+                         '(trial steps: two reports, the second one timed).')
 
 def _argv(script, phase_flags, info_dir):
   phase_flags = dict(phase_flags)

@@ -210,3 +210,51 @@ def test_kvmemnn_numbers_and_table(tmp_path):
   text = report.table(report.aggregate([numbers]), suites.SUITES['cpu'])
   assert '| kvmemnn_task20 | KV-MemNN | 1 / 1 | test_mean | 0.995 ± 0.000 |' \
       ' 0.995 | 0.1 |' in text
+
+
+# A stand-in for a training script in a trial: writes metrics.csv with two
+# reports (the second at 50 steps/s), prints the bAbI steps-per-epoch line
+# when it has --epoch, and counts its calls.
+_FAKE_TRIAL = '''
+import os, sys
+args = dict(a[2:].split('=', 1) for a in sys.argv[1:] if '=' in a)
+run = os.path.join(args['info_dir'], args['name'])
+os.makedirs(run)
+with open(os.path.join(run, 'metrics.csv'), 'w') as f:
+  f.write('step,steps_per_sec\\n1,1.0\\n2,50.0\\n')
+with open(os.path.join(os.path.dirname(sys.argv[0]), 'calls.txt'), 'a') as f:
+  f.write(args['name'] + '\\n')
+if 'epoch' in args:
+  print('bAbI en-10k: 64,000 stories, 1,000 steps per epoch of 64.')
+'''
+
+
+def test_estimate_times_each_configuration_once(tmp_path):
+  fake = str(tmp_path / 'fake.py')
+  (tmp_path / 'fake.py').write_text(_FAKE_TRIAL)
+  runs = [suites.Run('copy', 'dam', seed, f'copy_s{seed}', [
+      (fake, dict(name=f'copy_s{seed}', seed=seed, training_iteration=9000))],
+                     9000) for seed in (0, 1)]
+  runs.append(suites.Run('babi', 'dam', 0, 'babi_s0', [
+      (fake, dict(name='babi_s0', babi=True, epoch=2, learning_rate=3e-5)),
+      (fake, dict(name='babi_s0', babi=True, epoch=1, learning_rate=1e-5)),
+      ('eval.py', dict(name='babi_s0'))], None))
+
+  def argv_of(script, flags, info_dir):
+    return suites.command_line(script, flags, info_dir)
+
+  path = report.estimate(runs, 2, str(tmp_path / 'out'), argv_of,
+                         dict(os.environ), ROOT)
+  with open(path) as f:
+    estimate = json.load(f)
+  hours = {r['name']: r['hours'] for r in estimate['runs']}
+  # 9,000 steps at 50 steps/s; bAbI: (2 + 1) epochs of 1,000 steps.
+  assert hours == {'copy_s0': round(9000 / 50 / 3600, 2),
+                   'copy_s1': round(9000 / 50 / 3600, 2),
+                   'babi_s0': round(3000 / 50 / 3600, 2)}
+  # One trial per configuration: seeds, learning rates and lengths do not
+  # count.
+  calls = (tmp_path / 'calls.txt').read_text().split()
+  assert calls == ['trial0', 'trial1']
+  assert estimate['total_hours'] == round(sum(hours.values()), 1)
+  assert estimate['unknown'] == []
