@@ -15,17 +15,19 @@ Every script defines its flags from these groups with its defaults from
   seed, memory_pictures; name, info_dir (and, for bAbI, cache_dir);
   eval_interval, eval_batch_size;
 * precision and quirks (`define_precision_flags`): tf32,
-  reproduce_quirks.
+  reproduce_quirks;
+* data parallelism (`define_strategy_flags`): strategy, cpu_devices.
 
-`define_flags(preset)` defines the four groups (train.py, run_nfar.py,
+`define_flags(preset)` defines the five groups (train.py, run_nfar.py,
 run_convexhull.py); eval.py and run_kvmemnn.py take the groups whose flags
 mean the same for them. `positive_integers(...)` is the one validator of
 positive-integer flags. Flag names are the authors' (Park et al. 2021 code),
 plus ours: seed, info_dir, cache_dir, jit_compile, keep_checkpoints,
-memory_pictures, optimizer, mlp_sizes, tf32, reproduce_quirks. Values that
-would break a run (an inf learning rate, a --name leaving --info_dir, ...)
-are refused when the flags are parsed, before anything is written;
-`run_main` prints a script's own argument errors as one line.
+memory_pictures, optimizer, mlp_sizes, tf32, reproduce_quirks, strategy,
+cpu_devices. Values that would break a run (an inf learning rate, a --name
+leaving --info_dir, ...) are refused when the flags are parsed, before
+anything is written; `run_main` prints a script's own argument errors as
+one line.
 
 `run(task, ...)` builds the model, the optimizer and the
 `dam.run.trainer.Trainer` from the flags and trains. This module imports
@@ -33,8 +35,10 @@ neither TensorFlow nor the model at import time, so `--help` and flag
 errors answer at once.
 """
 
+import contextlib
 import dataclasses
 import math
+import os
 import sys
 
 from absl import app
@@ -208,6 +212,23 @@ def define_test_set_flags(eval_batch_size):
   positive_integers('eval_interval', 'eval_batch_size')
 
 
+def define_strategy_flags():
+  """--strategy and --cpu_devices: data-parallel training (tf.distribute)."""
+  flags.DEFINE_enum(
+      'strategy', 'default', ['default', 'mirrored', 'multi_worker'],
+      'default: one device; mirrored: tf.distribute.MirroredStrategy over the '
+      'GPUs of this host (without GPUs: over the CPU devices, see '
+      '--cpu_devices); multi_worker: tf.distribute.MultiWorkerMirroredStrategy '
+      'over the hosts of TF_CONFIG. The global batch (--batch_size) is split '
+      'evenly across the replicas; a step is the single-device step on the '
+      'global batch (docs/distributed.md).')
+  flags.DEFINE_integer(
+      'cpu_devices', 0, 'Split the CPU into this many logical devices (to try '
+      '--strategy=mirrored without GPUs); 0: as TensorFlow sees it.')
+  flags.register_validator('cpu_devices', lambda v: v >= 0,
+                           message='--cpu_devices must be >= 0.')
+
+
 def define_precision_flags(quirks=True):
   """--tf32 (default False) and, with `quirks`, --reproduce_quirks (True)."""
   flags.DEFINE_boolean(
@@ -224,7 +245,7 @@ def define_precision_flags(quirks=True):
 
 
 def define_flags(defaults, embedding=False):
-  """The four groups with a script's preset (`dam.presets`) as defaults.
+  """The five groups with a script's preset (`dam.presets`) as defaults.
 
   `embedding`: also --embedding_size (see `define_model_flags`) and
   --cache_dir (`define_run_dir_flags`): the token task, bAbI.
@@ -233,6 +254,7 @@ def define_flags(defaults, embedding=False):
   define_optimisation_flags(defaults)
   define_loop_flags(defaults, cache_dir=embedding)
   define_precision_flags()
+  define_strategy_flags()
 
 
 # -- reading the flags ---------------------------------------------------------
@@ -256,6 +278,53 @@ def precision_note():
   if tf.config.experimental.tensor_float_32_execution_enabled():
     return 'TF32 matmuls allowed on GPUs (--tf32)'
   return 'full FP32 (TF32 off; --tf32 allows it on GPUs)'
+
+
+def make_strategy():
+  """The --strategy's `tf.distribute` strategy (None for 'default'), after
+  splitting the CPU into --cpu_devices logical devices.
+
+  Must run before TensorFlow initialises its devices (the first op).
+
+  Raises:
+    app.UsageError: --cpu_devices after TensorFlow started, or
+      multi_worker without TF_CONFIG.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if FLAGS.cpu_devices:
+    cpu = tf.config.list_physical_devices('CPU')[0]
+    try:
+      tf.config.set_logical_device_configuration(
+          cpu, [tf.config.LogicalDeviceConfiguration()] * FLAGS.cpu_devices)
+    except RuntimeError as e:
+      raise app.UsageError(f'--cpu_devices: {e}') from e
+  if FLAGS.strategy == 'default':
+    return None
+  if FLAGS.strategy == 'mirrored':
+    devices = ([d.name for d in tf.config.list_logical_devices('GPU')] or
+               [d.name for d in tf.config.list_logical_devices('CPU')])
+    return tf.distribute.MirroredStrategy(devices)
+  if 'TF_CONFIG' not in os.environ:
+    raise app.UsageError(
+        '--strategy=multi_worker needs TF_CONFIG, the cluster and this '
+        'worker\'s place in it, e.g. TF_CONFIG=\'{"cluster": {"worker": '
+        '["host1:12345", "host2:12345"]}, "task": {"type": "worker", '
+        '"index": 0}}\' (docs/distributed.md).')
+  return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def worker(strategy):
+  """(is_chief, task id) of this process in a multi-worker `strategy`
+  ((True, 0) otherwise): the chief is task 'chief', or worker 0 of a
+  cluster without one."""
+  resolver = getattr(strategy, 'cluster_resolver', None)
+  if resolver is None or not resolver.task_type:
+    return True, 0
+  task_type, task_id = resolver.task_type, resolver.task_id or 0
+  has_chief = 'chief' in resolver.cluster_spec().as_dict()
+  chief = task_type == 'chief' or (task_type == 'worker' and task_id == 0
+                                   and not has_chief)
+  return chief, task_id
 
 
 def mlp_sizes():
@@ -358,12 +427,36 @@ def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
   if picture is not None and FLAGS.memory_pictures:
     evaluation = dataclasses.replace(
         evaluation or trainer_lib.Evaluation(), picture=picture)
+  strategy = make_strategy()
+  replicas = strategy.num_replicas_in_sync if strategy else 1
+  chief, task_id = worker(strategy)
+  restore_directory = None
+
+  def log(line):
+    print(line, flush=True)
+
+  if not chief:
+    # Another worker of a multi-worker run: it resumes from the chief's
+    # checkpoints and writes its files (checkpoints included: every worker
+    # must save) to <run>/worker<id>/; the chief reports.
+    restore_directory = run_dir.checkpoint
+    run_dir = rundir.RunDirectory(os.path.join(FLAGS.name,
+                                               f'worker{task_id}'),
+                                  FLAGS.info_dir)
+    log = lambda line: None  # pylint: disable=unnecessary-lambda-assignment
+  if task.batch_size % replicas:
+    from dam.run import steps  # pylint: disable=g-import-not-at-top
+    try:
+      steps.check_divisible(task.batch_size, strategy)
+    except ValueError as e:
+      raise app.UsageError(str(e)) from e
   set_precision()
   tf.random.set_seed(FLAGS.seed)
-  model = build_model(task.output_size, task.vocab_size, embedding_size)
-  optimizer = optimizers.make_optimizer(
-      FLAGS.optimizer, FLAGS.learning_rate, momentum=FLAGS.momentum,
-      epsilon=FLAGS.optimizer_epsilon)
+  with strategy.scope() if strategy else contextlib.nullcontext():
+    model = build_model(task.output_size, task.vocab_size, embedding_size)
+    optimizer = optimizers.make_optimizer(
+        FLAGS.optimizer, FLAGS.learning_rate, momentum=FLAGS.momentum,
+        epsilon=FLAGS.optimizer_epsilon)
   settings = trainer_lib.Settings(
       total_steps=FLAGS.training_iteration,
       max_grad_norm=FLAGS.max_grad_norm,
@@ -378,21 +471,25 @@ def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
         config=dict(task=task_name, **model_config(), **config),
         run_info=dict(
             tf32=tf.config.experimental.tensor_float_32_execution_enabled(),
-            reproduce_quirks=FLAGS.reproduce_quirks))
+            reproduce_quirks=FLAGS.reproduce_quirks,
+            strategy=FLAGS.strategy, replicas=replicas),
+        log=log, strategy=strategy, restore_directory=restore_directory)
   except (rundir.ConfigMismatchError, checkpoints.CheckpointError) as e:
     print(f'{sys.argv[0]}: {e}', file=sys.stderr)
     return 2
   params = sum(int(tf.size(v)) for v in trainer.variables)
-  print(f'{"DAM" if FLAGS.dam else "DNC"} on {task_name}: {params:,} '
-        f'parameters; run directory {run_dir.root}; {precision_note()}; '
-        f'{"" if FLAGS.reproduce_quirks else "no "}original-code quirks'
-        f'{" (--noreproduce_quirks)" if not FLAGS.reproduce_quirks else ""}.',
-        flush=True)
+  replicas_note = (f'; {replicas} replicas (--strategy={FLAGS.strategy})'
+                   if strategy else '')
+  log(f'{"DAM" if FLAGS.dam else "DNC"} on {task_name}: {params:,} '
+      f'parameters; run directory {run_dir.root}; {precision_note()}; '
+      f'{"" if FLAGS.reproduce_quirks else "no "}original-code quirks'
+      f'{" (--noreproduce_quirks)" if not FLAGS.reproduce_quirks else ""}'
+      f'{replicas_note}.')
   try:
     summary = trainer.train()
   except FloatingPointError as e:  # A non-finite loss or exploded weights.
     print(f'{sys.argv[0]}: {e}', file=sys.stderr)
     return 1
-  print(f'Done: {summary["steps"]} steps, {summary["steps_per_sec"] or 0:.2f} '
-        f'steps/s; summary in {run_dir.summary}')
+  log(f'Done: {summary["steps"]} steps, {summary["steps_per_sec"] or 0:.2f} '
+      f'steps/s; summary in {run_dir.summary}')
   return 0

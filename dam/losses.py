@@ -18,6 +18,8 @@ answers gives 0, not NaN.
 
 import tensorflow as tf
 
+from dam import distribute
+
 
 def sigmoid_cross_entropy(logits, targets):
   """Sigmoid cross-entropy summed over the channels, [B, T].
@@ -64,12 +66,13 @@ def squared_error(predictions, targets):
 
 def _answer_count(answer_mask):
   """max(1, #answer steps), a scalar."""
-  return tf.maximum(tf.reduce_sum(answer_mask), 1.)
+  return tf.maximum(distribute.batch_sum(answer_mask), 1.)
 
 
 def answer_mean(per_step, answer_mask):
   """Mean of per_step [B, T] over the answer steps (0 without answers)."""
-  return tf.reduce_sum(answer_mask * per_step) / _answer_count(answer_mask)
+  return distribute.batch_sum(answer_mask * per_step) / _answer_count(
+      answer_mask)
 
 
 def bit_metrics(logits, targets, per_step_loss, answer_mask, answer_channels):
@@ -91,10 +94,10 @@ def bit_metrics(logits, targets, per_step_loss, answer_mask, answer_channels):
         the answer steps and the channels `answer_channels`;
       bit_errors_per_sequence: wrong bits per sequence.
   """
-  batch = tf.cast(tf.shape(logits)[0], logits.dtype)
+  batch = distribute.batch_count(logits, logits.dtype)
   output_size = tf.cast(tf.shape(logits)[-1], logits.dtype)
   answers = _answer_count(answer_mask)
-  reported_loss = tf.reduce_sum(answer_mask * per_step_loss) / (
+  reported_loss = distribute.batch_sum(answer_mask * per_step_loss) / (
       answers * output_size)
   wrong = tf.cast(
       tf.not_equal(logits[..., answer_channels] > 0.,
@@ -102,10 +105,10 @@ def bit_metrics(logits, targets, per_step_loss, answer_mask, answer_channels):
   wrong = tf.reduce_sum(wrong, axis=-1) * answer_mask  # [B, T]
   channels = tf.cast(tf.shape(logits[..., answer_channels])[-1],
                      logits.dtype)
-  bit_accuracy = 1. - tf.reduce_sum(wrong) / (answers * channels)
+  bit_accuracy = 1. - distribute.batch_sum(wrong) / (answers * channels)
   return dict(reported_loss=reported_loss, accuracy=tf.exp(-reported_loss),
               bit_accuracy=bit_accuracy,
-              bit_errors_per_sequence=tf.reduce_sum(wrong) / batch)
+              bit_errors_per_sequence=distribute.batch_sum(wrong) / batch)
 
 
 def class_metrics(class_logits, labels, answer_loss, answer_mask):
@@ -128,7 +131,7 @@ def class_metrics(class_logits, labels, answer_loss, answer_mask):
   return dict(
       task_loss=answer_mean(answer_loss, answer_mask),
       answer_accuracy=answer_mean(right, answer_mask),
-      sequence_accuracy=tf.reduce_mean(
+      sequence_accuracy=distribute.batch_mean(
           tf.cast(tf.equal(wrong_steps, 0.), class_logits.dtype)))
 
 

@@ -35,7 +35,9 @@ this module holds the rest:
 With p_re = 0 nothing is sampled, alpha = 1 and both forms are the plain task
 loss. T in "mean over B x T" is the longest sequence of the batch
 (max seq_len), so zero padding of the time axis (XLA length buckets) leaves
-every value unchanged.
+every value unchanged. Every sum, count and maximum over the batch is over
+the GLOBAL batch when a `tf.distribute` strategy splits it across replicas
+(`dam.distribute`).
 """
 
 import math
@@ -43,6 +45,8 @@ import numbers
 
 import numpy as np
 import tensorflow as tf
+
+from dam import distribute
 
 
 # -- data pipeline (NumPy) -----------------------------------------------------
@@ -118,8 +122,8 @@ def answer_weight(refresh_mask, answer_mask, floor=True):
   Returns:
     alpha, a float32 scalar tensor.
   """
-  refreshed = tf.reduce_sum(refresh_mask)
-  answers = tf.reduce_sum(answer_mask)
+  refreshed = distribute.batch_sum(refresh_mask)
+  answers = distribute.batch_sum(answer_mask)
   ratio = tf.math.divide_no_nan(refreshed, answers)
   if floor:
     return tf.maximum(tf.ones_like(answers), ratio)
@@ -149,7 +153,7 @@ def authors_babi_answer_weight(refresh_mask, answer_mask, p_re):
   if p_re == 0:
     return tf.ones([], answer_mask.dtype)
   ratio = answer_weight(refresh_mask, answer_mask, floor=False)
-  return tf.where(tf.reduce_sum(refresh_mask) > 0., ratio,
+  return tf.where(distribute.batch_sum(refresh_mask) > 0., ratio,
                   tf.ones_like(ratio))
 
 
@@ -179,8 +183,8 @@ def step_weights(refresh_mask, answer_mask, alpha, overlap=False):
 
 def _batch_and_time(per_step_loss, sequence_length):
   """(B, T) as floats of per_step_loss's dtype; T = max(sequence_length)."""
-  batch = tf.cast(tf.shape(per_step_loss)[0], per_step_loss.dtype)
-  time = tf.cast(tf.reduce_max(sequence_length), per_step_loss.dtype)
+  batch = distribute.batch_count(per_step_loss, per_step_loss.dtype)
+  time = tf.cast(distribute.batch_max(sequence_length), per_step_loss.dtype)
   return batch, time
 
 
@@ -206,7 +210,7 @@ def single_output_loss(per_step_loss, refresh_mask, answer_mask,
   """
   weights = step_weights(refresh_mask, answer_mask, alpha, overlap)
   batch, time = _batch_and_time(per_step_loss, sequence_length)
-  return tf.reduce_sum(weights * per_step_loss) / (batch * time)
+  return distribute.batch_sum(weights * per_step_loss) / (batch * time)
 
 
 def two_head_loss(answer_loss, reconstruction_error, refresh_mask,
@@ -235,7 +239,8 @@ def two_head_loss(answer_loss, reconstruction_error, refresh_mask,
   """
   batch, time = _batch_and_time(answer_loss, sequence_length)
   alpha = answer_weight(refresh_mask, answer_mask)
-  task_term = tf.reduce_sum(answer_mask * answer_loss) / (batch * time)
-  mrl_term = tf.reduce_sum(refresh_mask * reconstruction_error) / (
+  task_term = distribute.batch_sum(answer_mask * answer_loss) / (
+      batch * time)
+  mrl_term = distribute.batch_sum(refresh_mask * reconstruction_error) / (
       batch * time * reconstruction_size)
   return alpha * task_term + mrl_term, mrl_term, alpha

@@ -168,7 +168,7 @@ class Checkpoints:
   """
 
   def __init__(self, directory, objects, keep=5, state_key='data_state',
-               get_state=None, set_state=None):
+               get_state=None, set_state=None, restore_directory=None):
     """Creates the checkpoint (nothing is read or written yet).
 
     Args:
@@ -178,8 +178,12 @@ class Checkpoints:
       state_key: the checkpoint key of the data state string.
       get_state: fn() -> JSON-serialisable data state (None: none saved).
       set_state: fn(state) restoring a `get_state()` value.
+      restore_directory: where `resume` looks (default `directory`): a
+        multi-worker run's other workers resume from the chief's
+        checkpoints and write theirs to their own folder.
     """
     self.directory = directory
+    self.restore_directory = restore_directory or directory
     self._get_state, self._set_state = get_state, set_state
     self._state = tf.Variable('', dtype=tf.string, trainable=False,
                               name=state_key)
@@ -208,7 +212,7 @@ class Checkpoints:
       CheckpointError: checkpoints are there but none restores; nothing
         was changed.
     """
-    latest = restore_newest(self.checkpoint, self.directory, log=log)
+    latest = restore_newest(self.checkpoint, self.restore_directory, log=log)
     if latest is None:
       return None
     self._latest = latest

@@ -65,8 +65,55 @@ def build(model, optimizer, specs):
   return variables
 
 
+def replicas(strategy):
+  """Replicas in sync of `strategy` (None: 1)."""
+  return 1 if strategy is None else strategy.num_replicas_in_sync
+
+
+def check_divisible(batch_size, strategy):
+  """Raises ValueError unless the global batch splits evenly."""
+  count = replicas(strategy)
+  if batch_size is not None and batch_size % count:
+    lower = batch_size // count * count or count
+    raise ValueError(
+        f'--batch_size={batch_size} does not split across {count} replicas '
+        f'(the global batch is divided evenly): use a multiple of {count}, '
+        f'e.g. {lower} or {lower + count}, or another number of devices.')
+
+
+def _local_shard(batch, strategy):
+  """This replica's slice of the global batch (in a replica context)."""
+  count = replicas(strategy)
+  index = tf.distribute.get_replica_context().replica_id_in_sync_group
+
+  def shard(x):
+    shape = tf.shape(x)
+    split = tf.reshape(x, tf.concat([[count, shape[0] // count], shape[1:]],
+                                    0))
+    return tf.gather(split, index)
+
+  return type(batch)(*[shard(x) for x in batch])
+
+
+def _distributed(fn, strategy):
+  """fn(batch) run on every replica of `strategy` on its slice of the global
+  batch (`dam.distribute` makes the losses global), its scalars taken from
+  the replicas (they are equal)."""
+  if strategy is None:
+    return fn
+
+  def run(batch):
+    results = strategy.run(lambda b: fn(_local_shard(b, strategy)),
+                           args=(batch,))
+    return {key: strategy.reduce(tf.distribute.ReduceOp.MEAN, value,
+                                 axis=None)
+            for key, value in results.items()}
+
+  return run
+
+
 def make_train_step(model, optimizer, loss, specs, max_grad_norm=50.,
-                    mode='xla', counter=None, variables=None):
+                    mode='xla', counter=None, variables=None, strategy=None):
   """One training step: forward, loss, gradients, clipping, update.
 
   Args:
@@ -80,11 +127,18 @@ def make_train_step(model, optimizer, loss, specs, max_grad_norm=50.,
       jit_compile; XLA compiles once per distinct input shape).
     counter: optional dict; counter['train'] counts traces.
     variables: the trained variables (default: the model's trainable ones).
+    strategy: a `tf.distribute` strategy whose scope holds the model and the
+      optimizer, or None. Each replica runs the step on its slice of the
+      global batch (B divisible by the replicas); the losses are those of
+      the global batch (`dam.distribute`), the gradients are summed over
+      the replicas before the clipping and the update, so the step is the
+      single-device step on the global batch.
 
   Returns:
     step(batch) -> dict of the loss's scalars and 'grad_norm'.
   """
   variables = model.trainable_variables if variables is None else variables
+  check_divisible(specs.inputs.shape[0], strategy)
 
   def train_step(batch):
     with tf.GradientTape() as tape:
@@ -93,22 +147,27 @@ def make_train_step(model, optimizer, loss, specs, max_grad_norm=50.,
     # Embedding gradients stay `tf.IndexedSlices`: the optimizers apply
     # them with TF1's sparse rules in every mode, XLA included.
     grads = tape.gradient(metrics['loss'], variables)
+    if replicas(strategy) > 1:
+      grads = tf.distribute.get_replica_context().all_reduce(
+          tf.distribute.ReduceOp.SUM, grads)
     grads, norm = optimizers.clip_by_global_norm(grads, max_grad_norm)
     optimizer.apply(grads, variables)
     return dict(metrics, grad_norm=norm)
 
-  return _compile(train_step, mode, specs, counter, 'train')
+  return _compile(_distributed(train_step, strategy), mode, specs, counter,
+                  'train')
 
 
 def make_eval_step(model, loss, specs, mode='xla', counter=None,
-                   training=False):
+                   training=False, strategy=None):
   """The loss's metrics of a batch, no update.
 
   Same arguments as `make_train_step`; the specs may leave the batch size
   free (any batch size, ragged last batch). counter['eval'] counts traces.
   training=True runs the training graph (dropout and clipping on, still no
   update), as the authors' Nth Farthest and Convex Hull scripts measured
-  their test accuracy.
+  their test accuracy. Under a `strategy`, the batch size must split
+  evenly across its replicas (see `make_train_step`).
 
   Returns:
     step(batch) -> dict of the loss's scalars.
@@ -117,7 +176,8 @@ def make_eval_step(model, loss, specs, mode='xla', counter=None,
     logits = model(batch.inputs, batch.seq_len, training=training)
     return loss(logits, batch)
 
-  return _compile(eval_step, mode, specs, counter, 'eval')
+  return _compile(_distributed(eval_step, strategy), mode, specs, counter,
+                  'eval')
 
 
 def to_tensors(batch):

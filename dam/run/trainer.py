@@ -29,6 +29,7 @@ to print (`report_metrics`), epochs done (`progress()`) and its random state
   back to an earlier phase's rate needs --return_to_learning_rate.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -56,7 +57,7 @@ CHANGEABLE_FLAGS = frozenset({
     'keep_checkpoints', 'eval_batches', 'eval_interval', 'info_dir', 'name',
     'data_dir', 'cache_dir', 'download', 'jit_compile', 'generate_data',
     'return_to_learning_rate', 'test_examples', 'eval_batch_size',
-    'memory_pictures'})
+    'memory_pictures', 'strategy', 'cpu_devices'})
 
 # A parameter larger than this in magnitude is taken as an exploded update
 # (e.g. --learning_rate=1e8 moves weights to ~5e7 in one step): such a state
@@ -132,7 +133,8 @@ class Trainer:
   """Trains a `SequenceModel` on a task (see module docstring)."""
 
   def __init__(self, model, task, optimizer, run_dir, settings,
-               evaluation=None, config=None, run_info=None, log=print):
+               evaluation=None, config=None, run_info=None, log=print,
+               strategy=None, restore_directory=None):
     """Builds the compiled steps and the checkpoint; restores if one exists.
 
     Args:
@@ -152,9 +154,18 @@ class Trainer:
       run_info: extra JSON-serialisable settings written to summary.json
         (not checked on resume), e.g. the precision.
       log: where progress lines go (besides the files).
+      strategy: a `tf.distribute` strategy whose scope the model and the
+        optimizer were made in, or None (one device). Training steps run
+        on its replicas, each on its slice of the global batch, as one
+        single-device step on that batch (`dam.run.steps`); evaluations
+        run on one device. XLA is not used under a strategy of several
+        replicas (plain `tf.function`).
+      restore_directory: the checkpoint folder to resume from, if not the
+        run's own (the chief's, for a multi-worker run's other workers).
 
     Raises:
-      ValueError: a bad interval or step count.
+      ValueError: a bad interval or step count, or a batch size that does
+        not split across the strategy's replicas.
       dam.run.rundir.ConfigMismatchError: config differs from the run's.
       dam.run.checkpoints.CheckpointError: the checkpoint is unreadable.
     """
@@ -181,7 +192,14 @@ class Trainer:
     self._recorder = None  # `dam.run.pictures.Recorder` of the pictures
     self.run_info = dict(run_info or {}, eval_training=evaluation.training)
     self.report_metrics = tuple(task.report_metrics)
-    if not settings.jit_compile:
+    self.strategy = strategy
+    steps.check_divisible(task.batch_size, strategy)
+    self.jit_compile = jit_compile = (settings.jit_compile and
+                                      steps.replicas(strategy) == 1)
+    if settings.jit_compile and not jit_compile:
+      log(f'XLA is off under a strategy of {steps.replicas(strategy)} '
+          f'replicas: the training step runs as a plain tf.function.')
+    if not jit_compile:
       self.time_bucket = 1
     elif settings.time_bucket is None:
       self.time_bucket = task.max_time
@@ -189,26 +207,31 @@ class Trainer:
       self.time_bucket = int(settings.time_bucket)
 
     rundir.check_or_write_config(run_dir, self.config)
-    self.variables = steps.build(model, optimizer,
-                                 task.batch_specs(task.batch_size))
-    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
-    self._phase_start = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                    name='phase_start_step')
-    self._phase_learning_rate = tf.Variable(
-        -1., dtype=tf.float64, trainable=False, name='phase_learning_rate')
+    with strategy.scope() if strategy else contextlib.nullcontext():
+      self.variables = steps.build(model, optimizer,
+                                   task.batch_specs(task.batch_size))
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False,
+                              name='step')
+      self._phase_start = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                      name='phase_start_step')
+      self._phase_learning_rate = tf.Variable(
+          -1., dtype=tf.float64, trainable=False,
+          name='phase_learning_rate')
     self.checkpoints = checkpoints_lib.Checkpoints(
         run_dir.checkpoint,
         dict(model=model, optimizer=optimizer, step=self.step,
              phase_start=self._phase_start,
              phase_learning_rate=self._phase_learning_rate),
         keep=settings.keep_checkpoints, state_key='data_state',
-        get_state=self._task_states, set_state=self._set_task_states)
-    mode = 'xla' if settings.jit_compile else 'function'
+        get_state=self._task_states, set_state=self._set_task_states,
+        restore_directory=restore_directory)
+    mode = 'xla' if jit_compile else 'function'
     self.traces = {}
     self.compiled_shapes = {'train': set(), 'eval': set()}
     self._train_step = steps.make_train_step(
         model, optimizer, task.loss, task.batch_specs(task.batch_size),
-        settings.max_grad_norm, mode, self.traces, self.variables)
+        settings.max_grad_norm, mode, self.traces, self.variables,
+        strategy if steps.replicas(strategy) > 1 else None)
     self.eval_step = steps.make_eval_step(
         model, task.loss, task.batch_specs(None), mode, self.traces,
         evaluation.training)
@@ -384,7 +407,7 @@ class Trainer:
     """Pads for XLA (see `Settings.time_bucket`); notes a new shape."""
     batch = steps.pad_time(batch, self.time_bucket, self.task.max_time)
     shape = tuple(batch.inputs.shape[:2])
-    if self.settings.jit_compile and shape not in self.compiled_shapes[kind]:
+    if self.jit_compile and shape not in self.compiled_shapes[kind]:
       self.compiled_shapes[kind].add(shape)
       self.log(f'XLA: compiling the {kind} step for batch x time {shape} '
                f'(compilation {len(self.compiled_shapes[kind])}).')
