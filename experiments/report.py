@@ -22,13 +22,13 @@ their count) and of final. Written to <out_dir>/:
 import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import tempfile
 
 import numpy as np
 
+from bench.machine import machine
 from experiments import suites
 
 THRESHOLD = 0.99
@@ -123,19 +123,6 @@ def _git_commit():
                           ).stdout.strip()
   except (OSError, subprocess.CalledProcessError):
     return None
-
-
-def _machine():
-  info = dict(platform=platform.platform(), cpus=os.cpu_count())
-  try:
-    with open('/proc/cpuinfo') as f:
-      for line in f:
-        if line.startswith('model name'):
-          info['cpu_model'] = line.split(':', 1)[1].strip()
-          break
-  except OSError:
-    pass
-  return info
 
 
 def _fmt(mean, std, digits=0):
@@ -253,7 +240,7 @@ def write(suite, runs, info_dir, out_dir):
     written.append(path)
   report = dict(
       suite=suite, date=datetime.date.today().isoformat(),
-      commit=_git_commit(), machine=_machine(), threshold=THRESHOLD,
+      commit=_git_commit(), machine=machine(), threshold=THRESHOLD,
       experiments=[dict(name=e.name, commands=[
           c if isinstance(c, str) else list(c) for c in e.commands],
                         models=list(e.models), seeds=list(e.seeds),
@@ -340,7 +327,7 @@ def estimate(runs, steps, out_dir, argv_of, env, cwd):
                         round(hours, 2), notes=notes))
   known = [r['hours'] for r in results if r['hours'] is not None]
   report = dict(
-      machine=_machine(), commit=_git_commit(), trial_steps=steps,
+      machine=machine(), commit=_git_commit(), trial_steps=steps,
       threads=env.get('TF_NUM_INTRAOP_THREADS'),
       trials=[dict(script=k[0], flags=json.loads(k[1]), **v)
               for k, v in trials.items()],
