@@ -147,3 +147,44 @@ def test_readme_shows_the_authors_commands_of_the_presets():
     if name == 'babi_eval':  # README's eval command ends with --num=<step>
       line += ' --num=<step>'
     assert line in readme, line
+
+
+def _documented_commands():
+  """{script: [argv, ...]}: every `python <script> ...` command of README.md
+  and docs/*.md, in code blocks (continued lines joined, environment
+  prefixes such as TF_CONFIG=... dropped) and in inline code; commands with
+  <placeholders> and --help are left out."""
+  paths = [os.path.join(ROOT, 'README.md')] + [
+      os.path.join(ROOT, 'docs', n)
+      for n in sorted(os.listdir(os.path.join(ROOT, 'docs')))
+      if n.endswith('.md')]
+  found = {}
+  for path in paths:
+    with open(path) as f:
+      text = f.read()
+    lines = []
+    for block in re.findall(r'```[a-z]*\n(.*?)```', text, re.S):
+      block = re.sub(r'\s*\\\n\s*', ' ', block)
+      lines += [l for l in block.splitlines() if not l.startswith('#')]
+    lines += re.findall(r'`(python [^`]+)`', re.sub(r'```.*?```', '', text,
+                                                    flags=re.S))
+    for line in lines:
+      m = re.search(r'(?:^|\s)python (\S+\.py)((?:\s+[^\s#]+)*)', line)
+      if (not m or '<' in line or m.group(1) not in SCRIPTS
+          or '--help' in m.group(2)):
+        continue
+      found.setdefault(m.group(1), []).append(m.group(2).split())
+  return found
+
+
+def test_every_documented_command_parses():
+  commands = _documented_commands()
+  # README launches every training script at least once.
+  assert {'train.py', 'run_nfar.py', 'run_convexhull.py',
+          'run_kvmemnn.py'} <= set(commands), sorted(commands)
+  assert any('--strategy=multi_worker' in argv
+             for argv in commands['train.py'])
+  for script, argvs in sorted(commands.items()):
+    result = _python('-c', _PARSE_FLAGS, script, '[]', json.dumps(argvs))
+    assert result.returncode == 0, (script, result.stderr[-3000:])
+    assert len(_last_json(result)) == len(argvs)
