@@ -33,7 +33,6 @@ configurations (Nth Farthest's 1600, bAbI's 32, Convex Hull's 128; at least
 import json
 import math
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -45,58 +44,10 @@ from absl import flags
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # `python bench/suite.py` from a checkout
 
-from bench.machine import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
-from dam import presets  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-
-
-def _config(command, task, **extra):
-  """A timed configuration from the authors' command `command`
-  (`dam.presets`): their model sizes, batch size and optimizer."""
-  s = presets.settings(command)
-  return dict(task=task, batch=s['batch_size'], hidden_size=s['hidden_size'],
-              memory_size=s['memory_address_size'],
-              word_size=s['memory_length_size'],
-              num_reads=s['num_read_heads'], num_blocks=s['num_memory_blocks'],
-              mlp_sizes=tuple(int(w) for w in s['mlp_sizes'].split(',') if w),
-              optimizer=s['optimizer'], learning_rate=s['learning_rate'],
-              **extra)
-
-
-def _longest(command, *names):
-  """The task flags `names` of a command, at its longest sequences."""
-  s = presets.settings(command)
-  return dict({name: s[name] for name in names}, min_length=s['max_length'],
-              max_length=s['max_length'])
-
-
-# The authors' configurations (their commands, `dam.presets.COMMANDS`).
-# `batch` is the authors' batch size; `time` the longest sequence timed;
-# bAbI's lexicon (160 words) is that of en-10k.
-CONFIGS = {
-    'copy': _config('copy', 'copy', task_args=_longest('copy', 'bit_w',
-                                                       'p_re')),
-    'ar': _config('associative_recall', 'ar', task_args=_longest(
-        'associative_recall', 'bit_w', 'item_bit', 'p_re')),
-    'rr': _config('representation_recall', 'rr', task_args=_longest(
-        'representation_recall', 'N', 'bit_w', 'num_bit')),
-    'babi200': _config('babi', 'babi', time=200, scalable=True,
-                       vocab_size=160,
-                       embedding_size=presets.TRAIN['embedding_size'],
-                       task_args=dict(p_re=presets.settings('babi')['p_re'])),
-    'babi800': _config('babi', 'babi', time=800, scalable=True,
-                       vocab_size=160,
-                       embedding_size=presets.TRAIN['embedding_size'],
-                       task_args=dict(p_re=presets.settings('babi')['p_re'])),
-    'nfar': _config('nth_farthest', 'nfar', scalable=True, task_args=dict(
-        p_re=presets.settings('nth_farthest')['p_re'])),
-    'convexhull': _config('convex_hull', 'convexhull', scalable=True,
-                          task_args=dict(
-                              max_n=presets.CONVEX_HULL['max_n'],
-                              p_re=presets.settings('convex_hull')['p_re'])),
-}
-MODELS = ('dam', 'dnc')
-MODES = ('eager', 'function', 'xla')
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from bench.cases import CONFIGS, MODELS, MODES, build_case, matmul_throughput, peak_rss_mb, rss_mb
+from bench.machine import machine
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 _CONFIGS = flags.DEFINE_list('configs', list(CONFIGS), 'Configurations.')
 _MODELS = flags.DEFINE_list('models', list(MODELS), 'Models: dam, dnc.')
@@ -119,69 +70,6 @@ _CASE = flags.DEFINE_string('case', None, 'Internal: run one case '
 
 
 # -- one case (in its own process) ---------------------------------------------
-
-
-def _rss_mb():
-  with open('/proc/self/statm') as f:
-    return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
-
-
-def _peak_rss_mb():
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.
-
-
-def _batch_size(config, scale):
-  if config.get('scalable'):
-    return max(1, int(round(config['batch'] * scale)))
-  return config['batch']
-
-
-def _task(config, batch_size, seed=0):
-  """The task of a configuration (`tasks.base.Task`) and one batch of it."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  kind, args = config['task'], dict(config.get('task_args', {}))
-  if kind == 'babi':
-    # Stories of exactly `time` random tokens (timing does not depend on the
-    # words), one answer token in ten.
-    from tasks import babi  # pylint: disable=g-import-not-at-top
-    rng = np.random.default_rng(seed)
-    t, v = config['time'], config['vocab_size']
-    stories = []
-    for _ in range(batch_size):
-      inputs = rng.integers(babi.ANSWER + 1, v, size=t).astype(np.int32)
-      answers = rng.random(t) < 0.1
-      inputs[answers] = babi.ANSWER
-      targets = np.where(answers, rng.integers(babi.ANSWER + 1, v, size=t),
-                         inputs).astype(np.int32)
-      stories.append(babi.Story(inputs, targets, np.zeros(t, bool), 1))
-    task = babi.BabiTask(stories, v, batch_size, seed=seed, max_time=t,
-                         **args)
-  elif kind == 'copy':
-    from tasks import copy as task_lib  # pylint: disable=g-import-not-at-top
-    task = task_lib.CopyTask(batch_size=batch_size, seed=seed, **args)
-  elif kind == 'ar':
-    from tasks import associative_recall  # pylint: disable=g-import-not-at-top
-    task = associative_recall.AssociativeRecallTask(
-        batch_size=batch_size, seed=seed, **args)
-  elif kind == 'rr':
-    from tasks import representation_recall  # pylint: disable=g-import-not-at-top
-    task = representation_recall.RepresentationRecallTask(
-        batch_size=batch_size, seed=seed, **args)
-  elif kind == 'nfar':
-    from tasks import nth_farthest  # pylint: disable=g-import-not-at-top
-    task = nth_farthest.NthFarthestTask(batch_size=batch_size, seed=seed,
-                                        **args)
-  elif kind == 'convexhull':
-    from tasks import convex_hull  # pylint: disable=g-import-not-at-top
-    rng = np.random.default_rng(seed)
-    n = args['max_n']
-    points, hulls = convex_hull.generate_examples(batch_size, n, n, rng)
-    task = convex_hull.ConvexHullTask({n: (points, hulls)},
-                                      batch_size=batch_size, seed=seed,
-                                      **args)
-  else:
-    raise ValueError(f'unknown task {kind!r}')
-  return task, task.next_batch()
 
 
 def _time_calls(fn, repeats, min_time):
@@ -217,40 +105,15 @@ def _stats(per_call):
 
 def run_case(name, model_name, mode, scale, repeats, min_time):
   """Times one (configuration, model, mode); returns a JSON-able dict."""
-  rss_start = _rss_mb()
+  rss_start = rss_mb()
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from dam import flops  # pylint: disable=g-import-not-at-top
-  from dam import model as model_lib  # pylint: disable=g-import-not-at-top
-  from dam import optimizers  # pylint: disable=g-import-not-at-top
-  from dam.run import steps  # pylint: disable=g-import-not-at-top
 
-  config = CONFIGS[name]
-  batch_size = _batch_size(config, scale)
-  task, batch = _task(config, batch_size)
-  time_steps = int(batch.inputs.shape[1])
-  tf.random.set_seed(0)
-  use_dam = model_name == 'dam'
-  core = model_lib.build_core(
-      task.output_size, use_dam=use_dam, hidden_size=config['hidden_size'],
-      memory_size=config['memory_size'], word_size=config['word_size'],
-      num_reads=config['num_reads'], num_blocks=config['num_blocks'],
-      mlp_sizes=config['mlp_sizes'], seed=0)
-  model = model_lib.SequenceModel(core, config.get('vocab_size'),
-                                  config.get('embedding_size'))
-  optimizer = optimizers.make_optimizer(config['optimizer'],
-                                        config['learning_rate'])
-  variables = steps.build(model, optimizer, task.batch_specs(batch_size))
-  rss_built = _rss_mb()
-  traces = {}
-  train_step = steps.make_train_step(
-      model, optimizer, task.loss, task.batch_specs(batch_size), 50., mode,
-      traces, variables)
-  eval_step = steps.make_eval_step(model, task.loss, task.batch_specs(None),
-                                   mode, traces)
-  tensors = steps.to_tensors(batch)
+  case = build_case(name, model_name, mode, scale)
+  batch_size, tensors = case['batch_size'], case['tensors']
   repeats = repeats if mode != 'eager' else min(repeats, _EAGER_REPEATS.value)
   results = {}
-  for kind, fn in (('train', train_step), ('eval', eval_step)):
+  for kind in ('train', 'eval'):
+    fn = case[kind + '_step']
     first, calls, per_call = _time_calls(lambda f=fn: f(tensors), repeats,
                                          min_time)
     stats = _stats(per_call)
@@ -259,50 +122,25 @@ def run_case(name, model_name, mode, scale, repeats, min_time):
                          sequences_per_s=batch_size / (stats['median_ms'] /
                                                        1e3), **stats)
   # The step must not trace again after its first call.
-  results['traces'] = traces
-  flop_config = dict(
-      input_size=(config['embedding_size'] if task.vocab_size
-                  else task.input_size), output_size=task.output_size,
-      hidden_size=config['hidden_size'], memory_size=config['memory_size'],
-      word_size=config['word_size'], num_reads=config['num_reads'],
-      num_blocks=config['num_blocks'], mlp_sizes=config['mlp_sizes'],
-      interface_size=core.access.interface_size, use_dam=use_dam)
-  results['train']['flops'] = flops.train_step_flops(batch_size, time_steps,
-                                                     **flop_config)
-  results['eval']['flops'] = flops.eval_flops(batch_size, time_steps,
-                                              **flop_config)
+  results['traces'] = case['traces']
   for kind in ('train', 'eval'):
     r = results[kind]
+    r['flops'] = case['flops'][kind]
     r['achieved_gflops'] = r['flops'] / (r['median_ms'] / 1e3) / 1e9
-  memory = dict(peak_rss_mb=_peak_rss_mb(), start_rss_mb=rss_start,
-                built_rss_mb=rss_built)
+  memory = dict(peak_rss_mb=peak_rss_mb(), start_rss_mb=rss_start,
+                built_rss_mb=case['rss_built_mb'])
   gpus = tf.config.list_physical_devices('GPU')
   if gpus:
     memory['gpu_peak_mb'] = tf.config.experimental.get_memory_info(
         'GPU:0')['peak'] / 2**20
   return dict(config=name, model=model_name, mode=mode,
-              batch_size=batch_size, time_steps=time_steps,
-              parameters=int(sum(int(tf.size(v)) for v in variables)),
+              batch_size=batch_size, time_steps=case['time_steps'],
+              parameters=int(sum(int(tf.size(v))
+                                 for v in case['variables'])),
               memory=memory, device='GPU' if gpus else 'CPU', **results)
 
 
 # -- the driver ----------------------------------------------------------------
-
-
-def matmul_throughput(size=4096, repeats=7):
-  """Measured float32 matmul FLOP/s: median over `repeats` of a size^3 matmul."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  a = tf.random.normal([size, size])
-  b = tf.random.normal([size, size])
-  matmul = tf.function(tf.matmul)
-  matmul(a, b).numpy()
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    matmul(a, b).numpy()
-    times.append(time.perf_counter() - start)
-  seconds = statistics.median(times)
-  return dict(size=size, median_s=seconds, flops_per_s=2. * size**3 / seconds)
 
 
 def _check_names(values, allowed, flag):

@@ -1,0 +1,193 @@
+"""The timed configurations and how our model is built and compiled for
+each: shared by `bench/suite.py` (every configuration, model and execution
+mode) and `bench/peer.py` (ours against a peer)."""
+
+import os
+import resource
+import statistics
+import time
+
+from dam import presets
+
+
+def _config(command, task, **extra):
+  """A timed configuration from the authors' command `command`
+  (`dam.presets`): their model sizes, batch size and optimizer."""
+  s = presets.settings(command)
+  return dict(task=task, batch=s['batch_size'], hidden_size=s['hidden_size'],
+              memory_size=s['memory_address_size'],
+              word_size=s['memory_length_size'],
+              num_reads=s['num_read_heads'], num_blocks=s['num_memory_blocks'],
+              mlp_sizes=tuple(int(w) for w in s['mlp_sizes'].split(',') if w),
+              optimizer=s['optimizer'], learning_rate=s['learning_rate'],
+              **extra)
+
+
+def _longest(command, *names):
+  """The task flags `names` of a command, at its longest sequences."""
+  s = presets.settings(command)
+  return dict({name: s[name] for name in names}, min_length=s['max_length'],
+              max_length=s['max_length'])
+
+
+# The authors' configurations (their commands, `dam.presets.COMMANDS`).
+# `batch` is the authors' batch size; `time` the longest sequence timed;
+# bAbI's lexicon (160 words) is that of en-10k.
+CONFIGS = {
+    'copy': _config('copy', 'copy', task_args=_longest('copy', 'bit_w',
+                                                       'p_re')),
+    'ar': _config('associative_recall', 'ar', task_args=_longest(
+        'associative_recall', 'bit_w', 'item_bit', 'p_re')),
+    'rr': _config('representation_recall', 'rr', task_args=_longest(
+        'representation_recall', 'N', 'bit_w', 'num_bit')),
+    'babi200': _config('babi', 'babi', time=200, scalable=True,
+                       vocab_size=160,
+                       embedding_size=presets.TRAIN['embedding_size'],
+                       task_args=dict(p_re=presets.settings('babi')['p_re'])),
+    'babi800': _config('babi', 'babi', time=800, scalable=True,
+                       vocab_size=160,
+                       embedding_size=presets.TRAIN['embedding_size'],
+                       task_args=dict(p_re=presets.settings('babi')['p_re'])),
+    'nfar': _config('nth_farthest', 'nfar', scalable=True, task_args=dict(
+        p_re=presets.settings('nth_farthest')['p_re'])),
+    'convexhull': _config('convex_hull', 'convexhull', scalable=True,
+                          task_args=dict(
+                              max_n=presets.CONVEX_HULL['max_n'],
+                              p_re=presets.settings('convex_hull')['p_re'])),
+}
+MODELS = ('dam', 'dnc')
+MODES = ('eager', 'function', 'xla')
+
+
+def rss_mb():
+  with open('/proc/self/statm') as f:
+    return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+
+
+def peak_rss_mb():
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.
+
+
+def batch_size_of(config, scale):
+  if config.get('scalable'):
+    return max(1, int(round(config['batch'] * scale)))
+  return config['batch']
+
+
+def make_task(config, batch_size, seed=0):
+  """The task of a configuration (`tasks.base.Task`) and one batch of it."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  kind, args = config['task'], dict(config.get('task_args', {}))
+  if kind == 'babi':
+    # Stories of exactly `time` random tokens (timing does not depend on the
+    # words), one answer token in ten.
+    from tasks import babi  # pylint: disable=g-import-not-at-top
+    rng = np.random.default_rng(seed)
+    t, v = config['time'], config['vocab_size']
+    stories = []
+    for _ in range(batch_size):
+      inputs = rng.integers(babi.ANSWER + 1, v, size=t).astype(np.int32)
+      answers = rng.random(t) < 0.1
+      inputs[answers] = babi.ANSWER
+      targets = np.where(answers, rng.integers(babi.ANSWER + 1, v, size=t),
+                         inputs).astype(np.int32)
+      stories.append(babi.Story(inputs, targets, np.zeros(t, bool), 1))
+    task = babi.BabiTask(stories, v, batch_size, seed=seed, max_time=t,
+                         **args)
+  elif kind == 'copy':
+    from tasks import copy as task_lib  # pylint: disable=g-import-not-at-top
+    task = task_lib.CopyTask(batch_size=batch_size, seed=seed, **args)
+  elif kind == 'ar':
+    from tasks import associative_recall  # pylint: disable=g-import-not-at-top
+    task = associative_recall.AssociativeRecallTask(
+        batch_size=batch_size, seed=seed, **args)
+  elif kind == 'rr':
+    from tasks import representation_recall  # pylint: disable=g-import-not-at-top
+    task = representation_recall.RepresentationRecallTask(
+        batch_size=batch_size, seed=seed, **args)
+  elif kind == 'nfar':
+    from tasks import nth_farthest  # pylint: disable=g-import-not-at-top
+    task = nth_farthest.NthFarthestTask(batch_size=batch_size, seed=seed,
+                                        **args)
+  elif kind == 'convexhull':
+    from tasks import convex_hull  # pylint: disable=g-import-not-at-top
+    rng = np.random.default_rng(seed)
+    n = args['max_n']
+    points, hulls = convex_hull.generate_examples(batch_size, n, n, rng)
+    task = convex_hull.ConvexHullTask({n: (points, hulls)},
+                                      batch_size=batch_size, seed=seed,
+                                      **args)
+  else:
+    raise ValueError(f'unknown task {kind!r}')
+  return task, task.next_batch()
+
+
+def build_case(name, model_name, mode, scale):
+  """Our model of a configuration and its compiled steps.
+
+  Returns:
+    dict: train_step / eval_step (callables of `tensors`, the batch as
+    tensors), tensors, task, core, batch_size, time_steps, variables,
+    traces, flops {'train', 'eval'} (analytic, `dam.flops`), rss_built_mb.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from dam import flops  # pylint: disable=g-import-not-at-top
+  from dam import model as model_lib  # pylint: disable=g-import-not-at-top
+  from dam import optimizers  # pylint: disable=g-import-not-at-top
+  from dam.run import steps  # pylint: disable=g-import-not-at-top
+
+  config = CONFIGS[name]
+  batch_size = batch_size_of(config, scale)
+  task, batch = make_task(config, batch_size)
+  time_steps = int(batch.inputs.shape[1])
+  tf.random.set_seed(0)
+  use_dam = model_name == 'dam'
+  core = model_lib.build_core(
+      task.output_size, use_dam=use_dam, hidden_size=config['hidden_size'],
+      memory_size=config['memory_size'], word_size=config['word_size'],
+      num_reads=config['num_reads'], num_blocks=config['num_blocks'],
+      mlp_sizes=config['mlp_sizes'], seed=0)
+  model = model_lib.SequenceModel(core, config.get('vocab_size'),
+                                  config.get('embedding_size'))
+  optimizer = optimizers.make_optimizer(config['optimizer'],
+                                        config['learning_rate'])
+  variables = steps.build(model, optimizer, task.batch_specs(batch_size))
+  rss_built = rss_mb()
+  traces = {}
+  train_step = steps.make_train_step(
+      model, optimizer, task.loss, task.batch_specs(batch_size), 50., mode,
+      traces, variables)
+  eval_step = steps.make_eval_step(model, task.loss, task.batch_specs(None),
+                                   mode, traces)
+  flop_config = dict(
+      input_size=(config['embedding_size'] if task.vocab_size
+                  else task.input_size), output_size=task.output_size,
+      hidden_size=config['hidden_size'], memory_size=config['memory_size'],
+      word_size=config['word_size'], num_reads=config['num_reads'],
+      num_blocks=config['num_blocks'], mlp_sizes=config['mlp_sizes'],
+      interface_size=core.access.interface_size, use_dam=use_dam)
+  return dict(
+      train_step=train_step, eval_step=eval_step,
+      tensors=steps.to_tensors(batch), batch=batch, task=task, core=core,
+      batch_size=batch_size, time_steps=time_steps, variables=variables,
+      traces=traces, rss_built_mb=rss_built,
+      flops=dict(train=flops.train_step_flops(batch_size, time_steps,
+                                              **flop_config),
+                 eval=flops.eval_flops(batch_size, time_steps,
+                                       **flop_config)))
+
+
+def matmul_throughput(size=4096, repeats=7):
+  """Measured float32 matmul FLOP/s: median over `repeats` of a size^3 matmul."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  a = tf.random.normal([size, size])
+  b = tf.random.normal([size, size])
+  matmul = tf.function(tf.matmul)
+  matmul(a, b).numpy()
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    matmul(a, b).numpy()
+    times.append(time.perf_counter() - start)
+  seconds = statistics.median(times)
+  return dict(size=size, median_s=seconds, flops_per_s=2. * size**3 / seconds)
