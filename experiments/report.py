@@ -133,9 +133,11 @@ def _fmt(mean, std, digits=0):
   return f'{mean:.{digits}f} ± {std:.{digits}f}'
 
 
-def table(rows, experiments):
+def table(rows, experiments, suite=None):
   """The markdown tables of `aggregate` rows: one for the experiments whose
-  steps to 99 % are counted, one for the others (final metric)."""
+  steps to 99 % are counted, one for the others (final metric); then, per
+  experiment, what the paper claims and (given `suite`) the command that
+  runs its rows again."""
   by_name = {e.name: e for e in experiments}
   counted = [r for r in rows if counts_steps_to_99(
       by_name[r['experiment']].metric)]
@@ -170,6 +172,16 @@ def table(rows, experiments):
         f'{by_name[row["experiment"]].metric} | '
         f'{_fmt(row["final_mean"], row["final_std"], 3)} | {per_seed} | '
         f'{_minutes(row)} |')
+  names = [e.name for e in experiments
+           if any(r['experiment'] == e.name for r in rows)]
+  if names:
+    lines += ['', 'Claims tested and how to run each row again:', '']
+  for name in names:
+    line = f'* {name}: {by_name[name].paper}.'
+    if suite:
+      line += (f' `python experiments/run_suite.py --suite={suite} '
+               f'--only={name}`')
+    lines.append(line)
   return '\n'.join(lines) + '\n'
 
 
@@ -253,7 +265,7 @@ def write(suite, runs, info_dir, out_dir):
   written.append(path)
   path = os.path.join(out_dir, 'table.md')
   with open(path, 'w') as f:
-    f.write(table(rows, experiments))
+    f.write(table(rows, experiments, suite))
   written.append(path)
   return written
 

@@ -210,6 +210,14 @@ def test_kvmemnn_numbers_and_table(tmp_path):
   text = report.table(report.aggregate([numbers]), suites.SUITES['cpu'])
   assert '| kvmemnn_task20 | KV-MemNN | 1 / 1 | test_mean | 0.995 ± 0.000 |' \
       ' 0.995 | 0.1 |' in text
+  # Only the experiments with rows get their claim; no suite, no command.
+  claims = text.split('Claims tested and how to run each row again:')[1]
+  assert claims.count('\n* ') == 1 and 'run_suite.py' not in claims
+  assert '* kvmemnn_task20: bAbI 1k task 20 test accuracy' in claims
+  text = report.table(report.aggregate([numbers]), suites.SUITES['cpu'],
+                      'cpu')
+  assert text.rstrip().endswith(
+      '`python experiments/run_suite.py --suite=cpu --only=kvmemnn_task20`')
 
 
 # A stand-in for a training script in a trial: writes metrics.csv with two
