@@ -115,6 +115,69 @@ def aggregate(numbers):
   return out
 
 
+# The comparisons the paper's claims make: (model, against), model faster.
+COMPARISONS = (('dam', 'dnc', 'the DAM learns faster than the DNC'),
+               ('dam', 'dam_nomrl', 'the MRL speeds up the DAM\'s learning'))
+
+
+def compare(rows):
+  """The claims' comparisons of steps to 99 % between two variants.
+
+  For every experiment with rows of both variants of a pair in
+  `COMPARISONS`, over their finished seeds: the ratio of the mean steps to
+  99 % (against / model: > 1 means the model learned faster), whether
+  every seed of the model got there before every seed of the other
+  ('separated'), and Welch's t-test p value (two-sided; None with fewer
+  than 2 seeds a side or no spread). A seed that never reached 99 % counts
+  as not separated and leaves the means and the test to the seeds that
+  did (`never` counts them).
+  """
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  by_key = {(r['experiment'], r['model']): r for r in rows}
+  out = []
+  for experiment in dict.fromkeys(r['experiment'] for r in rows):
+    for model, against, claim in COMPARISONS:
+      a, b = by_key.get((experiment, model)), by_key.get((experiment,
+                                                          against))
+      if not a or not b or not a['finished'] or not b['finished']:
+        continue
+      if a['steps_to_99_mean'] is None and b['steps_to_99_mean'] is None:
+        continue
+      xs = [v for v in a['steps_to_99'] if v is not None]
+      ys = [v for v in b['steps_to_99'] if v is not None]
+      never = dict(model=len(a['steps_to_99']) - len(xs),
+                   against=len(b['steps_to_99']) - len(ys))
+      p_value = None
+      if (len(xs) > 1 and len(ys) > 1 and
+          (statistics.pstdev(xs) > 0 or statistics.pstdev(ys) > 0)):
+        p_value = float(stats.ttest_ind(xs, ys, equal_var=False).pvalue)
+      out.append(dict(
+          experiment=experiment, model=model, against=against, claim=claim,
+          model_steps=a['steps_to_99'], against_steps=b['steps_to_99'],
+          ratio=(statistics.mean(ys) / statistics.mean(xs)
+                 if xs and ys else None),
+          separated=bool(xs and ys and not never['model'] and
+                         max(xs) < min(ys)),
+          never=never, welch_p=p_value))
+  return out
+
+
+def _comparison_line(c):
+  label = suites.MODEL_LABELS
+  seeds = lambda steps: ', '.join('never' if s is None else f'{s:,}'
+                                  for s in steps)
+  ratio = '--' if c['ratio'] is None else f'{c["ratio"]:.2f} x'
+  line = (f'* {c["experiment"]}, {c["claim"]}: steps to 99 %, '
+          f'{label[c["against"]]} / {label[c["model"]]} = {ratio} '
+          f'({label[c["model"]]}: {seeds(c["model_steps"])}; '
+          f'{label[c["against"]]}: {seeds(c["against_steps"])}); ')
+  line += ('every seed of the first before every seed of the second'
+           if c['separated'] else 'the seeds overlap')
+  if c['welch_p'] is not None:
+    line += f'; Welch t-test p = {c["welch_p"]:.2g}'
+  return line + '.'
+
+
 def _git_commit():
   try:
     return subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True,
@@ -172,6 +235,10 @@ def table(rows, experiments, suite=None):
         f'{by_name[row["experiment"]].metric} | '
         f'{_fmt(row["final_mean"], row["final_std"], 3)} | {per_seed} | '
         f'{_minutes(row)} |')
+  comparisons = compare([r for r in rows if r in counted])
+  if comparisons:
+    lines += ['', 'The claims\' comparisons (finished seeds):', '']
+    lines += [_comparison_line(c) for c in comparisons]
   names = [e.name for e in experiments
            if any(r['experiment'] == e.name for r in rows)]
   if names:
@@ -258,7 +325,7 @@ def write(suite, runs, info_dir, out_dir):
                         models=list(e.models), seeds=list(e.seeds),
                         steps=e.steps, metric=e.metric, paper=e.paper)
                    for e in experiments],
-      summary=rows, runs=numbers)
+      summary=rows, comparisons=compare(rows), runs=numbers)
   path = os.path.join(out_dir, 'results.json')
   with open(path, 'w') as f:
     json.dump(report, f, indent=2)

@@ -281,3 +281,37 @@ def test_report_of_only_some_experiments_still_covers_the_suite(tmp_path):
     assert f'| {experiment.name}' in text, experiment.name
   # Nothing has run: no seed done anywhere.
   assert '| copy (10,000 steps) | DAM | 0 / 3 | 0 / 0 | -- |' in text
+
+
+def test_claims_comparisons_known_answers():
+  def row(model, steps):
+    return dict(experiment='copy', model=model, seeds=len(steps),
+                finished=len(steps),
+                reached_99=sum(s is not None for s in steps),
+                steps_to_99=steps,
+                steps_to_99_mean=(sum(s for s in steps if s is not None) /
+                                  max(1, sum(s is not None for s in steps))),
+                steps_to_99_std=0., final=[1.] * len(steps), final_mean=1.,
+                final_std=0., train_time_s_mean=60.)
+  rows = [row('dam', [100, 200]), row('dnc', [300, 500]),
+          row('dam_nomrl', [150, None])]
+  dnc, nomrl = report.compare(rows)
+  assert (dnc['against'], nomrl['against']) == ('dnc', 'dam_nomrl')
+  assert dnc['ratio'] == pytest.approx(400. / 150.)
+  assert dnc['separated'] and dnc['never'] == dict(model=0, against=0)
+  # Welch: means 150 and 400, variances 5,000 and 20,000, 2 seeds each:
+  # t = -250 / sqrt(2,500 + 10,000), df = 12,500^2 / (2,500^2 + 10,000^2).
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  t = -250. / 12500. ** 0.5
+  df = 12500. ** 2 / (2500. ** 2 + 10000. ** 2)
+  assert dnc['welch_p'] == pytest.approx(2 * stats.t.sf(abs(t), df))
+  # The seed that never reached 99 % is left out of the ratio and the test.
+  assert nomrl['ratio'] == pytest.approx(150. / 150.)
+  assert not nomrl['separated'] and nomrl['welch_p'] is None
+  assert nomrl['never'] == dict(model=0, against=1)
+  text = report.table(rows, suites.SUITES['cpu'])
+  assert ('* copy, the DAM learns faster than the DNC: steps to 99 %, '
+          'DNC / DAM = 2.67 x (DAM: 100, 200; DNC: 300, 500); every seed of '
+          'the first before every seed of the second; Welch t-test p = ') \
+      in text
+  assert 'DAM, no MRL: 150, never); the seeds overlap.' in text
