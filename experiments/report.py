@@ -120,19 +120,23 @@ COMPARISONS = (('dam', 'dnc', 'the DAM learns faster than the DNC'),
                ('dam', 'dam_nomrl', 'the MRL speeds up the DAM\'s learning'))
 
 
-def compare(rows):
+def compare(rows, budgets=None):
   """The claims' comparisons of steps to 99 % between two variants.
 
   For every experiment with rows of both variants of a pair in
   `COMPARISONS`, over their finished seeds: the ratio of the mean steps to
   99 % (against / model: > 1 means the model learned faster), whether
   every seed of the model got there before every seed of the other
-  ('separated'), and Welch's t-test p value (two-sided; None with fewer
-  than 2 seeds a side or no spread). A seed that never reached 99 % counts
-  as not separated and leaves the means and the test to the seeds that
-  did (`never` counts them).
+  ('separated'; a seed that never got there counts as later than any that
+  did), and Welch's t-test p value (two-sided; None with fewer than 2
+  seeds a side, no spread, or a seed that never got there). A seed of the
+  other variant that never got there enters the ratio at the experiment's
+  step budget (`budgets`: {experiment: steps}), which makes the ratio a
+  lower bound ('ratio_is_lower_bound'); with a seed of the model that
+  never got there the ratio is None.
   """
   from scipy import stats  # pylint: disable=g-import-not-at-top
+  budgets = budgets or {}
   by_key = {(r['experiment'], r['model']): r for r in rows}
   out = []
   for experiment in dict.fromkeys(r['experiment'] for r in rows):
@@ -147,31 +151,48 @@ def compare(rows):
       ys = [v for v in b['steps_to_99'] if v is not None]
       never = dict(model=len(a['steps_to_99']) - len(xs),
                    against=len(b['steps_to_99']) - len(ys))
+      ratio, lower_bound = None, False
+      if xs and not never['model']:
+        if never['against'] and experiment in budgets:
+          ratio = statistics.mean(
+              ys + [budgets[experiment]] * never['against']) / \
+              statistics.mean(xs)
+          lower_bound = True
+        elif ys and not never['against']:
+          ratio = statistics.mean(ys) / statistics.mean(xs)
       p_value = None
-      if (len(xs) > 1 and len(ys) > 1 and
+      if (not never['model'] and not never['against'] and len(xs) > 1 and
+          len(ys) > 1 and
           (statistics.pstdev(xs) > 0 or statistics.pstdev(ys) > 0)):
         p_value = float(stats.ttest_ind(xs, ys, equal_var=False).pvalue)
       out.append(dict(
           experiment=experiment, model=model, against=against, claim=claim,
           model_steps=a['steps_to_99'], against_steps=b['steps_to_99'],
-          ratio=(statistics.mean(ys) / statistics.mean(xs)
-                 if xs and ys else None),
-          separated=bool(xs and ys and not never['model'] and
-                         max(xs) < min(ys)),
+          ratio=ratio, ratio_is_lower_bound=lower_bound,
+          separated=bool(xs and not never['model'] and
+                         all(y > max(xs) for y in ys)),
           never=never, welch_p=p_value))
   return out
 
 
-def _comparison_line(c):
+def _comparison_line(c, budgets=None):
   label = suites.MODEL_LABELS
+  model, against = label[c['model']], label[c['against']]
   seeds = lambda steps: ', '.join('never' if s is None else f'{s:,}'
                                   for s in steps)
-  ratio = '--' if c['ratio'] is None else f'{c["ratio"]:.2f} x'
+  if c['ratio'] is None:
+    ratio = '--'
+  else:
+    ratio = f'{">= " if c["ratio_is_lower_bound"] else ""}{c["ratio"]:.2f} x'
   line = (f'* {c["experiment"]}, {c["claim"]}: steps to 99 %, '
-          f'{label[c["against"]]} / {label[c["model"]]} = {ratio} '
-          f'({label[c["model"]]}: {seeds(c["model_steps"])}; '
-          f'{label[c["against"]]}: {seeds(c["against_steps"])}); ')
-  line += ('every seed of the first before every seed of the second'
+          f'{against} / {model} = {ratio} ({model}: '
+          f'{seeds(c["model_steps"])}; {against}: '
+          f'{seeds(c["against_steps"])}')
+  if c['never']['against'] and budgets and c['experiment'] in budgets:
+    line += (f'; "never" counted as {budgets[c["experiment"]]:,}, the '
+             f'budget')
+  line += '); '
+  line += (f'every {model} seed got there before every {against} seed'
            if c['separated'] else 'the seeds overlap')
   if c['welch_p'] is not None:
     line += f'; Welch t-test p = {c["welch_p"]:.2g}'
@@ -235,10 +256,11 @@ def table(rows, experiments, suite=None):
         f'{by_name[row["experiment"]].metric} | '
         f'{_fmt(row["final_mean"], row["final_std"], 3)} | {per_seed} | '
         f'{_minutes(row)} |')
-  comparisons = compare([r for r in rows if r in counted])
+  budgets = {e.name: e.steps for e in experiments if e.steps}
+  comparisons = compare([r for r in rows if r in counted], budgets)
   if comparisons:
     lines += ['', 'The claims\' comparisons (finished seeds):', '']
-    lines += [_comparison_line(c) for c in comparisons]
+    lines += [_comparison_line(c, budgets) for c in comparisons]
   names = [e.name for e in experiments
            if any(r['experiment'] == e.name for r in rows)]
   if names:
@@ -325,7 +347,10 @@ def write(suite, runs, info_dir, out_dir):
                         models=list(e.models), seeds=list(e.seeds),
                         steps=e.steps, metric=e.metric, paper=e.paper)
                    for e in experiments],
-      summary=rows, comparisons=compare(rows), runs=numbers)
+      summary=rows,
+      comparisons=compare(rows, {e.name: e.steps for e in experiments
+                                 if e.steps}),
+      runs=numbers)
   path = os.path.join(out_dir, 'results.json')
   with open(path, 'w') as f:
     json.dump(report, f, indent=2)

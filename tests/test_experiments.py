@@ -305,13 +305,24 @@ def test_claims_comparisons_known_answers():
   t = -250. / 12500. ** 0.5
   df = 12500. ** 2 / (2500. ** 2 + 10000. ** 2)
   assert dnc['welch_p'] == pytest.approx(2 * stats.t.sf(abs(t), df))
-  # The seed that never reached 99 % is left out of the ratio and the test.
-  assert nomrl['ratio'] == pytest.approx(150. / 150.)
+  # A seed that never reached 99 %: no test, and without the budget no
+  # ratio.
+  assert nomrl['ratio'] is None
   assert not nomrl['separated'] and nomrl['welch_p'] is None
   assert nomrl['never'] == dict(model=0, against=1)
   text = report.table(rows, suites.SUITES['cpu'])
   assert ('* copy, the DAM learns faster than the DNC: steps to 99 %, '
-          'DNC / DAM = 2.67 x (DAM: 100, 200; DNC: 300, 500); every seed of '
-          'the first before every seed of the second; Welch t-test p = ') \
-      in text
-  assert 'DAM, no MRL: 150, never); the seeds overlap.' in text
+          'DNC / DAM = 2.67 x (DAM: 100, 200; DNC: 300, 500); every DAM seed '
+          'got there before every DNC seed; Welch t-test p = ') in text
+  # With the budget, "never" enters the ratio at 10,000: a lower bound.
+  assert ('DAM, no MRL / DAM = >= 33.83 x (DAM: 100, 200; DAM, no MRL: 150, '
+          'never; "never" counted as 10,000, the budget); the seeds '
+          'overlap.') in text
+  # A variant that never got there is later than every seed that did.
+  rows[1] = row('dnc', [None, None])
+  dnc = report.compare(rows, {'copy': 1000})[0]
+  assert dnc['separated'] and dnc['welch_p'] is None
+  assert dnc['ratio'] == pytest.approx(1000. / 150.)
+  assert dnc['ratio_is_lower_bound']
+  rows[0] = row('dam', [100, None])
+  assert report.compare(rows, {'copy': 1000})[0]['ratio'] is None
