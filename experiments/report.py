@@ -4,6 +4,8 @@ From each run's metrics.csv (<info_dir>/<run>/), for the experiment's
 metric m (held-out bit accuracy for the algorithmic tasks):
 
   steps_to_99   the step of the first report with m >= 0.99 (None: never)
+  below_after   the fraction of the reports after that one with m < 0.99
+                (relapses of a run that had learned; None: never reached)
   final         m at the last report
   train_time_s  sum over reports of (steps since the previous report) /
                 steps_per_sec, the training time without start-up
@@ -53,6 +55,7 @@ def run_numbers(run, info_dir, metric):
       range(len(run.phases)))
   out = dict(name=run.name, experiment=run.experiment, model=run.model,
              seed=run.seed, finished=finished, steps=None, steps_to_99=None,
+             below_after=None,
              final=None, train_time_s=None)
   columns = _columns(run_dir)
   if columns is None or metric not in columns or not len(columns['step']):
@@ -65,6 +68,10 @@ def run_numbers(run, info_dir, metric):
     reached = np.flatnonzero(valid & (values >= THRESHOLD))
     if len(reached) and counts_steps_to_99(metric):
       out['steps_to_99'] = int(steps[reached[0]])
+      after = values[reached[0] + 1:]
+      after = after[np.isfinite(after)]
+      out['below_after'] = (float(np.mean(after < THRESHOLD)) if len(after)
+                            else 0.)
   prefix = metric.split('_', 1)[0]
   tasks = sorted((int(name[len(prefix) + 5:]), name) for name in columns
                  if name.startswith(f'{prefix}_task'))
@@ -104,6 +111,7 @@ def aggregate(numbers):
     steps_mean, steps_std = _mean_std([r['steps_to_99'] for r in done])
     final_mean, final_std = _mean_std([r['final'] for r in done])
     time_mean, _ = _mean_std([r['train_time_s'] for r in done])
+    below_mean, below_std = _mean_std([r.get('below_after') for r in done])
     out.append(dict(
         experiment=experiment, model=model, seeds=len(rows),
         finished=len(done),
@@ -111,7 +119,10 @@ def aggregate(numbers):
         steps_to_99=[r['steps_to_99'] for r in done],
         steps_to_99_mean=steps_mean, steps_to_99_std=steps_std,
         final=[r['final'] for r in done], final_mean=final_mean,
-        final_std=final_std, train_time_s_mean=time_mean))
+        final_std=final_std, below_after=[r.get('below_after')
+                                          for r in done],
+        below_after_mean=below_mean, below_after_std=below_std,
+        train_time_s_mean=time_mean))
   return out
 
 
@@ -230,8 +241,9 @@ def table(rows, experiments, suite=None):
   if counted:
     lines += [
         '| experiment | model | seeds done | reached 99 % | steps to 99 % '
-        '(mean ± sd) | per seed | final (mean ± sd) | training min / run |',
-        '| --- | --- | --- | --- | --- | --- | --- | --- |']
+        '(mean ± sd) | per seed | final (mean ± sd) | reports < 99 % after '
+        'reaching it (mean ± sd) | training min / run |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
   for row in counted:
     per_seed = ', '.join('never' if s is None else f'{s:,}'
                          for s in row['steps_to_99']) or '--'
@@ -241,7 +253,7 @@ def table(rows, experiments, suite=None):
         f'/ {row["seeds"]} | {row["reached_99"]} / {row["finished"]} | '
         f'{_fmt(row["steps_to_99_mean"], row["steps_to_99_std"])} | '
         f'{per_seed} | {_fmt(row["final_mean"], row["final_std"], 4)} | '
-        f'{_minutes(row)} |')
+        f'{_percent(row)} | {_minutes(row)} |')
   if other:
     lines += (['', ] if counted else []) + [
         '| experiment | model | seeds done | metric | final (mean ± sd) | '
@@ -272,6 +284,13 @@ def table(rows, experiments, suite=None):
                f'--only={name}`')
     lines.append(line)
   return '\n'.join(lines) + '\n'
+
+
+def _percent(row):
+  if row.get('below_after_mean') is None:
+    return '--'
+  return (f'{100 * row["below_after_mean"]:.0f} ± '
+          f'{100 * row["below_after_std"]:.0f} %')
 
 
 def _minutes(row):

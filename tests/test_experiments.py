@@ -110,6 +110,7 @@ def test_run_numbers_known_answers(tmp_path):
   numbers = report.run_numbers(run, str(tmp_path), 'eval_bit_accuracy')
   assert numbers['finished'] is False  # no phase recorded as done
   assert numbers['steps_to_99'] == 200  # the first report at or above
+  assert numbers['below_after'] == 0.5  # 0.98 and 0.999 after it
   assert numbers['final'] == 0.999 and numbers['steps'] == 400
   # 100 / 10 + 100 / 20 + 100 / 25 + 100 / 50 = 21 s.
   assert numbers['train_time_s'] == 21.0
@@ -119,12 +120,14 @@ def test_run_numbers_known_answers(tmp_path):
   missing = report.run_numbers(run._replace(name='nothing'), str(tmp_path),
                                'eval_bit_accuracy')
   assert missing['steps_to_99'] is None and missing['final'] is None
+  assert missing['below_after'] is None
 
 
 def test_aggregate_means_and_spreads():
   rows = [dict(experiment='copy', model='dam', finished=True,
-               steps_to_99=s, final=f, train_time_s=60.)
-          for s, f in ((1000, 1.0), (2000, 0.99), (None, 0.9))]
+               steps_to_99=s, final=f, train_time_s=60., below_after=b)
+          for s, f, b in ((1000, 1.0, 0.1), (2000, 0.99, 0.3),
+                          (None, 0.9, None))]
   rows.append(dict(experiment='copy', model='dam', finished=False,
                    steps_to_99=100, final=1.0, train_time_s=1.))
   (row,) = report.aggregate(rows)
@@ -134,7 +137,10 @@ def test_aggregate_means_and_spreads():
                                                         ddof=1))
   assert row['final_mean'] == pytest.approx(np.mean([1.0, 0.99, 0.9]))
   assert row['final_std'] == pytest.approx(np.std([1.0, 0.99, 0.9], ddof=1))
-  assert 'never' in report.table([row], suites.SUITES['cpu'])
+  assert row['below_after_mean'] == pytest.approx(0.2)
+  assert row['below_after_std'] == pytest.approx(np.std([0.1, 0.3], ddof=1))
+  text = report.table([row], suites.SUITES['cpu'])
+  assert '| 1,000, 2,000, never | 0.9633 ± 0.0551 | 20 ± 14 % | 1.0 |' in text
 
 
 # A stand-in for a training script: appends its argv to calls.txt in its
