@@ -134,6 +134,8 @@ class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
 
   # The state fields that `write_links` and `read` read (see `handover`).
   _handover_fields = ('read_weights',)
+  # The interface fields that `read` reads (see `read_interface`).
+  _read_fields = ('read_keys', 'read_strengths')
 
   def __init__(self, memory_size, word_size, num_reads, num_writes,
                num_blocks, interface_w_init=None, kernel='fast', name=None):
@@ -321,6 +323,15 @@ class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
         **{name: () for name in prev_state._fields
            if name not in self._handover_fields})
 
+  def read_interface(self, interface):
+    """The fields of a parsed interface that `read` uses: the read keys
+    and strengths, and the DAM's attentive gate or the DNC's read modes. A
+    loop that splits the step after `write_memory` (`dam.unroll`) carries
+    these to the read, not the write side's fields, whose gradient there
+    would be zeros carried through every step of the backward loop.
+    """
+    return {name: interface[name] for name in self._read_fields}
+
   def step(self, interface, prev_state):
     """One access step from an already parsed interface: write, then read.
 
@@ -359,6 +370,8 @@ class DAMAccess(MemoryAccess):
   The interface is ONE dense layer (Glorot-uniform weights, zero bias) of
   width K (3W + 3 + RW + 3R) for one write head per block.
   """
+
+  _read_fields = ('read_keys', 'read_strengths', 'attentive_gate')
 
   def __init__(self, memory_size=64, word_size=36, num_reads=1, num_writes=1,
                num_blocks=2, kernel='fast', name='dam_access'):
@@ -418,6 +431,7 @@ class DNCAccess(MemoryAccess):
   """
 
   _handover_fields = ('read_weights', 'linkage')
+  _read_fields = ('read_keys', 'read_strengths', 'read_mode')
 
   def __init__(self, memory_size=64, word_size=36, num_reads=1, num_writes=1,
                kernel='fast', name='dnc_access'):

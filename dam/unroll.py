@@ -122,7 +122,9 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
     controller = core.control(input_ta.read(t), prev_state, training)
     written = access.write_memory(controller.interface,
                                   prev_state.access_state)
-    return controller, written
+    # Only the read side of the interface goes on to `finish`.
+    return controller._replace(
+        interface=access.read_interface(controller.interface)), written
 
   def finish(t, controller, written, handover, prev_state):
     """Second half of step t: the rest of the write (`write_links`), memory
@@ -152,7 +154,8 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
   #   start(t):      controller, memory write M_t
   #
   # so the loop carries what a step's first half hands to its second half:
-  # its `ControllerResult`, its `WriteResult` and the part of the state
+  # its `ControllerResult` (with the read side of the interface only,
+  # `MemoryAccess.read_interface`), its `WriteResult` and the part of the state
   # before it that the second half reads (`MemoryAccess.handover`; the whole
   # state too when finished sequences are frozen). Both
   # halves use the memory M_{t-1} that enters the body, and the M_t the body

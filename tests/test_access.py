@@ -287,6 +287,29 @@ def test_handover_keeps_what_the_rest_of_the_step_reads():
 
 
 @pytest.mark.parametrize('use_dam', [True, False], ids=['dam', 'dnc'])
+def test_read_interface_is_what_the_read_uses(use_dam):
+  rng = np.random.default_rng(5)
+  if use_dam:
+    module = access_lib.DAMAccess(5, 3, 2, 1, num_blocks=2)
+    expected = {'read_keys', 'read_strengths', 'attentive_gate'}
+  else:
+    module = access_lib.DNCAccess(5, 3, 2, 1)
+    expected = {'read_keys', 'read_strengths', 'read_mode'}
+  prev = _warm(module, rng, 2)
+  interface = _interface(module, rng, 2)
+  read_side = module.read_interface(interface)
+  assert set(read_side) == expected
+  assert all(read_side[name] is interface[name] for name in expected)
+  written = module.write(interface, prev)
+  # The read from the read side alone is the read from the whole interface
+  # (a missing field would raise a KeyError).
+  for a, b in zip(
+      tf.nest.flatten(module.read(read_side, written, prev.read_weights)),
+      tf.nest.flatten(module.read(interface, written, prev.read_weights))):
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize('use_dam', [True, False], ids=['dam', 'dnc'])
 def test_paper_kernel_access_equals_fast_kernel_access(use_dam):
   rng = np.random.default_rng(4)
   modules = []
