@@ -131,7 +131,6 @@ def build_case(name, model_name, mode, scale):
     traces, flops {'train', 'eval'} (analytic, `dam.flops`), rss_built_mb.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from dam import flops  # pylint: disable=g-import-not-at-top
   from dam import model as model_lib  # pylint: disable=g-import-not-at-top
   from dam import optimizers  # pylint: disable=g-import-not-at-top
   from dam.run import steps  # pylint: disable=g-import-not-at-top
@@ -159,22 +158,31 @@ def build_case(name, model_name, mode, scale):
       traces, variables)
   eval_step = steps.make_eval_step(model, task.loss, task.batch_specs(None),
                                    mode, traces)
+  return dict(
+      train_step=train_step, eval_step=eval_step,
+      tensors=steps.to_tensors(batch), batch=batch, task=task, core=core,
+      batch_size=batch_size, time_steps=time_steps, variables=variables,
+      traces=traces, rss_built_mb=rss_built,
+      flops=step_flops(config, task, batch_size, time_steps, use_dam,
+                       core.access.interface_size))
+
+
+def step_flops(config, task, batch_size, time_steps, use_dam,
+               interface_size=None):
+  """Analytic FLOPs (`dam.flops`) of a training step and of an evaluation
+  pass of a configuration: {'train', 'eval'} (interface_size None: from the
+  model's layout, without building it)."""
+  from dam import flops  # pylint: disable=g-import-not-at-top
   flop_config = dict(
       input_size=(config['embedding_size'] if task.vocab_size
                   else task.input_size), output_size=task.output_size,
       hidden_size=config['hidden_size'], memory_size=config['memory_size'],
       word_size=config['word_size'], num_reads=config['num_reads'],
       num_blocks=config['num_blocks'], mlp_sizes=config['mlp_sizes'],
-      interface_size=core.access.interface_size, use_dam=use_dam)
-  return dict(
-      train_step=train_step, eval_step=eval_step,
-      tensors=steps.to_tensors(batch), batch=batch, task=task, core=core,
-      batch_size=batch_size, time_steps=time_steps, variables=variables,
-      traces=traces, rss_built_mb=rss_built,
-      flops=dict(train=flops.train_step_flops(batch_size, time_steps,
-                                              **flop_config),
-                 eval=flops.eval_flops(batch_size, time_steps,
-                                       **flop_config)))
+      interface_size=interface_size, use_dam=use_dam)
+  return dict(train=flops.train_step_flops(batch_size, time_steps,
+                                           **flop_config),
+              eval=flops.eval_flops(batch_size, time_steps, **flop_config))
 
 
 def matmul_throughput(size=4096, repeats=7):

@@ -232,8 +232,6 @@ def run_config(name, contenders, scale, rounds, min_time, matmul):
       key = model_name if kind == 'train' else model_name + '_eval'
       fns[key] = (lambda f=case[kind + '_step'], x=tensors: f(x))
       flops[key] = case['flops'][kind]
-    if model_name == 'dnc':
-      flops['peer'] = case['flops']['train']
   if 'peer' in contenders:
     batch_size = cases.batch_size_of(config, scale)
     task, batch = cases.make_task(config, batch_size)
@@ -242,9 +240,9 @@ def run_config(name, contenders, scale, rounds, min_time, matmul):
     info['peer_parameters'] = parameters
     info['batch_size'] = batch_size
     info['time_steps'] = int(batch.inputs.shape[1])
-    if 'peer' not in flops:
-      case = cases.build_case(name, 'dnc', 'function', scale)
-      flops['peer'] = case['flops']['train']
+    # The peer at our DNC's FLOPs (same sizes).
+    flops['peer'] = cases.step_flops(config, task, batch_size,
+                                     info['time_steps'], use_dam=False)['train']
   timings = time_rounds(fns, rounds, min_time)
   ratios = summarise(timings, flops, matmul['flops_per_s'])
   return dict(config=name, **info, contenders=timings, ratios=ratios)

@@ -186,19 +186,27 @@ def compare(rows, budgets=None):
   return out
 
 
+def _budgets(experiments):
+  """{experiment: its step budget} (`compare`)."""
+  return {e.name: e.steps for e in experiments if e.steps}
+
+
+def _seeds(steps):
+  """Per-seed steps to 99 % as text: '1,300, never'."""
+  return ', '.join('never' if s is None else f'{s:,}' for s in steps)
+
+
 def _comparison_line(c, budgets=None):
   label = suites.MODEL_LABELS
   model, against = label[c['model']], label[c['against']]
-  seeds = lambda steps: ', '.join('never' if s is None else f'{s:,}'
-                                  for s in steps)
   if c['ratio'] is None:
     ratio = '--'
   else:
     ratio = f'{">= " if c["ratio_is_lower_bound"] else ""}{c["ratio"]:.2f} x'
   line = (f'* {c["experiment"]}, {c["claim"]}: steps to 99 %, '
           f'{against} / {model} = {ratio} ({model}: '
-          f'{seeds(c["model_steps"])}; {against}: '
-          f'{seeds(c["against_steps"])}')
+          f'{_seeds(c["model_steps"])}; {against}: '
+          f'{_seeds(c["against_steps"])}')
   if c['never']['against'] and budgets and c['experiment'] in budgets:
     line += (f'; "never" counted as {budgets[c["experiment"]]:,}, the '
              f'budget')
@@ -245,8 +253,7 @@ def table(rows, experiments, suite=None):
         'reaching it (mean ± sd) | training min / run |',
         '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
   for row in counted:
-    per_seed = ', '.join('never' if s is None else f'{s:,}'
-                         for s in row['steps_to_99']) or '--'
+    per_seed = _seeds(row['steps_to_99']) or '--'
     lines.append(
         f'| {row["experiment"]} ({by_name[row["experiment"]].steps:,} '
         f'steps) | {suites.MODEL_LABELS[row["model"]]} | {row["finished"]} '
@@ -268,7 +275,7 @@ def table(rows, experiments, suite=None):
         f'{by_name[row["experiment"]].metric} | '
         f'{_fmt(row["final_mean"], row["final_std"], 3)} | {per_seed} | '
         f'{_minutes(row)} |')
-  budgets = {e.name: e.steps for e in experiments if e.steps}
+  budgets = _budgets(experiments)
   comparisons = compare([r for r in rows if r in counted], budgets)
   if comparisons:
     lines += ['', 'The claims\' comparisons (finished seeds):', '']
@@ -367,8 +374,7 @@ def write(suite, runs, info_dir, out_dir):
                         steps=e.steps, metric=e.metric, paper=e.paper)
                    for e in experiments],
       summary=rows,
-      comparisons=compare(rows, {e.name: e.steps for e in experiments
-                                 if e.steps}),
+      comparisons=compare(rows, _budgets(experiments)),
       runs=numbers)
   path = os.path.join(out_dir, 'results.json')
   with open(path, 'w') as f:

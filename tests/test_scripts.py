@@ -153,7 +153,7 @@ def _documented_commands():
   """{script: [argv, ...]}: every `python <script> ...` command of README.md
   and docs/*.md, in code blocks (continued lines joined, environment
   prefixes such as TF_CONFIG=... dropped) and in inline code; commands with
-  <placeholders> and --help are left out."""
+  <...> markers (such as --num=<step>) and --help are left out."""
   paths = [os.path.join(ROOT, 'README.md')] + [
       os.path.join(ROOT, 'docs', n)
       for n in sorted(os.listdir(os.path.join(ROOT, 'docs')))
