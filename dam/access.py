@@ -39,6 +39,7 @@ import tensorflow as tf
 
 from dam import addressing
 from dam import addressing_fast
+from dam import dense
 
 KERNELS = {'fast': addressing_fast, 'paper': addressing}
 
@@ -258,7 +259,15 @@ class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
 
   def interface(self, controller_output):
     """The interface layer and its parse: [B, H] -> dict of [B, K, ...]."""
-    return self.parse_interface(self._interface_layer(controller_output))
+    layer = self._interface_layer
+    if not hasattr(layer, 'w'):  # The first call creates the parameters.
+      return self.parse_interface(layer(controller_output))
+    return self.parse_interface(dense.linear(layer, controller_output))
+
+  def loop_weights(self):
+    """The weights a step multiplies by through `dam.dense.matmul`: the
+    interface layer's [H, I]."""
+    return [self._interface_layer.w]
 
   def write(self, interface, prev_state):
     """The write of step t: `write_memory`, then `write_links`.

@@ -28,6 +28,8 @@ import collections
 import sonnet as snt
 import tensorflow as tf
 
+from dam import dense
+
 CoreState = collections.namedtuple(
     'CoreState', ('access_output', 'access_state', 'controller_state'))
 CoreState.__doc__ = """State of a `MemoryCore` after step t.
@@ -173,6 +175,36 @@ class MemoryCore(snt.RNNCore):
                                 w_h_init=init, b_init=init, forget_bias=1.,
                                 dtype=self._dtype, name='controller')
 
+  def _lstm(self, inputs, prev_state):
+    """The controller's step: Sonnet 2's LSTM step (`snt.LSTM`, no
+    projection) with its two weight products through `dense.matmul`, so
+    that `dam.unroll` can sum their weight gradients after its loop.
+
+      gates = x_t W_i + h_{t-1} W_h + b;  i, f, g, o = split(gates)
+      c_t = sigmoid(f) c_{t-1} + sigmoid(i) tanh(g)
+      h_t = sigmoid(o) tanh(c_t)
+
+    The first call (no variables yet) is the LSTM's own, which creates them.
+    """
+    lstm = self._controller
+    if not hasattr(lstm, 'b'):
+      return lstm(inputs, prev_state)
+    gates = (dense.matmul(inputs, lstm.input_to_hidden) +
+             dense.matmul(prev_state.hidden, lstm.hidden_to_hidden) + lstm.b)
+    i, f, g, o = tf.split(gates, num_or_size_splits=4, axis=1)
+    cell = tf.sigmoid(f) * prev_state.cell
+    cell += tf.sigmoid(i) * tf.tanh(g)
+    hidden = tf.sigmoid(o) * tf.tanh(cell)
+    return hidden, snt.LSTMState(hidden=hidden, cell=cell)
+
+  def loop_weights(self):
+    """The weight matrices a step multiplies by through `dense.matmul`:
+    W_i [D + R W, 4H], W_h [H, 4H] of the controller and the interface
+    layer's [H, I] (as the attributes hold them: variables, or the tensors
+    `dam.unroll.parameters_read_once` read)."""
+    return [self._controller.input_to_hidden,
+            self._controller.hidden_to_hidden] + self._access.loop_weights()
+
   def _clip(self, x, training):
     if training and self._clip_value > 0:
       return tf.clip_by_value(x, -self._clip_value, self._clip_value)
@@ -224,8 +256,8 @@ class MemoryCore(snt.RNNCore):
     prev_reads = tf.reshape(prev_state.access_output, [-1, read_width])
     controller_input = tf.concat([inputs, prev_reads], axis=-1)
     self._create_controller(controller_input.shape[-1])
-    h, controller_state = self._controller(controller_input,
-                                           prev_state.controller_state)
+    h, controller_state = self._lstm(controller_input,
+                                     prev_state.controller_state)
     h = self._clip(h, training)
     controller_state = snt.LSTMState(
         hidden=self._clip(controller_state.hidden, training),

@@ -17,6 +17,7 @@ import contextlib
 import tensorflow as tf
 
 from dam import core as core_lib
+from dam import dense
 
 
 def _batch_size(x):
@@ -61,7 +62,8 @@ def parameters_read_once(module):
 
 
 def unroll(core, inputs, sequence_length=None, initial_state=None,
-           training=False, freeze_finished=True):
+           training=False, freeze_finished=True,
+           weight_gradients_after_loop=None):
   """Runs `core` over a padded batch of sequences.
 
   Past a sequence's end its outputs are zeros and (`freeze_finished`) its
@@ -70,7 +72,8 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
 
   The result is that of calling `core(x_t, state)` for t = 0 .. T - 1 (the
   tests compare the two, values and gradients); the loop runs the same
-  pieces of each step in a rotated order, described in the loop below.
+  pieces of each step in a rotated order, described in the loop below, and
+  the output layer runs after it on all steps at once.
 
   Args:
     core: a `dam.core.MemoryCore` (with its step pieces `control`, `output`
@@ -84,6 +87,14 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
       state tensor per step). Outputs do not depend on it: pass False when
       only the outputs are used (training, evaluation), which saves those
       selects and their gradients.
+    weight_gradients_after_loop: sum the gradients of the step's weight
+      matrices (`core.loop_weights()`) over the sequence after the loop, as
+      one product each (`dam.dense`), instead of one per step inside the
+      backward loop. Same values, same gradients up to the order of the
+      sums; a few list pushes of extra work when nothing is differentiated.
+      True: every loop weight; False: none; None: in training, the weights
+      of at least `dense.MIN_ENTRIES_AFTER_LOOP` entries (below that the
+      pushes cost about what they save).
 
   Returns:
     (outputs [B, T, output_size], final state).
@@ -107,12 +118,9 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
                                 time_major)
 
   # Dropout noise for all steps in one draw (`MemoryCore.dropout_noise`).
-  noise_ta = None
+  noise = None
   if training and hasattr(core, 'dropout_noise'):
     noise = core.dropout_noise(num_steps, _batch_size(inputs))
-    if noise is not None:
-      noise_ta = tf.TensorArray(noise.dtype, size=num_steps,
-                                element_shape=noise.shape[1:]).unstack(noise)
 
   freeze = sequence_length is not None and freeze_finished
 
@@ -128,29 +136,26 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
 
   def finish(t, controller, written, handover, prev_state):
     """Second half of step t: the rest of the write (`write_links`), memory
-    read, output y_t (zero past each sequence's end) and the state after
-    step t (frozen past the end). `handover` is `access.handover` of the
-    access state after step t - 1, `prev_state` that whole state (only used
-    to freeze, else None)."""
+    read and the state after step t (frozen past the end). Returns z_t [B,
+    H] and r_t [B, R, W], from which the output y_t is computed after the
+    loop, and the state. `handover` is `access.handover` of the access
+    state after step t - 1, `prev_state` that whole state (only used to
+    freeze, else None)."""
     written = access.write_links(written, handover)
     read = access.read(controller.interface, written, handover.read_weights)
-    kwargs = {} if noise_ta is None else {'dropout_noise': noise_ta.read(t)}
-    output = core.output(controller.output, read.words, training=training,
-                         **kwargs)
     state = core_lib.CoreState(access_output=read.words,
                                access_state=access.state(written, read),
                                controller_state=controller.state)
-    if sequence_length is not None:
+    if freeze:
       alive = t < sequence_length
-      output = _select(alive, output, tf.zeros_like(output))
-      if freeze:
-        state = tf.nest.map_structure(lambda n, o: _select(alive, n, o),
-                                      state, prev_state)
-    return output, state
+      state = tf.nest.map_structure(lambda n, o: _select(alive, n, o),
+                                    state, prev_state)
+    return (controller.output, read.words), state
 
   # The rotation. The loop body at t finishes step t - 1 and starts step t:
   #
-  #   finish(t - 1): DNC link update, read, output y_{t-1}, state_{t-1}
+  #   finish(t - 1): DNC link update, read, state_{t-1} (y_{t-1} after the
+  #                  loop, from the z_{t-1} and r_{t-1} it pushes)
   #   start(t):      controller, memory write M_t
   #
   # so the loop carries what a step's first half hands to its second half:
@@ -169,41 +174,97 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
   # differently, which changes the last bits of the numbers.
   # Variables are created outside the loop body (never inside one).
   build(core, inputs.shape[-1], inputs.dtype)
-  controller, written = start(0, initial_state)
-  # The outputs go to a TensorList by push-back, not to a TensorArray by
-  # index: the gradient of an indexed write (TensorListSetItem) zeroes its
-  # slot in a copy of the whole [T, B, O] gradient list at every step under
-  # XLA, where a push-back's gradient pops in place.
-  element_shape = [-1 if inputs.shape[0] is None else inputs.shape[0],
-                   core.output_size]
-  outputs = tf.raw_ops.EmptyTensorList(
-      element_shape=element_shape, max_num_elements=num_steps,
-      element_dtype=inputs.dtype)
+  # What the output layer needs of each step, z_t and r_t, goes to two
+  # TensorLists by push-back (not to TensorArrays by index: the gradient of
+  # an indexed write, TensorListSetItem, zeroes its slot in a copy of the
+  # whole [T, B, ...] gradient list at every step under XLA, where a
+  # push-back's gradient pops in place). The output layer runs after the
+  # loop on all T B rows at once (`_outputs`).
+  batch = -1 if inputs.shape[0] is None else inputs.shape[0]
+  read_shape = [batch] + list(core.access.output_size)
+  element_shapes = ([batch, initial_state.controller_state.hidden.shape[-1]],
+                    read_shape)
+  step_outputs = tuple(
+      tf.raw_ops.EmptyTensorList(element_shape=shape,
+                                 max_num_elements=num_steps,
+                                 element_dtype=inputs.dtype)
+      for shape in element_shapes)
 
-  def body(t, controller, written, handover, outputs, *prev_state):
+  def push(lists, tensors):
+    return tuple(tf.raw_ops.TensorListPushBack(input_handle=h, tensor=x)
+                 for h, x in zip(lists, tensors))
+
+  def after_loop_weights():
+    """The loop weights whose gradients are summed after the loop."""
+    if weight_gradients_after_loop is False or (
+        weight_gradients_after_loop is None and not training):
+      return []
+    return [w for w in core.loop_weights()
+            if weight_gradients_after_loop or
+            w.shape.num_elements() >= dense.MIN_ENTRIES_AFTER_LOOP]
+
+  def body(t, controller, written, handover, outputs, weight_inputs,
+           *prev_state):
+    after_loop.lists = weight_inputs
     output, state = finish(t - 1, controller, written, handover,
                            prev_state[0] if freeze else None)
-    outputs = tf.raw_ops.TensorListPushBack(input_handle=outputs,
-                                            tensor=output)
+    outputs = push(outputs, output)
+    after_loop.step = t
     controller, written = start(t, state)
     return ((t + 1, controller, written, access.handover(state.access_state),
-             outputs) + ((state,) if freeze else ()))
+             outputs, after_loop.lists) + ((state,) if freeze else ()))
 
-  with parameters_read_once(core):
-    _, controller, written, handover, outputs, *prev_state = tf.while_loop(
-        lambda t, *_: t < num_steps, body,
-        (tf.constant(1), controller, written,
-         access.handover(initial_state.access_state), outputs) +
-        ((initial_state,) if freeze else ()),
-        maximum_iterations=num_steps - 1)
-  output, state = finish(num_steps - 1, controller, written, handover,
-                         prev_state[0] if freeze else None)
-  outputs = tf.raw_ops.TensorListPushBack(input_handle=outputs, tensor=output)
-  outputs = tf.raw_ops.TensorListStack(
-      input_handle=outputs, element_shape=element_shape,
-      element_dtype=inputs.dtype, num_elements=-1)
-  outputs = tf.transpose(outputs, [1, 0, 2])
+  # (`after_loop_weights()` runs once the weights are read once: the weights
+  # it gives are the tensors the step multiplies by.)
+  with parameters_read_once(core), dense.weight_gradients_after_loop(
+      after_loop_weights(), num_steps) as after_loop:
+    after_loop.step = 0
+    controller, written = start(0, initial_state)
+    (_, controller, written, handover, outputs, after_loop.lists,
+     *prev_state) = tf.while_loop(
+         lambda t, *_: t < num_steps, body,
+         (tf.constant(1), controller, written,
+          access.handover(initial_state.access_state), step_outputs,
+          after_loop.lists) + ((initial_state,) if freeze else ()),
+         maximum_iterations=num_steps - 1)
+    after_loop.finish()
+    output, state = finish(num_steps - 1, controller, written, handover,
+                           prev_state[0] if freeze else None)
+  outputs = push(outputs, output)
+  outputs = [tf.raw_ops.TensorListStack(input_handle=h, element_shape=shape,
+                                        element_dtype=inputs.dtype,
+                                        num_elements=-1)
+             for h, shape in zip(outputs, element_shapes)]
+  outputs = _outputs(core, *outputs, noise, sequence_length, training)
   return outputs, state
+
+
+def _outputs(core, controller_outputs, read_words, noise, sequence_length,
+             training):
+  """The outputs y_t of all steps, batch-major, zero past each sequence's
+  end: `core.output` on the T B rows at once.
+
+  Args:
+    core: the core.
+    controller_outputs: z_t of every step, [T, B, H].
+    read_words: r_t of every step, [T, B, R, W].
+    noise: the dropout draws [T, B, H] or None.
+    sequence_length: int [B] or None.
+    training: clipping and dropout on or off.
+
+  Returns:
+    [B, T, output_size].
+  """
+  shape = tf.shape(controller_outputs)
+  rows = lambda x: tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
+  kwargs = {} if noise is None else {'dropout_noise': rows(noise)}
+  outputs = core.output(rows(controller_outputs), rows(read_words),
+                        training=training, **kwargs)
+  outputs = tf.reshape(outputs, [shape[0], shape[1], core.output_size])
+  if sequence_length is not None:
+    alive = tf.range(shape[0])[:, None] < sequence_length[None, :]  # [T, B]
+    outputs = tf.where(alive[..., None], outputs, tf.zeros_like(outputs))
+  return tf.transpose(outputs, [1, 0, 2])
 
 
 def build(core, input_size, dtype=tf.float32):

@@ -108,14 +108,15 @@ def test_unfrozen_unroll_has_the_same_outputs():
   np.testing.assert_array_equal(frozen, free)
 
 
-def _training_loop_body(core, x):
+def _training_loop_body(core, x, after_loop=None):
   """The forward while-loop body of a training unroll's gradient, with the
   accumulators the gradient added to it."""
 
   @tf.function
   def gradient(x):
     with tf.GradientTape() as tape:
-      outputs, _ = dam.unroll(core, x, training=True, freeze_finished=False)
+      outputs, _ = dam.unroll(core, x, training=True, freeze_finished=False,
+                              weight_gradients_after_loop=after_loop)
       loss = tf.reduce_sum(tf.square(outputs))
     return tape.gradient(loss, core.trainable_variables)
 
@@ -126,25 +127,34 @@ def _training_loop_body(core, x):
   return graph._get_function(loop.get_attr('body').name).graph
 
 
+@pytest.mark.parametrize('after_loop', [None, True],
+                         ids=['default', 'weight_gradients_after_loop'])
 @pytest.mark.parametrize('use_dam', [True, False])
-def test_training_unroll_keeps_one_memory_per_step(use_dam):
+def test_training_unroll_keeps_one_memory_per_step(use_dam, after_loop):
   """The backward pass keeps one memory per step and nothing else of its
   size: the loop body reads and writes the same M_{t-1} (not M_{t-1} and
   M_t), the erase factor and the squared memory of the norms are recomputed
-  from small tensors. The outputs are pushed back, not written by index (an
-  indexed write's gradient copies the whole list every step)."""
+  from small tensors. What the output layer needs (z_t, r_t) is pushed
+  back, not written by index (an indexed write's gradient copies the whole
+  list every step), and no weight matrix is kept per step (the weight
+  gradients are summed after the loop, `dam.dense`)."""
   batch, blocks, slots, width = 2, (2 if use_dam else 1), 5, 4
   core = _core(3, use_dam=use_dam, hidden_size=8, memory_size=slots,
                word_size=width, num_reads=2)
   x = tf.random.stateless_normal([batch, 6, 3], seed=[1, 2])
   dam.build(core, 3)
-  body = _training_loop_body(core, x)
+  body = _training_loop_body(core, x, after_loop)
   kept = [op.inputs[1].shape for op in body.get_operations()
           if op.type == 'TensorListPushBack']
   memory_sized = [s for s in kept
                   if s.num_elements() == batch * blocks * slots * width]
   assert memory_sized == [(batch, blocks, slots, width)], kept
-  assert (batch, 3) in kept  # the outputs
+  assert (batch, 8) in kept and (batch, 2, width) in kept  # z_t and r_t
+  assert (batch, 3) not in kept  # no outputs: the output layer runs after
+  weight_shapes = {shape for v in core.trainable_variables
+                   if v.shape.rank == 2
+                   for shape in (tuple(v.shape), tuple(v.shape)[::-1])}
+  assert not weight_shapes & {tuple(s) for s in kept}, kept
   assert 'TensorListSetItem' not in {op.type for op in body.get_operations()}
 
 

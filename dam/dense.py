@@ -1,0 +1,175 @@
+"""The weight products of a time step, and where their weight gradients go.
+
+Every product of a step with a trained weight matrix that `dam.unroll` runs
+inside its time loop (the LSTM controller's x_t W_i and h_{t-1} W_h, the
+interface layer's z_t W_xi) goes through `matmul` here. Outside a
+`weight_gradients_after_loop` context it is `tf.matmul`. Inside one, a
+weight registered with the context gets its gradient summed over the whole
+sequence after the loop, as one product:
+
+  dL/dW = sum_t x_t^T dL/dy_t = X^T dY,   X [T B, D_in], dY [T B, D_out],
+
+instead of one [D_in, B] x [B, D_out] product and one [D_in, D_out] sum per
+time step inside the backward loop (the per-step form is what autodiff of a
+while loop gives: at the bAbI size those products and sums were ~15 % of a
+training step's kernel time, bench/KERNELS.md).
+
+How: inside the loop the step computes y_t = x_t W + p_t, with W held
+constant for autodiff (the product's custom gradient gives only
+dL/dx_t = dL/dy_t W^T) and p_t the slice t of a tensor P of zeros [T, B,
+D_out] made before the loop. The backward loop therefore hands out
+dL/dP = dY, and P's own custom gradient turns it into X^T dY, with X the
+x_t the forward loop pushed onto a list. Values are those of x_t W (adding
+zeros), gradients those of autodiff up to the order of the sum over t.
+"""
+
+import contextlib
+
+import tensorflow as tf
+
+_CONTEXTS = []  # The active `_AfterLoop` contexts, innermost last.
+
+# `dam.unroll`'s default: the gradients of weights with at least this many
+# entries are summed after the loop. Measured against summing in the loop
+# (same process, alternating rounds, AMD EPYC Zen 5, 2 vCPUs): bAbI T = 200
+# (W_i, W_h [256, 1024], interface [256, 702]) DAM 1.07-1.11x and DNC
+# 1.08-1.10x faster; Copy (W_h [128, 512] and smaller) DAM 0.99-1.04x, DNC
+# 0.94-0.97x: there the pushes of x_t and the reads of the zeros cost about
+# what the per-step products and sums saved.
+MIN_ENTRIES_AFTER_LOOP = 2**17
+
+
+def matmul(x, w):
+  """x [B, D_in] times the weight w [D_in, D_out]: [B, D_out].
+
+  `tf.matmul`, unless an active `weight_gradients_after_loop` context holds
+  `w`: then the same values, with the weight gradient summed after the loop.
+  """
+  for context in reversed(_CONTEXTS):
+    if context.holds(w):
+      return context.matmul(x, w)
+  return tf.matmul(x, w)
+
+
+def linear(layer, x):
+  """A built `snt.Linear` on x [B, D_in] with `matmul` (then + b)."""
+  y = matmul(x, layer.w)
+  return tf.add(y, layer.b) if layer.with_bias else y
+
+
+def _input_gradient_only(x, w, w_transposed):
+  """x w, differentiable in x only: dL/dx = dL/dy w^T.
+
+  w and w^T [D_out, D_in] are constants for autodiff, made outside the loop
+  (`tf.stop_gradient` inside the loop body would be a new tensor per step,
+  which the backward loop would keep for every step). The product with the
+  stored w^T is the plain one; XLA:CPU's product with a transposed operand
+  took ~1.4x as long at the bAbI size (bench/KERNELS.md).
+  """
+
+  @tf.custom_gradient
+  def product(x):
+    def grad(dy):
+      return tf.matmul(dy, w_transposed)
+    return tf.matmul(x, w), grad
+
+  return product(x)
+
+
+class _AfterLoop:
+  """The state of one `weight_gradients_after_loop` context."""
+
+  def __init__(self, weights, num_steps):
+    self._weights = list(weights)
+    self._index = {id(w): i for i, w in enumerate(self._weights)}
+    self._num_steps = num_steps
+    self._probes = [None] * len(self._weights)  # TensorArrays over P
+    self._inputs = [None] * len(self._weights)  # TensorLists of x_t
+    self._stacked = [None] * len(self._weights)  # X, once the loop is done
+    # The weights and their transposes as constants for autodiff, made at
+    # first use (before the loop).
+    self._constants = [None] * len(self._weights)
+    self.step = None  # The time step t the loop body is tracing.
+
+  def holds(self, w):
+    return id(w) in self._index
+
+  def matmul(self, x, w):
+    if self.step is None:
+      raise ValueError('a weight product outside the time loop\'s steps: '
+                       'set `step` first.')
+    i = self._index[id(w)]
+    if self._probes[i] is None:
+      self._start(i, x, w)
+    self._inputs[i] = tf.raw_ops.TensorListPushBack(input_handle=self._inputs[i],
+                                                    tensor=x)
+    return (_input_gradient_only(x, *self._constants[i]) +
+            self._probes[i].read(self.step))
+
+  def _start(self, i, x, w):
+    """The zeros P of weight i and the list of its inputs, at first use."""
+    batch = x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
+    out = w.shape[1]
+    self._inputs[i] = tf.raw_ops.EmptyTensorList(
+        element_shape=[-1 if x.shape[0] is None else x.shape[0], x.shape[1]],
+        max_num_elements=self._num_steps, element_dtype=x.dtype)
+    stacked = self._stacked
+    constant = tf.stop_gradient(w)
+    self._constants[i] = (constant, tf.transpose(constant))
+
+    @tf.custom_gradient
+    def zeros(w):
+      def grad(d_probe):  # dY [T, B, D_out] -> X^T dY [D_in, D_out]
+        inputs = stacked[i]
+        return tf.matmul(tf.reshape(inputs, [-1, inputs.shape[-1]]),
+                         tf.reshape(d_probe, [-1, out]), transpose_a=True)
+      return tf.zeros([self._num_steps, batch, out], w.dtype), grad
+
+    probe = zeros(w)
+    self._probes[i] = tf.TensorArray(
+        w.dtype, size=self._num_steps,
+        element_shape=probe.shape[1:]).unstack(probe)
+
+  # The lists of inputs (of the weights used so far) are loop state: the
+  # loop passes them in and out.
+  @property
+  def lists(self):
+    return tuple(h for h in self._inputs if h is not None)
+
+  @lists.setter
+  def lists(self, lists):
+    lists = list(lists)
+    self._inputs = [None if h is None else lists.pop(0)
+                    for h in self._inputs]
+
+  def finish(self):
+    """Stacks the inputs X once the loop has run (before any gradient)."""
+    for i, handle in enumerate(self._inputs):
+      if handle is not None:
+        self._stacked[i] = tf.raw_ops.TensorListStack(
+            input_handle=handle, element_shape=[-1, self._weights[i].shape[0]],
+            element_dtype=self._weights[i].dtype, num_elements=-1)
+
+
+@contextlib.contextmanager
+def weight_gradients_after_loop(weights, num_steps):
+  """Within it, `matmul` with one of `weights` sums its gradient after the
+  loop (module docstring).
+
+  The caller (`dam.unroll`) sets `context.step` to the time step being
+  traced before each step's products, carries `context.lists` through its
+  loop, and calls `context.finish()` after the loop.
+
+  Args:
+    weights: the weight tensors [D_in, D_out] (read once, outside the loop).
+    num_steps: T (int or scalar tensor).
+
+  Yields:
+    the context.
+  """
+  context = _AfterLoop(weights, num_steps)
+  _CONTEXTS.append(context)
+  try:
+    yield context
+  finally:
+    _CONTEXTS.remove(context)
