@@ -30,12 +30,12 @@ import tensorflow as tf
 _CONTEXTS = []  # The active `_AfterLoop` contexts, innermost last.
 
 # `dam.unroll`'s default: the gradients of weights with at least this many
-# entries are summed after the loop. Measured against summing in the loop
-# (same process, alternating rounds, AMD EPYC Zen 5, 2 vCPUs): bAbI T = 200
-# (W_i, W_h [256, 1024], interface [256, 702]) DAM 1.07-1.11x and DNC
-# 1.08-1.10x faster; Copy (W_h [128, 512] and smaller) DAM 0.99-1.04x, DNC
-# 0.94-0.97x: there the pushes of x_t and the reads of the zeros cost about
-# what the per-step products and sums saved.
+# entries are summed after the loop, the others' in it (with the stored
+# w^T). After the loop against in it, same process, alternating rounds (AMD
+# EPYC Zen 5, 2 vCPUs): bAbI T = 200 (W_i, W_h [256, 1024], interface
+# [256, 702]) DAM 1.03-1.06x and DNC 1.03-1.04x faster; Copy (W_h [128, 512]
+# and smaller) DAM 1.00-1.07x, DNC 0.97-1.01x: there the pushes of x_t and
+# the reads of the zeros cost about what the per-step products and sums save.
 MIN_ENTRIES_AFTER_LOOP = 2**17
 
 
@@ -76,12 +76,26 @@ def _input_gradient_only(x, w, w_transposed):
   return product(x)
 
 
+def _with_stored_transpose(x, w, w_transposed):
+  """x w, with dL/dx = dL/dy (w^T) from the stored w^T (a constant for
+  autodiff, made outside the loop) and dL/dw = x^T dL/dy as autodiff's."""
+
+  @tf.custom_gradient
+  def product(x, w):
+    def grad(dy):
+      return tf.matmul(dy, w_transposed), tf.matmul(x, dy, transpose_a=True)
+    return tf.matmul(x, w), grad
+
+  return product(x, w)
+
+
 class _AfterLoop:
   """The state of one `weight_gradients_after_loop` context."""
 
-  def __init__(self, weights, num_steps):
+  def __init__(self, weights, num_steps, transposed=()):
     self._weights = list(weights)
     self._index = {id(w): i for i, w in enumerate(self._weights)}
+    self._transposed = {id(w): None for w in transposed}  # id -> w^T
     self._num_steps = num_steps
     self._probes = [None] * len(self._weights)  # TensorArrays over P
     self._inputs = [None] * len(self._weights)  # TensorLists of x_t
@@ -92,12 +106,16 @@ class _AfterLoop:
     self.step = None  # The time step t the loop body is tracing.
 
   def holds(self, w):
-    return id(w) in self._index
+    return id(w) in self._index or id(w) in self._transposed
 
   def matmul(self, x, w):
     if self.step is None:
       raise ValueError('a weight product outside the time loop\'s steps: '
                        'set `step` first.')
+    if id(w) in self._transposed:
+      if self._transposed[id(w)] is None:  # First use: before the loop.
+        self._transposed[id(w)] = tf.transpose(tf.stop_gradient(w))
+      return _with_stored_transpose(x, w, self._transposed[id(w)])
     i = self._index[id(w)]
     if self._probes[i] is None:
       self._start(i, x, w)
@@ -152,9 +170,10 @@ class _AfterLoop:
 
 
 @contextlib.contextmanager
-def weight_gradients_after_loop(weights, num_steps):
+def weight_gradients_after_loop(weights, num_steps, transposed=()):
   """Within it, `matmul` with one of `weights` sums its gradient after the
-  loop (module docstring).
+  loop (module docstring); with one of `transposed`, the gradient stays in
+  the loop (autodiff's) and dL/dx uses w^T stored before the loop.
 
   The caller (`dam.unroll`) sets `context.step` to the time step being
   traced before each step's products, carries `context.lists` through its
@@ -163,11 +182,12 @@ def weight_gradients_after_loop(weights, num_steps):
   Args:
     weights: the weight tensors [D_in, D_out] (read once, outside the loop).
     num_steps: T (int or scalar tensor).
+    transposed: other weight tensors, used with a stored transpose.
 
   Yields:
     the context.
   """
-  context = _AfterLoop(weights, num_steps)
+  context = _AfterLoop(weights, num_steps, transposed)
   _CONTEXTS.append(context)
   try:
     yield context

@@ -194,14 +194,12 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
     return tuple(tf.raw_ops.TensorListPushBack(input_handle=h, tensor=x)
                  for h, x in zip(lists, tensors))
 
-  def after_loop_weights():
-    """The loop weights whose gradients are summed after the loop."""
-    if weight_gradients_after_loop is False or (
-        weight_gradients_after_loop is None and not training):
-      return []
-    return [w for w in core.loop_weights()
-            if weight_gradients_after_loop or
-            w.shape.num_elements() >= dense.MIN_ENTRIES_AFTER_LOOP]
+  def sum_after_loop(w):
+    """Whether the gradient of loop weight w is summed after the loop."""
+    if weight_gradients_after_loop is None:
+      return (training and
+              w.shape.num_elements() >= dense.MIN_ENTRIES_AFTER_LOOP)
+    return weight_gradients_after_loop
 
   def body(t, controller, written, handover, outputs, weight_inputs,
            *prev_state):
@@ -214,10 +212,12 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
     return ((t + 1, controller, written, access.handover(state.access_state),
              outputs, after_loop.lists) + ((state,) if freeze else ()))
 
-  # (`after_loop_weights()` runs once the weights are read once: the weights
-  # it gives are the tensors the step multiplies by.)
+  # (`core.loop_weights()` runs once the weights are read once: it gives the
+  # tensors the step multiplies by. The others' products use a stored w^T.)
   with parameters_read_once(core), dense.weight_gradients_after_loop(
-      after_loop_weights(), num_steps) as after_loop:
+      [w for w in core.loop_weights() if sum_after_loop(w)], num_steps,
+      transposed=[w for w in core.loop_weights()
+                  if not sum_after_loop(w)]) as after_loop:
     after_loop.step = 0
     controller, written = start(0, initial_state)
     (_, controller, written, handover, outputs, after_loop.lists,

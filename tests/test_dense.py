@@ -104,3 +104,40 @@ def test_controller_step_is_sonnets_lstm_step():
   theirs = lstm(inputs, state)
   for a, b in zip(tf.nest.flatten(ours), tf.nest.flatten(theirs)):
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize('after_loop', [False, True], ids=['in', 'after'])
+@pytest.mark.parametrize('mode', ['eager', 'function', 'xla'])
+@pytest.mark.parametrize('use_dam', [True, False], ids=['dam', 'dnc'])
+def test_unroll_gradients_equal_plain_stepping(use_dam, mode, after_loop):
+  """Both ways (the sums after the loop; in it, with the stored w^T) against
+  `core(x_t, state)` stepped in a Python loop with plain `tf.matmul`."""
+  core = _core(use_dam)
+  dam.build(core, 2, tf.float64)
+  x = tf.constant(np.random.default_rng(6).normal(size=[2, 5, 2]))
+
+  def by_hand():
+    state = core.initial_state(2, tf.float64)
+    outputs = []
+    for t in range(5):
+      out, state = core(x[:, t], state, training=True)
+      outputs.append(out)
+    return tf.stack(outputs, axis=1)
+
+  def unrolled():
+    return dam.unroll(core, x, training=True, freeze_finished=False,
+                      weight_gradients_after_loop=after_loop)[0]
+
+  def gradients(run):
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_sum(tf.sin(run()))
+    return tape.gradient(loss, core.trainable_variables)
+
+  expected = gradients(by_hand)
+  if mode == 'eager':
+    got = gradients(unrolled)
+  else:
+    got = tf.function(lambda: gradients(unrolled),
+                      jit_compile=mode == 'xla')()
+  for v, a, b in zip(core.trainable_variables, got, expected):
+    np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13, err_msg=v.name)
