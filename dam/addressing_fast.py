@@ -18,7 +18,6 @@ import tensorflow as tf
 from dam.addressing import EPSILON
 from dam.addressing import TemporalLinkageState
 from dam.addressing import attentive_gate
-from dam.addressing import directional_read_weights
 from dam.addressing import gated_read_weights
 from dam.addressing import mode_read_weights
 from dam.addressing import read
@@ -282,3 +281,59 @@ def update_linkage(prev_linkage, write_weights_):
                                          write_weights_)
   return TemporalLinkageState(link=link, precedence_weights=precedence)
 
+
+
+def directional_read_weights(link, prev_read_weights, forward):
+  """Forward f = L_t wr_{t-1} or backward b = L_t^T wr_{t-1} weights; see
+  `dam.addressing`. link [B, K, Wh, N, N], prev_read_weights [B, K, R, N]
+  -> [B, K, R, Wh, N].
+
+  Why: every product here, forward and in the written-out gradient, takes
+  L as it is stored ([N, N] row-major, the [R, N] weights transposed where
+  needed); the einsum forms made XLA:CPU write a transposed copy of L_t in
+  the forward pass and read dL/dL_t transposed in three fusions of the
+  backward pass (bench/KERNELS.md).
+  """
+  # [B, K, 1, R, N] and [B, K, 1, N, R]: one operand for all Wh link heads.
+  weights = prev_read_weights[:, :, None]
+  weights_t = tf.linalg.matrix_transpose(weights)
+  heads = link.shape[2]
+
+  def to_output(x):  # [B, K, Wh, R, N] -> [B, K, R, Wh, N]
+    return tf.transpose(x, [0, 1, 3, 2, 4])
+
+  def from_output(x):  # [B, K, R, Wh, N] -> [B, K, Wh, R, N]
+    return tf.transpose(x, [0, 1, 3, 2, 4])
+
+  def sum_heads(x):  # [B, K, Wh, R, N] -> [B, K, R, N]
+    return x[:, :, 0] if heads == 1 else tf.reduce_sum(x, axis=2)
+
+  @tf.custom_gradient
+  def forward_read(link, weights, weights_t):
+    # f[w, r, i] = sum_j L[w, i, j] wr[r, j]: (L wr^T)^T.
+    value = to_output(tf.linalg.matrix_transpose(tf.matmul(link, weights_t)))
+
+    def grad(upstream):
+      d = from_output(upstream)  # [B, K, Wh, R, N]
+      d_link = tf.matmul(tf.linalg.matrix_transpose(d), weights)
+      d_weights = sum_heads(tf.matmul(d, link))[:, :, None]
+      return d_link, d_weights, tf.zeros_like(weights_t)
+
+    return value, grad
+
+  @tf.custom_gradient
+  def backward_read(link, weights, weights_t):
+    # b[w, r, j] = sum_i L[w, i, j] wr[r, i]: wr L.
+    value = to_output(tf.matmul(weights, link))
+
+    def grad(upstream):
+      d = from_output(upstream)  # [B, K, Wh, R, N]
+      d_link = tf.matmul(weights_t, d)
+      d_weights = tf.linalg.matrix_transpose(
+          sum_heads(tf.matmul(link, tf.linalg.matrix_transpose(d))))
+      return d_link, d_weights[:, :, None], tf.zeros_like(weights_t)
+
+    return value, grad
+
+  read_fn = forward_read if forward else backward_read
+  return read_fn(link, weights, weights_t)
