@@ -133,7 +133,8 @@ class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
   and may override `write_links`.
   """
 
-  # The state fields that `write_links` and `read` read (see `handover`).
+  # The state fields that `read` reads of the state before the step (see
+  # `handover`).
   _handover_fields = ('read_weights',)
   # The interface fields that `read` reads (see `read_interface`).
   _read_fields = ('read_keys', 'read_strengths')
@@ -324,9 +325,9 @@ class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
 
   def handover(self, prev_state):
     """What the rest of step t reads of the state after step t - 1 once
-    `write_memory` has run: the read weights wr_{t-1} (`read`) and, for the
-    DNC, the linkage (`write_links`); the other fields are (). A loop that
-    splits the step there (`dam.unroll`) carries this, not the whole state.
+    `write` has run: the read weights wr_{t-1} (`read`; the DNC's temporal
+    reads start from them); the other fields are (). A loop that splits the
+    step there (`dam.unroll`) carries this, not the whole state.
     """
     return prev_state._replace(
         **{name: () for name in prev_state._fields
@@ -439,7 +440,7 @@ class DNCAccess(MemoryAccess):
   count, same initial distribution), in DeepMind's order.
   """
 
-  _handover_fields = ('read_weights', 'linkage')
+  _handover_fields = ('read_weights',)
   _read_fields = ('read_keys', 'read_strengths', 'read_mode')
 
   def __init__(self, memory_size=64, word_size=36, num_reads=1, num_writes=1,

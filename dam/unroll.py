@@ -125,23 +125,21 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
   freeze = sequence_length is not None and freeze_finished
 
   def start(t, prev_state):
-    """First half of step t: controller and memory write (`ControllerResult`,
-    `WriteResult` of `write_memory`), from the state after step t - 1."""
+    """First half of step t: controller and the whole write, memory and
+    (DNC) links (`ControllerResult`, `WriteResult` of `access.write`), from
+    the state after step t - 1."""
     controller = core.control(input_ta.read(t), prev_state, training)
-    written = access.write_memory(controller.interface,
-                                  prev_state.access_state)
+    written = access.write(controller.interface, prev_state.access_state)
     # Only the read side of the interface goes on to `finish`.
     return controller._replace(
         interface=access.read_interface(controller.interface)), written
 
   def finish(t, controller, written, handover, prev_state):
-    """Second half of step t: the rest of the write (`write_links`), memory
-    read and the state after step t (frozen past the end). Returns z_t [B,
-    H] and r_t [B, R, W], from which the output y_t is computed after the
-    loop, and the state. `handover` is `access.handover` of the access
-    state after step t - 1, `prev_state` that whole state (only used to
-    freeze, else None)."""
-    written = access.write_links(written, handover)
+    """Second half of step t: memory read and the state after step t
+    (frozen past the end). Returns z_t [B, H] and r_t [B, R, W], from which
+    the output y_t is computed after the loop, and the state. `handover` is
+    `access.handover` of the access state after step t - 1, `prev_state`
+    that whole state (only used to freeze, else None)."""
     read = access.read(controller.interface, written, handover.read_weights)
     state = core_lib.CoreState(access_output=read.words,
                                access_state=access.state(written, read),
@@ -154,9 +152,9 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
 
   # The rotation. The loop body at t finishes step t - 1 and starts step t:
   #
-  #   finish(t - 1): DNC link update, read, state_{t-1} (y_{t-1} after the
-  #                  loop, from the z_{t-1} and r_{t-1} it pushes)
-  #   start(t):      controller, memory write M_t
+  #   finish(t - 1): read, state_{t-1} (y_{t-1} after the loop, from the
+  #                  z_{t-1} and r_{t-1} it pushes)
+  #   start(t):      controller, memory write M_t, DNC link update L_t
   #
   # so the loop carries what a step's first half hands to its second half:
   # its `ControllerResult` (with the read side of the interface only,
@@ -167,11 +165,10 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
   # writes leaves it untouched: the backward pass keeps one memory per step
   # where a body running whole steps keeps M_{t-1} and M_t, and XLA computes
   # the norms of M_{t-1}, which the read of step t - 1 and the write lookup
-  # of step t both need, once (bench/KERNELS.md). The DNC's link update of
-  # step t closes its write at the start of `finish(t)`, where it ran when
-  # the step was last restructured: run in `start(t)`, the gradient sums of
-  # ww_t are grouped differently across the loop boundary and XLA fuses
-  # differently, which changes the last bits of the numbers.
+  # of step t both need, once (bench/KERNELS.md). Likewise the DNC's link
+  # matrix: the L_{t-1} entering the body is both what the read of step
+  # t - 1 follows and what the link update of step t starts from, so the
+  # backward pass keeps one [N, N] matrix per step, not two.
   # Variables are created outside the loop body (never inside one).
   build(core, inputs.shape[-1], inputs.dtype)
   # What the output layer needs of each step, z_t and r_t, goes to two

@@ -282,8 +282,8 @@ def test_handover_keeps_what_the_rest_of_the_step_reads():
   assert dam_handover.read_weights is dam_state.read_weights
   assert dam_handover.memory == dam_handover.attentive_gate == ()
   assert dnc_handover.read_weights is dnc_state.read_weights
-  assert dnc_handover.linkage is dnc_state.linkage
   assert dnc_handover.memory == dnc_handover.usage == ()
+  assert dnc_handover.linkage == ()  # the link update runs with the write
 
 
 @pytest.mark.parametrize('use_dam', [True, False], ids=['dam', 'dnc'])

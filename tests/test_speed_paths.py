@@ -131,8 +131,8 @@ def _training_loop_body(core, x, after_loop=None):
                          ids=['default', 'weight_gradients_after_loop'])
 @pytest.mark.parametrize('use_dam', [True, False])
 def test_training_unroll_keeps_one_memory_per_step(use_dam, after_loop):
-  """The backward pass keeps one memory per step and nothing else of its
-  size: the loop body reads and writes the same M_{t-1} (not M_{t-1} and
+  """The backward pass keeps one memory (and for the DNC one link matrix)
+  per step and nothing else of its size: the loop body reads and writes the same M_{t-1} (not M_{t-1} and
   M_t), the erase factor and the squared memory of the norms are recomputed
   from small tensors. What the output layer needs (z_t, r_t) is pushed
   back, not written by index (an indexed write's gradient copies the whole
@@ -149,6 +149,9 @@ def test_training_unroll_keeps_one_memory_per_step(use_dam, after_loop):
   memory_sized = [s for s in kept
                   if s.num_elements() == batch * blocks * slots * width]
   assert memory_sized == [(batch, blocks, slots, width)], kept
+  if not use_dam:  # and one link matrix L_{t-1} (the read's and the update's)
+    link_sized = [s for s in kept if s.num_elements() == batch * slots**2]
+    assert len(link_sized) == 1, kept
   assert (batch, 8) in kept and (batch, 2, width) in kept  # z_t and r_t
   assert (batch, 3) not in kept  # no outputs: the output layer runs after
   weight_shapes = {shape for v in core.trainable_variables
