@@ -57,33 +57,18 @@ def linear(layer, x):
   return tf.add(y, layer.b) if layer.with_bias else y
 
 
-def _input_gradient_only(x, w, w_transposed):
-  """x w, differentiable in x only: dL/dx = dL/dy w^T.
-
-  w and w^T [D_out, D_in] are constants for autodiff, made outside the loop
-  (`tf.stop_gradient` inside the loop body would be a new tensor per step,
-  which the backward loop would keep for every step). The product with the
-  stored w^T is the plain one; XLA:CPU's product with a transposed operand
-  took ~1.4x as long at the bAbI size (bench/KERNELS.md).
-  """
-
-  @tf.custom_gradient
-  def product(x):
-    def grad(dy):
-      return tf.matmul(dy, w_transposed)
-    return tf.matmul(x, w), grad
-
-  return product(x)
-
-
-def _with_stored_transpose(x, w, w_transposed):
-  """x w, with dL/dx = dL/dy (w^T) from the stored w^T (a constant for
-  autodiff, made outside the loop) and dL/dw = x^T dL/dy as autodiff's."""
+def _product(x, w, w_transposed, weight_gradient):
+  """x w, with dL/dx = dL/dy w^T from the stored w^T [D_out, D_in] (made
+  before the loop, a constant for autodiff: XLA:CPU's product with a
+  transposed operand, what autodiff emits, took 1.4-4x as long,
+  bench/KERNELS.md) and dL/dw = x^T dL/dy if `weight_gradient`, else none
+  (the weight's gradient is summed after the loop)."""
 
   @tf.custom_gradient
   def product(x, w):
     def grad(dy):
-      return tf.matmul(dy, w_transposed), tf.matmul(x, dy, transpose_a=True)
+      d_w = tf.matmul(x, dy, transpose_a=True) if weight_gradient else None
+      return tf.matmul(dy, w_transposed), d_w
     return tf.matmul(x, w), grad
 
   return product(x, w)
@@ -100,28 +85,32 @@ class _AfterLoop:
     self._probes = [None] * len(self._weights)  # TensorArrays over P
     self._inputs = [None] * len(self._weights)  # TensorLists of x_t
     self._stacked = [None] * len(self._weights)  # X, once the loop is done
-    # The weights and their transposes as constants for autodiff, made at
-    # first use (before the loop).
-    self._constants = [None] * len(self._weights)
     self.step = None  # The time step t the loop body is tracing.
 
   def holds(self, w):
     return id(w) in self._index or id(w) in self._transposed
 
+  def _transpose(self, w):
+    """w^T, made at the first product (before the loop: made inside the
+    loop body it would be a new tensor per step, kept by the backward loop
+    for every step)."""
+    key = id(w)
+    if self._transposed.get(key) is None:
+      self._transposed[key] = tf.transpose(tf.stop_gradient(w))
+    return self._transposed[key]
+
   def matmul(self, x, w):
+    if id(w) not in self._index:  # Gradient in the loop.
+      return _product(x, w, self._transpose(w), weight_gradient=True)
     if self.step is None:
       raise ValueError('a weight product outside the time loop\'s steps: '
                        'set `step` first.')
-    if id(w) in self._transposed:
-      if self._transposed[id(w)] is None:  # First use: before the loop.
-        self._transposed[id(w)] = tf.transpose(tf.stop_gradient(w))
-      return _with_stored_transpose(x, w, self._transposed[id(w)])
     i = self._index[id(w)]
     if self._probes[i] is None:
       self._start(i, x, w)
     self._inputs[i] = tf.raw_ops.TensorListPushBack(input_handle=self._inputs[i],
                                                     tensor=x)
-    return (_input_gradient_only(x, *self._constants[i]) +
+    return (_product(x, w, self._transpose(w), weight_gradient=False) +
             self._probes[i].read(self.step))
 
   def _start(self, i, x, w):
@@ -132,8 +121,6 @@ class _AfterLoop:
         element_shape=[-1 if x.shape[0] is None else x.shape[0], x.shape[1]],
         max_num_elements=self._num_steps, element_dtype=x.dtype)
     stacked = self._stacked
-    constant = tf.stop_gradient(w)
-    self._constants[i] = (constant, tf.transpose(constant))
 
     @tf.custom_gradient
     def zeros(w):

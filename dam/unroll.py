@@ -209,24 +209,25 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
     return ((t + 1, controller, written, access.handover(state.access_state),
              outputs, after_loop.lists) + ((state,) if freeze else ()))
 
-  # (`core.loop_weights()` runs once the weights are read once: it gives the
-  # tensors the step multiplies by. The others' products use a stored w^T.)
-  with parameters_read_once(core), dense.weight_gradients_after_loop(
-      [w for w in core.loop_weights() if sum_after_loop(w)], num_steps,
-      transposed=[w for w in core.loop_weights()
-                  if not sum_after_loop(w)]) as after_loop:
-    after_loop.step = 0
-    controller, written = start(0, initial_state)
-    (_, controller, written, handover, outputs, after_loop.lists,
-     *prev_state) = tf.while_loop(
-         lambda t, *_: t < num_steps, body,
-         (tf.constant(1), controller, written,
-          access.handover(initial_state.access_state), step_outputs,
-          after_loop.lists) + ((initial_state,) if freeze else ()),
-         maximum_iterations=num_steps - 1)
-    after_loop.finish()
-    output, state = finish(num_steps - 1, controller, written, handover,
-                           prev_state[0] if freeze else None)
+  with parameters_read_once(core):
+    # The weights as read once: the tensors the step multiplies by.
+    weights = core.loop_weights()
+    with dense.weight_gradients_after_loop(
+        [w for w in weights if sum_after_loop(w)], num_steps,
+        transposed=[w for w in weights if not sum_after_loop(w)]
+    ) as after_loop:
+      after_loop.step = 0
+      controller, written = start(0, initial_state)
+      (_, controller, written, handover, outputs, after_loop.lists,
+       *prev_state) = tf.while_loop(
+           lambda t, *_: t < num_steps, body,
+           (tf.constant(1), controller, written,
+            access.handover(initial_state.access_state), step_outputs,
+            after_loop.lists) + ((initial_state,) if freeze else ()),
+           maximum_iterations=num_steps - 1)
+      after_loop.finish()
+      output, state = finish(num_steps - 1, controller, written, handover,
+                             prev_state[0] if freeze else None)
   outputs = push(outputs, output)
   outputs = [tf.raw_ops.TensorListStack(input_handle=h, element_shape=shape,
                                         element_dtype=inputs.dtype,
