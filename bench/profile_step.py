@@ -51,13 +51,16 @@ _TOP = flags.DEFINE_integer('top', 40, 'Kernels printed.')
 _OUTPUT = flags.DEFINE_string('output', None, 'Optional JSON file.')
 
 # Trace events that are not kernels: the runtime and TensorFlow's layers
-# around the compiled program, the thread pool's markers, the completion
-# markers of kernels ('end: <kernel>'), and the loops (a while loop's event
-# spans the kernels of its body).
+# around the compiled program (a training step with dropout calls it from a
+# plain tf.function, after TensorFlow's random kernel: `KernelAndDeviceFunc`
+# spans it, `ParallelFor` that kernel's threads), the thread pool's markers,
+# the completion markers of kernels ('end: <kernel>'), and the loops (a
+# while loop's event spans the kernels of its body).
 _NOT_KERNELS = ('ThunkExecutor', 'traced', 'TFE_', 'Eager', '__inference',
                 'CpuExecutable', 'BlockUntilReady', 'ExecutorState',
                 'Execute', 'tf_data', 'Iterator', '$', 'ThreadpoolListener',
-                'end: ', 'while', 'conditional', 'call')
+                'end: ', 'while', 'conditional', 'call', 'KernelAndDeviceFunc',
+                'ParallelFor')
 
 
 def kernel_table(xspace, steps):

@@ -210,6 +210,11 @@ class MemoryCore(snt.RNNCore):
       return tf.clip_by_value(x, -self._clip_value, self._clip_value)
     return x
 
+  @property
+  def has_dropout(self):
+    """Whether training applies the bypass dropout (keep_prob < 1)."""
+    return self._dropout_rng is not None
+
   def dropout_noise(self, num_steps, batch_size):
     """Uniform draws for the bypass dropout of `num_steps` training steps.
 

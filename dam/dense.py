@@ -16,10 +16,11 @@ training step's kernel time, bench/KERNELS.md).
 
 How: inside the loop the step computes y_t = x_t W + p_t, with W held
 constant for autodiff (the product's custom gradient gives only
-dL/dx_t = dL/dy_t W^T) and p_t the slice t of a tensor P of zeros [T, B,
-D_out] made before the loop. The backward loop therefore hands out
-dL/dP = dY, and P's own custom gradient turns it into X^T dY, with X the
-x_t the forward loop pushed onto a list. Values are those of x_t W (adding
+dL/dx_t = dL/dy_t W^T) and p_t the slice t - 1 of a tensor P of zeros
+[T - 1, B, D_out] made before the loop. The backward loop therefore hands
+out dL/dP = dY, and P's own custom gradient turns it into X^T dY, with X
+the x_t the forward loop pushed onto a list. (Step 0, which `dam.unroll`
+runs before its loop, keeps its weight gradient in place.) Values are those of x_t W (adding
 zeros), gradients those of autodiff up to the order of the sum over t.
 """
 
@@ -81,11 +82,29 @@ class _AfterLoop:
     self._weights = list(weights)
     self._index = {id(w): i for i, w in enumerate(self._weights)}
     self._transposed = {id(w): None for w in transposed}  # id -> w^T
-    self._num_steps = num_steps
+    # Rows of P and of the list of inputs: one per step of the loop, steps
+    # 1 .. T - 1, and at least one (unused when T = 1, where the loop runs
+    # no step: XLA cannot compile the body's list store into zero rows).
+    self._rows = (max(num_steps - 1, 1) if isinstance(num_steps, int) else
+                  tf.maximum(num_steps - 1, 1))
     self._probes = [None] * len(self._weights)  # TensorArrays over P
     self._inputs = [None] * len(self._weights)  # TensorLists of x_t
     self._stacked = [None] * len(self._weights)  # X, once the loop is done
-    self.step = None  # The time step t the loop body is tracing.
+    self.step = None  # (property) The time step t the loop body is tracing.
+
+  @property
+  def step(self):
+    """The time step t being traced: a tensor in the loop body, the Python
+    int 0 for the first step, which `dam.unroll` runs before its loop."""
+    return self._step
+
+  @step.setter
+  def step(self, t):
+    if isinstance(t, int) and t != 0:
+      raise ValueError(f'step must be a tensor (a step of the loop) or 0 '
+                       f'(the step before it), got {t}.')
+    self._step = t
+    self._row = None if t is None or isinstance(t, int) else t - 1
 
   def holds(self, w):
     return id(w) in self._index or id(w) in self._transposed
@@ -108,10 +127,15 @@ class _AfterLoop:
     i = self._index[id(w)]
     if self._probes[i] is None:
       self._start(i, x, w)
+    if self._row is None:
+      # The step before the loop: its weight gradient in place. Through the
+      # zeros P it would be a second gradient of P, [T, B, D_out], summed
+      # with the loop's (bAbI: 2 ms a weight and a training step).
+      return _product(x, w, self._transpose(w), weight_gradient=True)
     self._inputs[i] = tf.raw_ops.TensorListPushBack(input_handle=self._inputs[i],
                                                     tensor=x)
     return (_product(x, w, self._transpose(w), weight_gradient=False) +
-            self._probes[i].read(self.step))
+            self._probes[i].read(self._row))
 
   def _start(self, i, x, w):
     """The zeros P of weight i and the list of its inputs, at first use."""
@@ -119,20 +143,23 @@ class _AfterLoop:
     out = w.shape[1]
     self._inputs[i] = tf.raw_ops.EmptyTensorList(
         element_shape=[-1 if x.shape[0] is None else x.shape[0], x.shape[1]],
-        max_num_elements=self._num_steps, element_dtype=x.dtype)
+        max_num_elements=self._rows, element_dtype=x.dtype)
     stacked = self._stacked
 
+    # Steps 1 .. T - 1, those of the loop.
     @tf.custom_gradient
     def zeros(w):
-      def grad(d_probe):  # dY [T, B, D_out] -> X^T dY [D_in, D_out]
+      def grad(d_probe):  # dY [T - 1, B, D_out] -> X^T dY [D_in, D_out]
         inputs = stacked[i]
+        # T = 1: no row pushed (under XLA, one row of zeros).
+        d_probe = d_probe[:tf.shape(inputs)[0]]
         return tf.matmul(tf.reshape(inputs, [-1, inputs.shape[-1]]),
                          tf.reshape(d_probe, [-1, out]), transpose_a=True)
-      return tf.zeros([self._num_steps, batch, out], w.dtype), grad
+      return tf.zeros([self._rows, batch, out], w.dtype), grad
 
     probe = zeros(w)
     self._probes[i] = tf.TensorArray(
-        w.dtype, size=self._num_steps,
+        w.dtype, size=self._rows,
         element_shape=probe.shape[1:]).unstack(probe)
 
   # The lists of inputs (of the weights used so far) are loop state: the

@@ -7,6 +7,7 @@ and returns the logits.
 """
 
 import sonnet as snt
+import tensorflow as tf
 
 from dam import core as core_lib
 from dam import dam as dam_lib
@@ -60,15 +61,35 @@ class SequenceModel(snt.Module):
                             name='embedding')
                   if vocab_size else None)
 
-  def __call__(self, inputs, sequence_length, training=False):
+  def __call__(self, inputs, sequence_length, training=False,
+               dropout_noise=None):
     """Logits [B, T, O] of inputs [B, T, D] (or token ids [B, T]).
 
     `sequence_length` [B] int: steps past each sequence's end are computed
     (the unroll does not freeze finished sequences) and must be masked by
-    the loss.
+    the loss. `dropout_noise`: optional draws from `dropout_noise` for a
+    training call (None: the unroll draws them).
     """
     if self.embed is not None:
       inputs = self.embed(inputs)
     outputs, _ = unroll(self.core, inputs, sequence_length,
-                        training=training, freeze_finished=False)
+                        training=training, freeze_finished=False,
+                        dropout_noise=dropout_noise)
     return outputs
+
+  @property
+  def has_dropout(self):
+    """Whether a training call draws dropout noise (`dropout_noise`)."""
+    return getattr(self.core, 'has_dropout', False)
+
+  def dropout_noise(self, inputs):
+    """The dropout draws of a training call on `inputs` ([B, T, ...]):
+    [T, B, H] uniform in [0, 1) from the core's generator, or None without
+    dropout. A call with them draws nothing itself; the draws are those it
+    would have made."""
+    if not self.has_dropout:
+      return None
+    shape = tf.shape(inputs)
+    batch = inputs.shape[0] if inputs.shape[0] is not None else shape[0]
+    time = inputs.shape[1] if inputs.shape[1] is not None else shape[1]
+    return self.core.dropout_noise(time, batch)

@@ -63,7 +63,7 @@ def parameters_read_once(module):
 
 def unroll(core, inputs, sequence_length=None, initial_state=None,
            training=False, freeze_finished=True,
-           weight_gradients_after_loop=None):
+           weight_gradients_after_loop=None, dropout_noise=None):
   """Runs `core` over a padded batch of sequences.
 
   Past a sequence's end its outputs are zeros and (`freeze_finished`) its
@@ -95,6 +95,11 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
       True: every loop weight; False: none; None: in training, the weights
       of at least `dense.MIN_ENTRIES_AFTER_LOOP` entries (below that the
       pushes cost about what they save).
+    dropout_noise: in training, the uniform draws [T, B, H] of the core's
+      dropout (`core.dropout_noise`), drawn by the caller; None: drawn here.
+      (`dam.run.steps` draws them outside an XLA-compiled step: XLA:CPU's
+      Philox ran ~3x slower than TensorFlow's kernel, which also gives the
+      same draws in every execution mode.)
 
   Returns:
     (outputs [B, T, output_size], final state).
@@ -119,7 +124,9 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
 
   # Dropout noise for all steps in one draw (`MemoryCore.dropout_noise`).
   noise = None
-  if training and hasattr(core, 'dropout_noise'):
+  if training and dropout_noise is not None:
+    noise = tf.convert_to_tensor(dropout_noise, inputs.dtype)
+  elif training and hasattr(core, 'dropout_noise'):
     noise = core.dropout_noise(num_steps, _batch_size(inputs))
 
   freeze = sequence_length is not None and freeze_finished
@@ -224,7 +231,9 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
            (tf.constant(1), controller, written,
             access.handover(initial_state.access_state), step_outputs,
             after_loop.lists) + ((initial_state,) if freeze else ()),
-           maximum_iterations=num_steps - 1)
+           # At least 1: the loop's lists for the backward pass hold this many
+           # steps, and XLA cannot compile a store into a list of none (T = 1).
+           maximum_iterations=tf.maximum(num_steps - 1, 1))
       after_loop.finish()
       output, state = finish(num_steps - 1, controller, written, handover,
                              prev_state[0] if freeze else None)

@@ -35,7 +35,9 @@ def test_known_answer_gradient_summed_after_the_steps():
     with dense.weight_gradients_after_loop([w], steps) as context:
       total = 0.
       for t in range(steps):
-        context.step = t
+        # As `dam.unroll`: the int 0 for the step before the loop (weight
+        # gradient in place), a tensor for those of the loop (after it).
+        context.step = t if t == 0 else tf.constant(t)
         y = dense.matmul(x[t], w) + dense.matmul(x[t], other)
         total += tf.reduce_sum(y * c[t])
       context.finish()
@@ -50,9 +52,11 @@ def test_known_answer_gradient_summed_after_the_steps():
 
 def test_a_product_before_the_step_is_set_is_refused():
   w = tf.ones([2, 2])
-  with dense.weight_gradients_after_loop([w], 3):
+  with dense.weight_gradients_after_loop([w], 3) as context:
     with pytest.raises(ValueError, match='step'):
       dense.matmul(tf.ones([1, 2]), w)
+    with pytest.raises(ValueError, match='step must be a tensor.*or 0'):
+      context.step = 2
 
 
 def _core(use_dam):
@@ -63,13 +67,17 @@ def _core(use_dam):
                  num_reads=2, num_writes=2, dtype=tf.float64)
 
 
+@pytest.mark.parametrize('time', [7, 1])  # 1: the loop runs no step.
 @pytest.mark.parametrize('mode', ['eager', 'function', 'xla'])
 @pytest.mark.parametrize('use_dam', [True, False], ids=['dam', 'dnc'])
-def test_unroll_gradients_after_the_loop_equal_those_in_it(use_dam, mode):
+def test_unroll_gradients_after_the_loop_equal_those_in_it(use_dam, mode,
+                                                           time):
+  """Step 0 (before the loop) keeps its weight gradient in place, steps 1 ..
+  T - 1 have theirs summed after the loop."""
   core = _core(use_dam)
   dam.build(core, 2, tf.float64)
-  x = tf.constant(np.random.default_rng(3).normal(size=[3, 7, 2]))
-  lengths = tf.constant([7, 4, 1])
+  x = tf.constant(np.random.default_rng(3).normal(size=[3, time, 2]))
+  lengths = tf.constant([time, min(4, time), 1])
   scale = tf.constant(np.random.default_rng(4).normal(size=[3]))
 
   def gradients(after_loop):
@@ -109,17 +117,19 @@ def test_controller_step_is_sonnets_lstm_step():
 @pytest.mark.parametrize('after_loop', [False, True], ids=['in', 'after'])
 @pytest.mark.parametrize('mode', ['eager', 'function', 'xla'])
 @pytest.mark.parametrize('use_dam', [True, False], ids=['dam', 'dnc'])
-def test_unroll_gradients_equal_plain_stepping(use_dam, mode, after_loop):
+@pytest.mark.parametrize('time', [5, 1])
+def test_unroll_gradients_equal_plain_stepping(use_dam, mode, after_loop,
+                                               time):
   """Both ways (the sums after the loop; in it, with the stored w^T) against
   `core(x_t, state)` stepped in a Python loop with plain `tf.matmul`."""
   core = _core(use_dam)
   dam.build(core, 2, tf.float64)
-  x = tf.constant(np.random.default_rng(6).normal(size=[2, 5, 2]))
+  x = tf.constant(np.random.default_rng(6).normal(size=[2, time, 2]))
 
   def by_hand():
     state = core.initial_state(2, tf.float64)
     outputs = []
-    for t in range(5):
+    for t in range(time):
       out, state = core(x[:, t], state, training=True)
       outputs.append(out)
     return tf.stack(outputs, axis=1)

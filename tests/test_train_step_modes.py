@@ -27,13 +27,13 @@ from tasks import copy as copy_task
 # -- the training step in every mode -----------------------------------------------
 
 
-def _copy_setup(seed=0):
+def _copy_setup(seed=0, keep_prob=1.):
   task = copy_task.CopyTask(batch_size=4, bit_w=4, min_length=2, max_length=5,
                             p_re=0.2, seed=seed)
   tf.random.set_seed(seed)
   core = model_lib.build_core(task.output_size, hidden_size=12,
                               memory_size=6, word_size=5, num_reads=1,
-                              num_blocks=2, keep_prob=1., seed=seed)
+                              num_blocks=2, keep_prob=keep_prob, seed=seed)
   model = model_lib.SequenceModel(core)
   optimizer = optimizers.make_optimizer('rmsprop', 1e-2)
   steps.build(model, optimizer, task.batch_specs(4))
@@ -41,10 +41,14 @@ def _copy_setup(seed=0):
 
 
 @pytest.mark.slow
-def test_train_step_is_the_same_eager_function_and_xla():
+@pytest.mark.parametrize('keep_prob', [1., 0.8], ids=['no_dropout',
+                                                      'dropout'])
+def test_train_step_is_the_same_eager_function_and_xla(keep_prob):
+  """With dropout too: every mode draws the same noise (under XLA, outside
+  the compiled part, with TensorFlow's kernel)."""
   results = {}
   for mode in steps.EXECUTION_MODES:
-    task, model, optimizer, loss_fn, specs = _copy_setup()
+    task, model, optimizer, loss_fn, specs = _copy_setup(keep_prob=keep_prob)
     step = steps.make_train_step(model, optimizer, loss_fn, specs, 50., mode)
     batch = steps.to_tensors(task.next_batch())
     metrics = [float(step(batch)['loss']) for _ in range(2)]
@@ -54,6 +58,31 @@ def test_train_step_is_the_same_eager_function_and_xla():
                                rtol=2e-5, err_msg=mode)
     for a, b in zip(results[mode][1], results['eager'][1]):
       np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6, err_msg=mode)
+
+
+def test_dropout_noise_drawn_before_the_call_is_what_the_call_draws():
+  """`SequenceModel.dropout_noise` (what the XLA step draws outside its
+  compiled part) gives the outputs of a call that draws itself, and leaves
+  the generator where that call leaves it."""
+  results = []
+  for outside in (False, True):
+    task, model, _, _, _ = _copy_setup(keep_prob=0.7)
+    batch = steps.to_tensors(task.next_batch())
+    kwargs = ({'dropout_noise': model.dropout_noise(batch.inputs)}
+              if outside else {})
+    logits = model(batch.inputs, batch.seq_len, training=True, **kwargs)
+    results.append((logits.numpy(),
+                    model.core._dropout_rng.state.numpy()))  # pylint: disable=protected-access
+  np.testing.assert_array_equal(results[0][0], results[1][0])
+  np.testing.assert_array_equal(results[0][1], results[1][1])
+  # The draws passed in are the ones used: all units dropped differs.
+  noise = kwargs['dropout_noise']
+  dropped = model(batch.inputs, batch.seq_len, training=True,
+                  dropout_noise=tf.fill(tf.shape(noise), 0.99))
+  assert np.abs(dropped.numpy() - results[1][0]).max() > 1e-3
+  _, model, _, _, _ = _copy_setup(keep_prob=1.)
+  assert not model.has_dropout
+  assert model.dropout_noise(batch.inputs) is None
 
 
 def test_unknown_execution_mode_is_named():
