@@ -126,6 +126,14 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
   noise = None
   if training and dropout_noise is not None:
     noise = tf.convert_to_tensor(dropout_noise, inputs.dtype)
+    expected = [inputs.shape[1], inputs.shape[0]]
+    if noise.shape.rank != 3 or not all(
+        a is None or b is None or a == b
+        for a, b in zip(noise.shape[:2], expected)):
+      raise ValueError(f'dropout_noise must be [time, batch, hidden] = '
+                       f'[{expected[0]}, {expected[1]}, H] for inputs of '
+                       f'shape {inputs.shape}, got {noise.shape}; draw it '
+                       f'with core.dropout_noise(time, batch).')
   elif training and hasattr(core, 'dropout_noise'):
     noise = core.dropout_noise(num_steps, _batch_size(inputs))
 

@@ -80,6 +80,9 @@ def test_dropout_noise_drawn_before_the_call_is_what_the_call_draws():
   dropped = model(batch.inputs, batch.seq_len, training=True,
                   dropout_noise=tf.fill(tf.shape(noise), 0.99))
   assert np.abs(dropped.numpy() - results[1][0]).max() > 1e-3
+  with pytest.raises(ValueError, match=r'dropout_noise must be \[time, batch'):
+    model(batch.inputs, batch.seq_len, training=True,
+          dropout_noise=tf.transpose(noise, [1, 0, 2]))
   _, model, _, _, _ = _copy_setup(keep_prob=1.)
   assert not model.has_dropout
   assert model.dropout_noise(batch.inputs) is None
