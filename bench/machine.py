@@ -45,3 +45,16 @@ def machine():
   info['onednn'] = os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'default')
   info['gpus'] = [d.name for d in tf.config.list_physical_devices('GPU')]
   return info
+
+
+def describe(info):
+  """One line naming a machine from `machine()`'s dict (or a benchmark
+  JSON's 'machine'): CPU model, vendor, family and model numbers, vector
+  extensions, CPU count, TensorFlow version. Fields an older JSON lacks
+  read '?'."""
+  isa = ' '.join(info.get('isa', [])) or '?'
+  return (f'{info.get("cpu_model", "?")} ({info.get("cpu_vendor", "?")} '
+          f'family {info.get("cpu_family", "?")} model '
+          f'{info.get("cpu_model_number", "?")}; {isa}), '
+          f'{info.get("cpus", "?")} CPUs, TensorFlow '
+          f'{info.get("tensorflow", "?")}')

@@ -46,6 +46,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # `python bench/peer.py` from a checkout
 
 from bench import cases  # pylint: disable=g-import-not-at-top,wrong-import-position
+from bench.machine import describe  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bench.machine import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 CONTENDERS = ('dam', 'dnc', 'dam_eval', 'dnc_eval', 'peer')
@@ -289,11 +290,7 @@ def main(argv):
     peer = dict(peer, threads=torch.get_num_threads())
   info = machine()
   matmul = cases.matmul_throughput()
-  print(f'{info.get("cpu_model", "?")} ({info.get("cpu_vendor", "?")} family '
-        f'{info.get("cpu_family", "?")} model '
-        f'{info.get("cpu_model_number", "?")}; '
-        f'{" ".join(info.get("isa", []))}), {info["cpus"]} CPUs, TensorFlow '
-        f'{info["tensorflow"]}; float32 matmul '
+  print(f'{describe(info)}; float32 matmul '
         f'{matmul["flops_per_s"] / 1e9:.0f} GFLOP/s; peer: {peer}',
         flush=True)
   results = []

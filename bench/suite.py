@@ -46,6 +46,7 @@ sys.path.insert(0, ROOT)  # `python bench/suite.py` from a checkout
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from bench.cases import CONFIGS, MODELS, MODES, build_case, matmul_throughput, peak_rss_mb, rss_mb
+from bench.machine import describe
 from bench.machine import machine
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -181,8 +182,7 @@ def main(argv):
     raise app.UsageError('--scale must be > 0.')
   info = machine()
   matmul = matmul_throughput()
-  print(f'{info.get("cpu_model", "?")}, {info["cpus"]} CPUs, TensorFlow '
-        f'{info["tensorflow"]}; float32 matmul '
+  print(f'{describe(info)}; float32 matmul '
         f'{matmul["flops_per_s"] / 1e9:.0f} GFLOP/s (4096^3, median).',
         flush=True)
   print(f'{"config":>10} {"mdl":>3} {"mode":>8} {"batch":>5} {"T":>4} '

@@ -4,7 +4,11 @@
 """
 
 import json
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.machine import describe  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def table(results):
@@ -38,9 +42,7 @@ def main(argv):
     return 2
   with open(argv[1]) as f:
     results = json.load(f)
-  machine = results['machine']
-  print(f'{machine.get("cpu_model", "?")}, {machine["cpus"]} CPUs, '
-        f'TensorFlow {machine["tensorflow"]}; float32 matmul '
+  print(f'{describe(results["machine"])}; float32 matmul '
         f'{results["matmul"]["flops_per_s"] / 1e9:.0f} GFLOP/s; scale '
         f'{results["scale"]}.\n')
   print('\n'.join(table(results)))

@@ -2,6 +2,7 @@
 description and the peer comparison's per-round ratios."""
 
 import importlib
+import json
 import os
 import sys
 
@@ -37,6 +38,28 @@ def test_cpu_info_names_the_first_cpu_and_its_vector_extensions(tmp_path):
       isa=['sse4_2', 'avx', 'avx2', 'fma', 'avx512f', 'avx512bw',
            'avx512_bf16', 'amx_tile', 'amx_bf16'])
   assert machine.cpu_info(str(tmp_path / 'missing')) == {}
+
+
+def test_every_benchmark_names_the_machine_the_same_way(tmp_path, capsys):
+  """`describe`: CPU, vendor, family, model and vector extensions (what
+  decides the kernels), as peer.py and suite.py print it and table.py heads
+  the suite's table; '?' where an older JSON lacks a field."""
+  path = tmp_path / 'cpuinfo'
+  path.write_text(_CPUINFO)
+  info = dict(machine.cpu_info(str(path)), cpus=2, tensorflow='2.21.0')
+  line = ('Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz (GenuineIntel '
+          'family 6 model 143; sse4_2 avx avx2 fma avx512f avx512bw '
+          'avx512_bf16 amx_tile amx_bf16), 2 CPUs, TensorFlow 2.21.0')
+  assert machine.describe(info) == line
+  assert machine.describe({'cpu_model': 'AMD EPYC', 'cpus': 2}) == (
+      'AMD EPYC (? family ? model ?; ?), 2 CPUs, TensorFlow ?')
+  table = importlib.import_module('bench.table')
+  results = tmp_path / 'suite.json'
+  results.write_text(json.dumps(dict(
+      machine=info, matmul=dict(flops_per_s=2e11), scale=1.0, results=[])))
+  assert table.main(['table.py', str(results)]) == 0
+  assert capsys.readouterr().out.startswith(
+      line + '; float32 matmul 200 GFLOP/s; scale 1.0.')
 
 
 @pytest.fixture(name='peer')
