@@ -294,7 +294,9 @@ def directional_read_weights(link, prev_read_weights, forward):
   the forward pass and read dL/dL_t transposed in three fusions of the
   backward pass (bench/KERNELS.md).
   """
-  # [B, K, 1, R, N] and [B, K, 1, N, R]: one operand for all Wh link heads.
+  # [B, K, 1, R, N] and [B, K, 1, N, R]: one operand for all Wh link heads
+  # (wr^T an input of the products only to be at hand in their gradients:
+  # wr's gradient goes through `weights`).
   weights = prev_read_weights[:, :, None]
   weights_t = tf.linalg.matrix_transpose(weights)
   heads = link.shape[2]
@@ -317,7 +319,7 @@ def directional_read_weights(link, prev_read_weights, forward):
       d = from_output(upstream)  # [B, K, Wh, R, N]
       d_link = tf.matmul(tf.linalg.matrix_transpose(d), weights)
       d_weights = sum_heads(tf.matmul(d, link))[:, :, None]
-      return d_link, d_weights, tf.zeros_like(weights_t)
+      return d_link, d_weights, None
 
     return value, grad
 
@@ -331,7 +333,7 @@ def directional_read_weights(link, prev_read_weights, forward):
       d_link = tf.matmul(weights_t, d)
       d_weights = tf.linalg.matrix_transpose(
           sum_heads(tf.matmul(link, tf.linalg.matrix_transpose(d))))
-      return d_link, d_weights[:, :, None], tf.zeros_like(weights_t)
+      return d_link, d_weights[:, :, None], None
 
     return value, grad
 

@@ -17,7 +17,7 @@ training step's kernel time, bench/KERNELS.md).
 How: inside the loop the step computes y_t = x_t W + p_t, with W held
 constant for autodiff (the product's custom gradient gives only
 dL/dx_t = dL/dy_t W^T) and p_t the slice t - 1 of a tensor P of zeros
-[T - 1, B, D_out] made before the loop. The backward loop therefore hands
+[T - 1, B, D_out] (a row per step of the loop) made before the loop. The backward loop therefore hands
 out dL/dP = dY, and P's own custom gradient turns it into X^T dY, with X
 the x_t the forward loop pushed onto a list. (Step 0, which `dam.unroll`
 runs before its loop, keeps its weight gradient in place.) Values are those
@@ -79,15 +79,11 @@ def _product(x, w, w_transposed, weight_gradient):
 class _AfterLoop:
   """The state of one `weight_gradients_after_loop` context."""
 
-  def __init__(self, weights, num_steps, transposed=()):
+  def __init__(self, weights, loop_steps, transposed=()):
     self._weights = list(weights)
     self._index = {id(w): i for i, w in enumerate(self._weights)}
     self._transposed = {id(w): None for w in transposed}  # id -> w^T
-    # Rows of P and of the list of inputs: one per step of the loop, steps
-    # 1 .. T - 1, and at least one (unused when T = 1, where the loop runs
-    # no step: XLA cannot compile the body's list store into zero rows).
-    self._rows = (max(num_steps - 1, 1) if isinstance(num_steps, int) else
-                  tf.maximum(num_steps - 1, 1))
+    self._rows = loop_steps  # Rows of P and of the lists of inputs.
     self._probes = [None] * len(self._weights)  # TensorArrays over P
     self._inputs = [None] * len(self._weights)  # TensorLists of x_t
     self._stacked = [None] * len(self._weights)  # X, once the loop is done
@@ -126,7 +122,7 @@ class _AfterLoop:
       raise ValueError('a weight product outside the time loop\'s steps: '
                        'set `step` first.')
     i = self._index[id(w)]
-    if self._probes[i] is None:
+    if self._probes[i] is None:  # Before the loop: its state starts here.
       self._start(i, x, w)
     if self._row is None:
       # The step before the loop: its weight gradient in place. Through the
@@ -150,9 +146,9 @@ class _AfterLoop:
     # Steps 1 .. T - 1, those of the loop.
     @tf.custom_gradient
     def zeros(w):
-      def grad(d_probe):  # dY [T - 1, B, D_out] -> X^T dY [D_in, D_out]
+      def grad(d_probe):  # dY [loop_steps, B, D_out] -> X^T dY [D_in, D_out]
         inputs = stacked[i]
-        # T = 1: no row pushed (under XLA, one row of zeros).
+        # As many rows as the loop ran steps (under XLA, all `loop_steps`).
         d_probe = d_probe[:tf.shape(inputs)[0]]
         return tf.matmul(tf.reshape(inputs, [-1, inputs.shape[-1]]),
                          tf.reshape(d_probe, [-1, out]), transpose_a=True)
@@ -185,7 +181,7 @@ class _AfterLoop:
 
 
 @contextlib.contextmanager
-def weight_gradients_after_loop(weights, num_steps, transposed=()):
+def weight_gradients_after_loop(weights, loop_steps, transposed=()):
   """Within it, `matmul` with one of `weights` sums its gradient after the
   loop (module docstring); with one of `transposed`, the gradient stays in
   the loop (autodiff's) and dL/dx uses w^T stored before the loop.
@@ -196,13 +192,16 @@ def weight_gradients_after_loop(weights, num_steps, transposed=()):
 
   Args:
     weights: the weight tensors [D_in, D_out] (read once, outside the loop).
-    num_steps: T (int or scalar tensor).
+    loop_steps: the most steps the loop runs, its `maximum_iterations`
+      (int or scalar tensor): the rows of the zeros P and of the lists of
+      inputs (steps 1 .. T - 1; the step before the loop keeps its weight
+      gradient in place).
     transposed: other weight tensors, used with a stored transpose.
 
   Yields:
     the context.
   """
-  context = _AfterLoop(weights, num_steps, transposed)
+  context = _AfterLoop(weights, loop_steps, transposed)
   _CONTEXTS.append(context)
   try:
     yield context

@@ -224,11 +224,15 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
     return ((t + 1, controller, written, access.handover(state.access_state),
              outputs, after_loop.lists) + ((state,) if freeze else ()))
 
+  # The loop runs steps 1 .. T - 1; its lists for the backward pass (and
+  # `dense`'s) hold this many, at least 1: XLA cannot compile a store into a
+  # list of none (T = 1, where the loop runs no step).
+  loop_steps = tf.maximum(num_steps - 1, 1)
   with parameters_read_once(core):
     # The weights as read once: the tensors the step multiplies by.
     weights = core.loop_weights()
     with dense.weight_gradients_after_loop(
-        [w for w in weights if sum_after_loop(w)], num_steps,
+        [w for w in weights if sum_after_loop(w)], loop_steps,
         transposed=[w for w in weights if not sum_after_loop(w)]
     ) as after_loop:
       after_loop.step = 0
@@ -239,9 +243,7 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
            (tf.constant(1), controller, written,
             access.handover(initial_state.access_state), step_outputs,
             after_loop.lists) + ((initial_state,) if freeze else ()),
-           # At least 1: the loop's lists for the backward pass hold this many
-           # steps, and XLA cannot compile a store into a list of none (T = 1).
-           maximum_iterations=tf.maximum(num_steps - 1, 1))
+           maximum_iterations=loop_steps)
       after_loop.finish()
       output, state = finish(num_steps - 1, controller, written, handover,
                              prev_state[0] if freeze else None)

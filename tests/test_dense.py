@@ -32,7 +32,8 @@ def test_known_answer_gradient_summed_after_the_steps():
   other = tf.constant(rng.normal(size=[5, 2]))
   with tf.GradientTape(persistent=True) as tape:
     tape.watch([w, x, other])
-    with dense.weight_gradients_after_loop([w], steps) as context:
+    # Steps 1 .. 3 as a loop's.
+    with dense.weight_gradients_after_loop([w], steps - 1) as context:
       total = 0.
       for t in range(steps):
         # As `dam.unroll`: the int 0 for the step before the loop (weight

@@ -47,8 +47,7 @@ def _compile(fn, mode, specs, counter, key, model=None):
       counter[key] = counter.get(key, 0) + 1
 
   if mode == 'xla' and getattr(model, 'has_dropout', False):
-    compiled = tf.function(lambda batch, noise: fn(batch, noise),
-                           jit_compile=True)
+    compiled = tf.function(fn, jit_compile=True)
 
     def traced_outside(batch):
       count()
