@@ -16,6 +16,13 @@ exceed the step's wall time). With `--threads` the intra-op pool has that
 many threads. The tracing itself costs time: compare kernels, not the step
 time, with `bench/suite.py`'s figures.
 
+Each kernel is printed with what it computes: the TensorFlow op it comes
+from (its `op_name`; `grad/` for the backward pass, the while loop's name
+dropped) and its output shape, read from the optimized HLO that XLA dumps
+while compiling the step (into a temporary folder). Kernel names (XLA's
+instruction names) can differ between two machines or TensorFlow versions;
+the op names and shapes are what to compare.
+
 The kernels and their shares are what to look at when a machine is slower
 than another with the same matmul throughput: the count of short kernels
 per step and their microseconds each show the runtime's and the thread
@@ -87,11 +94,15 @@ def kernel_table(xspace, steps):
 
 def main(argv):
   del argv
-  os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
-                             ' --xla_cpu_enable_xprof_traceme=true').strip()
+  dump = tempfile.mkdtemp(prefix='profile_step_hlo_')
+  os.environ['XLA_FLAGS'] = (
+      os.environ.get('XLA_FLAGS', '') + ' --xla_cpu_enable_xprof_traceme=true'
+      f' --xla_dump_to={dump} --xla_dump_hlo_as_text'
+      ' --xla_dump_hlo_pass_re=^$').strip()
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tensorflow.tsl.profiler.protobuf import xplane_pb2  # pylint: disable=g-import-not-at-top
   from bench import cases  # pylint: disable=g-import-not-at-top
+  from bench import hlo  # pylint: disable=g-import-not-at-top
   from bench.machine import machine  # pylint: disable=g-import-not-at-top
   if _CONFIG.value not in cases.CONFIGS:
     raise app.UsageError(f'--config: unknown {_CONFIG.value!r}; choose from '
@@ -124,8 +135,13 @@ def main(argv):
       xspace.ParseFromString(f.read())
   finally:
     shutil.rmtree(logdir, ignore_errors=True)
+  ops = hlo.ops_of_dumps(
+      glob.glob(os.path.join(dump, '*after_optimizations.txt')))
+  shutil.rmtree(dump, ignore_errors=True)
   rows = kernel_table(xspace, _STEPS.value)
   kernels = {n: r for n, r in rows.items() if r['kernel']}
+  for name, r in kernels.items():
+    r['op'], r['shape'] = ops.get(name, ('', ''))
   kernel_ms = sum(r['ms_per_step'] for r in kernels.values())
   count = sum(r['calls_per_step'] for r in kernels.values())
   print(f'{_CONFIG.value} {_MODEL.value} {_KIND.value}: batch '
@@ -135,11 +151,12 @@ def main(argv):
         f'them (independent kernels run side by side on the pool\'s '
         f'threads, so the sum can exceed the step), '
         f'{1e3 * kernel_ms / max(count, 1):.1f} us per kernel on average')
-  print(f'{"ms/step":>9} {"calls/step":>10} {"us/call":>8}  kernel')
+  print(f'{"ms/step":>9} {"calls/step":>10} {"us/call":>8}  '
+        f'{"kernel":32} {"shape":24} op')
   ordered = sorted(kernels.items(), key=lambda kv: -kv[1]['ms_per_step'])
   for name, r in ordered[:_TOP.value]:
     print(f'{r["ms_per_step"]:9.3f} {r["calls_per_step"]:10.0f} '
-          f'{r["us_per_call"]:8.2f}  {name}')
+          f'{r["us_per_call"]:8.2f}  {name:32} {r["shape"]:24} {r["op"]}')
   if _OUTPUT.value:
     with open(_OUTPUT.value, 'w') as f:
       json.dump(dict(machine=machine(), config=_CONFIG.value,
