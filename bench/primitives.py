@@ -271,7 +271,11 @@ def main(argv):
     except (OSError, ValueError) as e:
       raise app.UsageError(f'--compare: cannot read {FLAGS.compare!r} as '
                            f'a primitives.py JSON ({e}).') from e
-    other = compared.get('results', {})
+    other = compared.get('results') if isinstance(compared, dict) else None
+    if not isinstance(other, dict) or not all(
+        isinstance(r, dict) and 'primitives' in r for r in other.values()):
+      raise app.UsageError(f'--compare: {FLAGS.compare!r} is not a JSON '
+                           f'written by bench/primitives.py.')
     print('Compared with: ' + describe(compared.get('machine', {})))
   tf.get_logger().setLevel('ERROR')  # one tf.function per primitive
   if FLAGS.threads:
