@@ -19,7 +19,8 @@ time, with `bench/suite.py`'s figures.
 Each kernel is printed with what it computes: the TensorFlow op it comes
 from (its `op_name`; `grad/` for the backward pass, the while loop's name
 dropped) and its output shape, read from the optimized HLO that XLA dumps
-while compiling the step (into a temporary folder). Kernel names (XLA's
+while compiling the step (into a temporary folder, or into the folder of
+an `--xla_dump_to` in `XLA_FLAGS`, which is kept). Kernel names (XLA's
 instruction names) can differ between two machines or TensorFlow versions;
 the op names and shapes are what to compare.
 
@@ -33,6 +34,7 @@ import collections
 import glob
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -94,11 +96,17 @@ def kernel_table(xspace, steps):
 
 def main(argv):
   del argv
-  dump = tempfile.mkdtemp(prefix='profile_step_hlo_')
+  xla_flags = os.environ.get('XLA_FLAGS', '')
+  # XLA's HLO dump names the kernels: into the caller's --xla_dump_to if it
+  # gives one (kept), else into a temporary folder (removed).
+  user_dump = re.search(r'--xla_dump_to=(\S+)', xla_flags)
+  dump = (user_dump.group(1) if user_dump else
+          tempfile.mkdtemp(prefix='profile_step_hlo_'))
+  if not user_dump:
+    xla_flags += (f' --xla_dump_to={dump} --xla_dump_hlo_as_text'
+                  ' --xla_dump_hlo_pass_re=^$')
   os.environ['XLA_FLAGS'] = (
-      os.environ.get('XLA_FLAGS', '') + ' --xla_cpu_enable_xprof_traceme=true'
-      f' --xla_dump_to={dump} --xla_dump_hlo_as_text'
-      ' --xla_dump_hlo_pass_re=^$').strip()
+      xla_flags + ' --xla_cpu_enable_xprof_traceme=true').strip()
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tensorflow.tsl.profiler.protobuf import xplane_pb2  # pylint: disable=g-import-not-at-top
   from bench import cases  # pylint: disable=g-import-not-at-top
@@ -137,7 +145,8 @@ def main(argv):
     shutil.rmtree(logdir, ignore_errors=True)
   ops = hlo.ops_of_dumps(
       glob.glob(os.path.join(dump, '*after_optimizations.txt')))
-  shutil.rmtree(dump, ignore_errors=True)
+  if not user_dump:
+    shutil.rmtree(dump, ignore_errors=True)
   rows = kernel_table(xspace, _STEPS.value)
   kernels = {n: r for n, r in rows.items() if r['kernel']}
   for name, r in kernels.items():
