@@ -55,6 +55,9 @@ CONFIGS = {
                               max_n=presets.CONVEX_HULL['max_n'],
                               p_re=presets.settings('convex_hull')['p_re'])),
 }
+# The configurations `bench/peer.py` builds the peer (the PyTorch DNC) for:
+# bit-vector tasks whose output is as wide as the input, and bAbI.
+PEER_CONFIGS = ('copy', 'ar', 'rr', 'babi200', 'babi800')
 MODELS = ('dam', 'dnc')
 MODES = ('eager', 'function', 'xla')
 

@@ -50,7 +50,7 @@ from bench.machine import describe  # pylint: disable=g-import-not-at-top,wrong-
 from bench.machine import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 CONTENDERS = ('dam', 'dnc', 'dam_eval', 'dnc_eval', 'peer')
-PEER_CONFIGS = ('copy', 'ar', 'rr', 'babi200', 'babi800')
+PEER_CONFIGS = cases.PEER_CONFIGS
 
 _CONFIGS = flags.DEFINE_list('configs', ['copy', 'babi200'],
                              f'Configurations: {", ".join(PEER_CONFIGS)}.')

@@ -24,18 +24,27 @@ own. It also measures the machine's float32 matmul throughput (a large
 `tf.matmul`, median of several) and reports model FLOP utilisation:
 analytic FLOPs of the step (`dam.flops`) / time / measured matmul FLOP/s.
 
+With the peer installed (`pip install -r bench/requirements-peer.txt`), it
+then runs `bench/peer.py` on the configurations of `--peer_configs`: the
+PyTorch DNC (`ixaxaar/pytorch-dnc`) timed in one process with our XLA
+training steps, alternating rounds, stored under 'peer' in the JSON; the
+table (`bench/table.py`) gives the peer's step and the same-run ratio
+beside our XLA rows.
+
 Prints a table and writes everything to JSON (`--output`, default
 bench/results/suite.json). `--scale` multiplies the batch sizes of the big
 configurations (Nth Farthest's 1600, bAbI's 32, Convex Hull's 128; at least
 1 example) for small machines; the JSON says what was run.
 """
 
+import importlib.util
 import json
 import math
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 from absl import app
@@ -45,7 +54,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # `python bench/suite.py` from a checkout
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from bench.cases import CONFIGS, MODELS, MODES, build_case, matmul_throughput, peak_rss_mb, rss_mb
+from bench.cases import CONFIGS, MODELS, MODES, PEER_CONFIGS, build_case, matmul_throughput, peak_rss_mb, rss_mb
 from bench.machine import describe
 from bench.machine import machine
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -68,6 +77,10 @@ _OUTPUT = flags.DEFINE_string('output',
                               'JSON results file.')
 _CASE = flags.DEFINE_string('case', None, 'Internal: run one case '
                             '(config:model:mode) and print its JSON.')
+_PEER_CONFIGS = flags.DEFINE_list(
+    'peer_configs', ['copy', 'babi200'], 'Configurations (of --configs) on '
+    'which bench/peer.py times the PyTorch DNC against our XLA training '
+    'steps, when it is installed; empty: none.')
 
 
 # -- one case (in its own process) ---------------------------------------------
@@ -167,6 +180,40 @@ def _print_row(r, matmul_flops):
         f'{r["memory"]["peak_rss_mb"]:>8.0f}', flush=True)
 
 
+def _run_peer(configs, models):
+  """bench/peer.py's JSON for our XLA training steps of `models` against
+  the peer on `configs` (one process, alternating rounds), or None: nothing
+  to compare, the peer not installed (said), or the run failed (said)."""
+  if not configs or not models:
+    return None
+  if not all(importlib.util.find_spec(m) for m in ('torch', 'dnc')):
+    print('The peer (PyTorch DNC) is not installed: no peer columns. '
+          '`pip install -r bench/requirements-peer.txt` adds them.',
+          flush=True)
+    return None
+  print(f'The peer against our XLA training steps ({", ".join(configs)}), '
+        f'bench/peer.py:', flush=True)
+  with tempfile.TemporaryDirectory() as folder:
+    path = os.path.join(folder, 'peer.json')
+    command = [sys.executable, os.path.join(ROOT, 'bench', 'peer.py'),
+               f'--configs={",".join(configs)}',
+               f'--contenders={",".join(list(models) + ["peer"])}',
+               f'--rounds={_REPEATS.value}', f'--min_time={_MIN_TIME.value}',
+               f'--scale={_SCALE.value}', f'--output={path}']
+    proc = subprocess.run(command, capture_output=True, text=True,
+                          check=False)
+    for line in proc.stdout.splitlines():
+      if line.startswith(' ') or line.split(':')[0] in configs:
+        print(line, flush=True)
+    if proc.returncode != 0 or not os.path.exists(path):
+      print('bench/peer.py failed: ' +
+            (proc.stderr.strip().splitlines() or ['no output'])[-1],
+            flush=True)
+      return None
+    with open(path) as f:
+      return json.load(f)
+
+
 def main(argv):
   del argv
   if _CASE.value:
@@ -178,6 +225,7 @@ def main(argv):
   _check_names(_CONFIGS.value, list(CONFIGS), 'configs')
   _check_names(_MODELS.value, MODELS, 'models')
   _check_names(_MODES.value, MODES, 'modes')
+  _check_names(_PEER_CONFIGS.value, PEER_CONFIGS, 'peer_configs')
   if _SCALE.value <= 0:
     raise app.UsageError('--scale must be > 0.')
   info = machine()
@@ -219,6 +267,10 @@ def main(argv):
                 configs={n: {k: v for k, v in CONFIGS[n].items()}
                          for n in _CONFIGS.value},
                 results=results)
+  peer = _run_peer([c for c in _PEER_CONFIGS.value if c in _CONFIGS.value],
+                   _MODELS.value if 'xla' in _MODES.value else [])
+  if peer:
+    output['peer'] = peer
   os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT.value)), exist_ok=True)
   with open(_OUTPUT.value, 'w') as f:
     json.dump(output, f, indent=1, default=list)

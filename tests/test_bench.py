@@ -253,3 +253,45 @@ def test_primitives_measure_and_table_compare():
   assert 'x 2.00 of theirs' in line
   chain = next(l for l in lines if l.split()[0] == 'kernel_chain')
   assert 'us per kernel' in chain and 'of theirs' not in chain
+
+
+def _suite_row(config, model, mode, train_ms):
+  step = dict(median_ms=train_ms, iqr_ms=1., sequences_per_s=16e3 / train_ms,
+              first_call_s=2., flops=1e9)
+  return dict(config=config, model=model, mode=mode, batch_size=16,
+              time_steps=66, train=step, eval=dict(step, median_ms=5.),
+              memory=dict(peak_rss_mb=1024.))
+
+
+def test_suite_table_puts_the_same_run_peer_ratio_beside_our_xla_rows():
+  """`bench/table.py`: with the suite's 'peer' (a bench/peer.py JSON), two
+  more columns, filled on the XLA rows of the configurations the peer ran:
+  its step and the median (range) of the per-round ratio of that run."""
+  table = importlib.import_module('bench.table')
+  peer_run = dict(rounds=3, peer=dict(dnc='1.1.0', torch='2.13.0'), results=[
+      dict(config='copy', contenders=dict(peer=dict(median_ms=170.),
+                                          dam=dict(median_ms=22.)),
+           ratios={'peer/dam': dict(median=7.7, min=7.25, max=8.1)}),
+      dict(config='babi200', contenders=dict(dam=dict(median_ms=380.)),
+           ratios={})])  # the peer not installed: our steps alone
+  assert table.peer_columns(peer_run) == {
+      ('copy', 'dam'): (170., '7.70 x (7.25-8.10)')}
+  suite = dict(matmul=dict(flops_per_s=1e12), peer=peer_run, results=[
+      _suite_row('copy', 'dam', 'xla', 20.), _suite_row('copy', 'dam',
+                                                        'function', 100.),
+      _suite_row('copy', 'dnc', 'xla', 25.),
+      dict(config='babi200', model='dam', mode='xla', error='boom')])
+  lines = table.table(suite)
+  assert lines[0].endswith('| peer step ms | peer / ours, same run |')
+  assert lines[1] == '|' + ' --- |' * 13
+  assert all(line.count('|') == 14 for line in lines)
+  assert lines[2].endswith('| 170.0 | 7.70 x (7.25-8.10) |')
+  assert lines[2].startswith('| copy | DAM | xla | 16 x 66 | 20.0 (1.0) |')
+  # 1 GFLOP in 20 ms on a 1 TFLOP/s machine: 5 % MFU.
+  assert '| 5.0 % |' in lines[2]
+  assert lines[3].endswith('| 1.0 | | |')  # function mode: no peer
+  assert lines[4].endswith('| 1.0 | | |')  # the peer ran against the DAM only
+  assert lines[5] == '| babi200 | dam | xla | failed |' + ' |' * 9
+  # Without a peer run, the table keeps its 11 columns.
+  del suite['peer']
+  assert all(line.count('|') == 12 for line in table.table(suite))
