@@ -267,14 +267,19 @@ def main(argv):
                 configs={n: {k: v for k, v in CONFIGS[n].items()}
                          for n in _CONFIGS.value},
                 results=results)
+  os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT.value)), exist_ok=True)
+
+  def write():
+    with open(_OUTPUT.value, 'w') as f:
+      json.dump(output, f, indent=1, default=list)
+    print(f'Wrote {_OUTPUT.value}', flush=True)
+
+  write()  # before the peer's run: nothing measured is lost if it fails
   peer = _run_peer([c for c in _PEER_CONFIGS.value if c in _CONFIGS.value],
                    _MODELS.value if 'xla' in _MODES.value else [])
   if peer:
     output['peer'] = peer
-  os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT.value)), exist_ok=True)
-  with open(_OUTPUT.value, 'w') as f:
-    json.dump(output, f, indent=1, default=list)
-  print(f'Wrote {_OUTPUT.value}')
+    write()
   return 0 if all('error' not in r for r in results) else 1
 
 
