@@ -295,3 +295,15 @@ def test_suite_table_puts_the_same_run_peer_ratio_beside_our_xla_rows():
   # Without a peer run, the table keeps its 11 columns.
   del suite['peer']
   assert all(line.count('|') == 12 for line in table.table(suite))
+
+
+def test_the_peer_is_offered_only_where_it_can_be_built():
+  """`bench.cases.PEER_CONFIGS`: the peer's output layer is as wide as its
+  input, so a configuration needs output width = input width, or a lexicon
+  (bAbI: embedding in, projection out), as `bench/peer.py` requires."""
+  from bench import cases  # pylint: disable=g-import-not-at-top
+  for name in cases.CONFIGS:
+    task, _ = cases.make_task(cases.CONFIGS[name], 2)
+    buildable = bool(getattr(task, 'vocab_size', None)) or (
+        task.output_size == task.input_size)
+    assert (name in cases.PEER_CONFIGS) == buildable, name
