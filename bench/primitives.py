@@ -46,12 +46,11 @@ CHAIN = 16  # Kernels in `kernel_chain` and ops in `fused_chain`.
 def sizes(config):
   """The dimensions of a `bench/cases.py` configuration's DAM: B batch, K
   blocks, N slots, W word, R read heads, H controller units, I the LSTM
-  input (task input and R W read words, as in the Copy task: 2 flag bits
-  beside the data bits; bAbI: the 64-wide embedding)."""
+  input (the task's input, or bAbI's embedding, and the R W read words)."""
   from bench import cases  # pylint: disable=g-import-not-at-top
   c = cases.CONFIGS[config]
-  task_input = 64 if c['task'] == 'babi' else (
-      c.get('task_args', {}).get('bit_w', 8) + 2)
+  task, _ = cases.make_task(c, 1)
+  task_input = c['embedding_size'] if task.vocab_size else task.input_size
   return dict(B=c['batch'], K=c['num_blocks'], N=c['memory_size'],
               W=c['word_size'], R=c['num_reads'], H=c['hidden_size'],
               I=task_input + c['num_reads'] * c['word_size'])

@@ -17,9 +17,9 @@ training step's kernel time, bench/KERNELS.md).
 How: inside the loop the step computes y_t = x_t W + p_t, with W held
 constant for autodiff (the product's custom gradient gives only
 dL/dx_t = dL/dy_t W^T) and p_t the slice t - 1 of a tensor P of zeros
-[T - 1, B, D_out] (a row per step of the loop) made before the loop. The backward loop therefore hands
-out dL/dP = dY, and P's own custom gradient turns it into X^T dY, with X
-the x_t the forward loop pushed onto a list. (Step 0, which `dam.unroll`
+[T - 1, B, D_out] (a row per step of the loop) made before the loop. The
+backward loop therefore hands out dL/dP = dY, and P's own custom gradient
+turns it into X^T dY, with X the x_t the forward loop pushed onto a list. (Step 0, which `dam.unroll`
 runs before its loop, keeps its weight gradient in place.) Values are those
 of x_t W (adding zeros), gradients those of autodiff up to the order of the
 sum over t.

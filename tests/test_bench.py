@@ -307,3 +307,14 @@ def test_the_peer_is_offered_only_where_it_can_be_built():
     buildable = bool(getattr(task, 'vocab_size', None)) or (
         task.output_size == task.input_size)
     assert (name in cases.PEER_CONFIGS) == buildable, name
+
+
+def test_primitive_sizes_are_the_configurations_dam():
+  """`primitives.sizes`: the authors' sizes; the LSTM input is the task's
+  input (Copy: 8 bits and 2 flags; bAbI: the 64-wide embedding) beside the
+  R W read words."""
+  assert primitives.sizes('copy') == dict(B=16, K=2, N=64, W=36, R=1, H=128,
+                                          I=10 + 36)
+  assert primitives.sizes('babi200') == dict(B=32, K=2, N=128, W=48, R=4,
+                                             H=256, I=64 + 4 * 48)
+  assert primitives.sizes('rr')['I'] == 66 + 32
