@@ -22,6 +22,8 @@ _EXPORTS = {
     'ControllerResult': 'dam.core',
     'addressing_kernel': 'dam.access',
     'compile_unroll': 'dam.unroll',
+    'unroll_packed': 'dam.unroll',
+    'row_levels': 'dam.unroll',
     'build': 'dam.unroll',
     'parameters_read_once': 'dam.unroll',
 }

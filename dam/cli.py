@@ -190,11 +190,18 @@ def define_loop_flags(defaults, cache_dir=False):
                        '(the fastest mode on CPU, see bench/; '
                        '--nojit_compile: plain tf.function).')
   flags.DEFINE_integer('keep_checkpoints', 5, 'Checkpoints kept (0: all).')
+  flags.DEFINE_float('checkpoint_minutes', 15., 'Also save a checkpoint '
+                     'after the first step that ends this many minutes after '
+                     'the last save, so a kill loses at most that much (0: '
+                     'by --checkpoint_interval only).')
   flags.DEFINE_boolean('memory_pictures', True, 'Log a picture of the memory '
                        'on one fixed example to TensorBoard at each '
                        'evaluation (visualize.py draws any checkpoint); '
                        '--nomemory_pictures: none.')
   positive_integers('batch_size', 'report_interval', 'checkpoint_interval')
+  flags.register_validator('checkpoint_minutes', lambda v: v >= 0,
+                           message='--checkpoint_minutes must be >= 0 (0: '
+                           'off).')
   flags.register_validator('keep_checkpoints', lambda v: v >= 0,
                            message='--keep_checkpoints must be >= 0 (0: keep '
                            'all).')
@@ -367,7 +374,8 @@ def check_no_arguments(argv):
                          f'its "--", or a line break without "\\"?)')
 
 
-def build_model(output_size, vocab_size=None, embedding_size=None):
+def build_model(output_size, vocab_size=None, embedding_size=None,
+                row_levels=1):
   """The DAM (`--dam=True`) or DNC core from the model flags, unrolled.
 
   Args:
@@ -375,6 +383,8 @@ def build_model(output_size, vocab_size=None, embedding_size=None):
     vocab_size: with token inputs (bAbI), the embedding's vocabulary; None
       for vector inputs.
     embedding_size: the embedding's width (with `vocab_size`).
+    row_levels: see `dam.model.SequenceModel` (training on sequences of
+      unequal lengths).
 
   Returns:
     A `dam.model.SequenceModel`.
@@ -388,13 +398,14 @@ def build_model(output_size, vocab_size=None, embedding_size=None):
       keep_prob=FLAGS.keep_prob, clip_value=FLAGS.clip_value,
       mlp_sizes=mlp_sizes(), seed=FLAGS.seed)
   if vocab_size:
-    return model_lib.SequenceModel(core, vocab_size, embedding_size)
-  return model_lib.SequenceModel(core)
+    return model_lib.SequenceModel(core, vocab_size, embedding_size,
+                                   row_levels=row_levels)
+  return model_lib.SequenceModel(core, row_levels=row_levels)
 
 
 def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
         phase_steps=None, time_bucket=None, embedding_size=None,
-        picture=None):
+        picture=None, row_levels=1):
   """Builds the model, the optimizer and the trainer from the flags; trains.
 
   Args:
@@ -412,6 +423,7 @@ def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
     embedding_size: the embedding width of a token task (bAbI).
     picture: a `Batch` of one fixed example whose memory picture goes to
       TensorBoard at each evaluation (with --memory_pictures).
+    row_levels: see `dam.model.SequenceModel`.
 
   Returns:
     The process exit code: 0; 1 when training stopped on a non-finite loss
@@ -453,7 +465,8 @@ def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
   set_precision()
   tf.random.set_seed(FLAGS.seed)
   with strategy.scope() if strategy else contextlib.nullcontext():
-    model = build_model(task.output_size, task.vocab_size, embedding_size)
+    model = build_model(task.output_size, task.vocab_size, embedding_size,
+                        row_levels)
     optimizer = optimizers.make_optimizer(
         FLAGS.optimizer, FLAGS.learning_rate, momentum=FLAGS.momentum,
         epsilon=FLAGS.optimizer_epsilon)
@@ -464,7 +477,8 @@ def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
       checkpoint_interval=checkpoint_interval or FLAGS.checkpoint_interval,
       keep_checkpoints=FLAGS.keep_checkpoints or None,
       phase_steps=phase_steps, jit_compile=FLAGS.jit_compile,
-      time_bucket=time_bucket)
+      time_bucket=time_bucket,
+      checkpoint_seconds=60. * FLAGS.checkpoint_minutes or None)
   try:
     trainer = trainer_lib.Trainer(
         model, task, optimizer, run_dir, settings, evaluation,

@@ -87,6 +87,7 @@ class _AfterLoop:
     self._probes = [None] * len(self._weights)  # TensorArrays over P
     self._inputs = [None] * len(self._weights)  # TensorLists of x_t
     self._stacked = [None] * len(self._weights)  # X, once the loop is done
+    self._batch = [None] * len(self._weights)  # rows of X and P (static)
     self.step = None  # (property) The time step t the loop body is tracing.
 
   @property
@@ -102,6 +103,16 @@ class _AfterLoop:
                        f'(the step before it), got {t}.')
     self._step = t
     self._row = None if t is None or isinstance(t, int) else t - 1
+    self._between_loops = False
+
+  def step_between_loops(self, t):
+    """Step t (a tensor >= 1) runs outside a loop, before the next of
+    several loops over the steps (`dam.unroll.unroll_packed`): its weight
+    gradient stays in place, like step 0's, and its row of the lists of
+    inputs is zeros, so the rows of the later steps keep their places."""
+    self.step = t
+    self._row = None
+    self._between_loops = True
 
   def holds(self, w):
     return id(w) in self._index or id(w) in self._transposed
@@ -128,14 +139,29 @@ class _AfterLoop:
       # The step before the loop: its weight gradient in place. Through the
       # zeros P it would be a second gradient of P, [T, B, D_out], summed
       # with the loop's (bAbI: 2 ms a weight and a training step).
+      if self._between_loops:
+        self._push(i, tf.zeros_like(x))
       return _product(x, w, self._transpose(w), weight_gradient=True)
-    self._inputs[i] = tf.raw_ops.TensorListPushBack(input_handle=self._inputs[i],
-                                                    tensor=x)
+    probe = self._probes[i].read(self._row)
+    if x.shape[0] != self._batch[i]:  # A loop over the first rows only.
+      probe = probe[:x.shape[0]]
+    self._push(i, x)
     return (_product(x, w, self._transpose(w), weight_gradient=False) +
-            self._probes[i].read(self._row))
+            probe)
+
+  def _push(self, i, x):
+    """Appends x_t to the list of weight i's inputs; a loop over the first
+    rows only (`dam.unroll.unroll_packed`) pushes zeros for the others, so
+    X^T dY sums over the rows that ran."""
+    rows, full = x.shape[0], self._batch[i]
+    if rows is not None and full is not None and rows < full:
+      x = tf.pad(x, [[0, full - rows], [0, 0]])
+    self._inputs[i] = tf.raw_ops.TensorListPushBack(
+        input_handle=self._inputs[i], tensor=x)
 
   def _start(self, i, x, w):
     """The zeros P of weight i and the list of its inputs, at first use."""
+    self._batch[i] = x.shape[0]
     batch = x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
     out = w.shape[1]
     self._inputs[i] = tf.raw_ops.EmptyTensorList(

@@ -13,6 +13,7 @@ from dam import core as core_lib
 from dam import dam as dam_lib
 from dam import dnc as dnc_lib
 from dam.unroll import unroll
+from dam.unroll import unroll_packed
 
 
 def build_core(output_size, use_dam=True, hidden_size=128, memory_size=64,
@@ -53,9 +54,18 @@ class SequenceModel(snt.Module):
   """
 
   def __init__(self, core, vocab_size=None, embedding_size=None,
-               name='model'):
+               row_levels=1, name='model'):
+    """Args:
+      core: the recurrent core.
+      vocab_size, embedding_size: token inputs (bAbI), or None.
+      row_levels: in a training call on a batch of static size, how many
+        row counts (B, B/4, ...) the time loop narrows to as sequences end
+        (`dam.unroll.unroll_packed`: same outputs and gradients, less work
+        on batches of unequal lengths); 1: every row runs to the longest.
+    """
     super().__init__(name=name)
     self.core = core
+    self.row_levels = int(row_levels)
     self.embed = (snt.Embed(vocab_size, embedding_size,
                             initializer=core_lib.glorot_uniform(),
                             name='embedding')
@@ -72,6 +82,10 @@ class SequenceModel(snt.Module):
     """
     if self.embed is not None:
       inputs = self.embed(inputs)
+    if training and self.row_levels > 1 and inputs.shape[0] is not None:
+      return unroll_packed(self.core, inputs, sequence_length, training=True,
+                           levels=self.row_levels,
+                           dropout_noise=dropout_noise)
     outputs, _ = unroll(self.core, inputs, sequence_length,
                         training=training, freeze_finished=False,
                         dropout_noise=dropout_noise)

@@ -104,27 +104,119 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
   Returns:
     (outputs [B, T, output_size], final state).
   """
+  inputs = _check_inputs(inputs)
+  if initial_state is None:
+    initial_state = core.initial_state(_batch_size(inputs), inputs.dtype)
+  if sequence_length is not None:
+    sequence_length = tf.cast(sequence_length, tf.int32)
+  noise = _noise(core, inputs, training, dropout_noise)
+  time_major = tf.transpose(inputs, [1, 0, 2])
+  num_steps = tf.shape(time_major)[0]
+  controller_outputs, read_words, state = _run_windows(
+      core, time_major, initial_state, [(None, 0, num_steps)], training,
+      sequence_length if freeze_finished else None,
+      weight_gradients_after_loop)
+  outputs = _outputs(core, controller_outputs, read_words, noise,
+                     sequence_length, training)
+  return outputs, state
+
+
+def row_levels(batch_size, levels):
+  """The row counts `unroll_packed` narrows its loop to: B, B/4, B/16, ...
+  (`levels` of them at most, each >= 1, distinct), e.g. (32, 8, 2)."""
+  counts = []
+  for level in range(max(int(levels), 1)):
+    rows = max(batch_size >> (2 * level), 1)
+    if not counts or rows < counts[-1]:
+      counts.append(rows)
+  return tuple(counts)
+
+
+def unroll_packed(core, inputs, sequence_length, training=False, levels=4,
+                  weight_gradients_after_loop=None, dropout_noise=None):
+  """The outputs of `unroll`, without computing rows past their end.
+
+  What packed sequences do for cuDNN and PyTorch, for a batch of static
+  size B: the batch is sorted by length (longest first) and the time loop
+  runs in `levels` windows over ever fewer rows, B, B/4, B/16, ...
+  (`row_levels`): the window over the first b rows ends when the rows
+  after them have all ended (at the length of row b of the sorted batch,
+  at least one step after the previous window), so rows that have ended
+  are dropped as soon as a narrower window holds every live row. The loop
+  bounds are tensors, so one compiled program serves every batch of the
+  same padded shape. The result is `unroll(core, inputs, sequence_length,
+  training=training, freeze_finished=False)[0]`, the same maths row by row
+  (the tests compare values and gradients); the work follows the real
+  tokens rather than B times the longest sequence (bAbI: ~1/3 of the
+  padded tokens are real).
+
+  Args:
+    core: as `unroll`.
+    inputs: [B, T, D] with a static B.
+    sequence_length: int [B], each in [0, T].
+    training, weight_gradients_after_loop, dropout_noise: as `unroll`.
+    levels: how many row counts (1: `unroll`'s one window over all rows).
+
+  Returns:
+    outputs [B, T, output_size], zero past each sequence's end. (No final
+    state: the rows that ended early leave the loop before the others.)
+  """
+  inputs = _check_inputs(inputs)
+  batch = inputs.shape[0]
+  if batch is None:
+    raise ValueError('unroll_packed needs a static batch size (the rows of '
+                     'its windows are static); use unroll for a dynamic '
+                     'batch.')
+  counts = row_levels(batch, levels)
+  sequence_length = tf.cast(sequence_length, tf.int32)
+  noise = _noise(core, inputs, training, dropout_noise)
+  order = tf.argsort(sequence_length, direction='DESCENDING', stable=True)
+  lengths = tf.gather(sequence_length, order)
+  time_major = tf.transpose(tf.gather(inputs, order), [1, 0, 2])
+  num_steps = tf.shape(time_major)[0]
+  # Each window runs at least one step, so the one before the last may end
+  # up to len(counts) - 2 steps past the longest sequence: zero steps are
+  # added. The last runs to the end of the padded time axis: every step
+  # then pushes its outputs, as the backward pass of a compiled (XLA) loop,
+  # whose lists are stacked whole, needs.
+  time_major = tf.pad(time_major, [[0, len(counts) - 1], [0, 0], [0, 0]])
+  windows, begin = [], 0
+  for i, rows in enumerate(counts):
+    if i + 1 < len(counts):
+      end = tf.maximum(lengths[counts[i + 1]], begin + 1)
+    else:
+      end = tf.shape(time_major)[0]
+    windows.append((rows if i else None, begin, end))
+    begin = end
+  controller_outputs, read_words, _ = _run_windows(
+      core, time_major, core.initial_state(batch, inputs.dtype), windows,
+      training, None, weight_gradients_after_loop)
+  back = tf.math.invert_permutation(order)
+
+  def unsorted(x):  # [T + levels, B, ...] -> [T, B, ...], original rows.
+    x = tf.gather(x[:num_steps], back, axis=1)
+    missing = num_steps - tf.shape(x)[0]  # Eager: only the steps run.
+    return tf.pad(x, [[0, missing]] + [[0, 0]] * (x.shape.rank - 1))
+
+  return _outputs(core, unsorted(controller_outputs), unsorted(read_words),
+                  noise, sequence_length, training)
+
+
+def _check_inputs(inputs):
   inputs = tf.convert_to_tensor(inputs)
   if inputs.shape.rank != 3:
     raise ValueError(f'inputs must be [batch, time, features], got shape '
                      f'{inputs.shape}.')
   if inputs.shape[1] == 0:
     raise ValueError('inputs must have at least one time step.')
-  if initial_state is None:
-    initial_state = core.initial_state(_batch_size(inputs), inputs.dtype)
-  if sequence_length is not None:
-    sequence_length = tf.cast(sequence_length, tf.int32)
-  access = core.access
+  return inputs
 
-  time_major = tf.transpose(inputs, [1, 0, 2])
-  num_steps = tf.shape(time_major)[0]
-  input_ta = tf.TensorArray(inputs.dtype, size=num_steps,
-                            element_shape=time_major.shape[1:]).unstack(
-                                time_major)
 
-  # Dropout noise for all steps in one draw (`MemoryCore.dropout_noise`).
-  noise = None
-  if training and dropout_noise is not None:
+def _noise(core, inputs, training, dropout_noise):
+  """The dropout draws [T, B, H] of a training call (None without)."""
+  if not training:
+    return None
+  if dropout_noise is not None:
     noise = tf.convert_to_tensor(dropout_noise, inputs.dtype)
     expected = [inputs.shape[1], inputs.shape[0]]
     if noise.shape.rank != 3 or not all(
@@ -134,24 +226,65 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
                        f'[{expected[0]}, {expected[1]}, H] for inputs of '
                        f'shape {inputs.shape}, got {noise.shape}; draw it '
                        f'with core.dropout_noise(time, batch).')
-  elif training and hasattr(core, 'dropout_noise'):
-    noise = core.dropout_noise(num_steps, _batch_size(inputs))
+    return noise
+  if hasattr(core, 'dropout_noise'):
+    shape = tf.shape(inputs)
+    return core.dropout_noise(shape[1], _batch_size(inputs))
+  return None
 
-  freeze = sequence_length is not None and freeze_finished
 
-  def start(t, prev_state):
+def _rows(x, rows):
+  """The first `rows` rows of every tensor of a structure (None: all)."""
+  if rows is None:
+    return x
+  return tf.nest.map_structure(lambda t: t[:rows], x)
+
+
+def _run_windows(core, time_major, initial_state, windows, training,
+                 sequence_length, weight_gradients_after_loop):
+  """The time loop: runs `core` over windows of steps and rows.
+
+  Args:
+    core: the core.
+    time_major: the inputs [T, B, D].
+    initial_state: the state before step 0, B rows.
+    windows: [(rows, begin, end)]: steps begin .. end - 1 (end > begin; the
+      first window begins at the int 0, each next one where the last ended)
+      on the first `rows` rows (a static int <= B, not increasing; None: all
+      B), each window starting from the first `rows` rows of the state the
+      last one left.
+    training: clipping and dropout on or off.
+    sequence_length: int [B] to keep each row's state unchanged past its
+      end (`unroll`'s freeze_finished), or None.
+    weight_gradients_after_loop: as `unroll`.
+
+  Returns:
+    (z [S, B, H], r [S, B, R, W], state): z_t and r_t of steps 0 .. S - 1
+    (S: the last window's end; under XLA the list's whole capacity T, zero
+    past S), zero in the rows a window left out; the state after the last
+    window (its rows).
+  """
+  access = core.access
+  num_steps = tf.shape(time_major)[0]
+  batch = time_major.shape[1]
+  input_ta = tf.TensorArray(time_major.dtype, size=num_steps,
+                            element_shape=time_major.shape[1:]).unstack(
+                                time_major)
+
+  def start(t, prev_state, rows):
     """First half of step t: controller and the whole write, memory and
     (DNC) links (`ControllerResult`, `WriteResult` of `access.write`), from
     the state after step t - 1."""
-    controller = core.control(input_ta.read(t), prev_state, training)
+    controller = core.control(_rows(input_ta.read(t), rows), prev_state,
+                              training)
     written = access.write(controller.interface, prev_state.access_state)
     # Only the read side of the interface goes on to `finish`.
     return controller._replace(
         interface=access.read_interface(controller.interface)), written
 
-  def finish(t, controller, written, handover, prev_state):
+  def finish(t, controller, written, handover, prev_state, rows):
     """Second half of step t: memory read and the state after step t
-    (frozen past the end). Returns z_t [B, H] and r_t [B, R, W], from which
+    (frozen past the end). Returns z_t [b, H] and r_t [b, R, W], from which
     the output y_t is computed after the loop, and the state. `handover` is
     `access.handover` of the access state after step t - 1, `prev_state`
     that whole state (only used to freeze, else None)."""
@@ -159,8 +292,8 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
     state = core_lib.CoreState(access_output=read.words,
                                access_state=access.state(written, read),
                                controller_state=controller.state)
-    if freeze:
-      alive = t < sequence_length
+    if prev_state is not None:
+      alive = t < _rows(sequence_length, rows)
       state = tf.nest.map_structure(lambda n, o: _select(alive, n, o),
                                     state, prev_state)
     return (controller.output, read.words), state
@@ -185,24 +318,28 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
   # t - 1 follows and what the link update of step t starts from, so the
   # backward pass keeps one [N, N] matrix per step, not two.
   # Variables are created outside the loop body (never inside one).
-  build(core, inputs.shape[-1], inputs.dtype)
+  build(core, time_major.shape[-1], time_major.dtype)
   # What the output layer needs of each step, z_t and r_t, goes to two
   # TensorLists by push-back (not to TensorArrays by index: the gradient of
   # an indexed write, TensorListSetItem, zeroes its slot in a copy of the
   # whole [T, B, ...] gradient list at every step under XLA, where a
-  # push-back's gradient pops in place). The output layer runs after the
-  # loop on all T B rows at once (`_outputs`).
-  batch = -1 if inputs.shape[0] is None else inputs.shape[0]
-  read_shape = [batch] + list(core.access.output_size)
-  element_shapes = ([batch, initial_state.controller_state.hidden.shape[-1]],
-                    read_shape)
+  # push-back's gradient pops in place), B rows each (a window over fewer
+  # rows pushes zeros in the others). The output layer runs after the loop
+  # on all T B rows at once (`_outputs`).
+  static_batch = -1 if batch is None else batch
+  element_shapes = ([static_batch,
+                     initial_state.controller_state.hidden.shape[-1]],
+                    [static_batch] + list(access.output_size))
   step_outputs = tuple(
       tf.raw_ops.EmptyTensorList(element_shape=shape,
                                  max_num_elements=num_steps,
-                                 element_dtype=inputs.dtype)
+                                 element_dtype=time_major.dtype)
       for shape in element_shapes)
 
-  def push(lists, tensors):
+  def push(lists, tensors, rows):
+    if rows is not None and rows != batch:
+      tensors = [tf.pad(x, [[0, batch - rows]] + [[0, 0]] * (x.shape.rank - 1))
+                 for x in tensors]
     return tuple(tf.raw_ops.TensorListPushBack(input_handle=h, tensor=x)
                  for h, x in zip(lists, tensors))
 
@@ -213,21 +350,12 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
               w.shape.num_elements() >= dense.MIN_ENTRIES_AFTER_LOOP)
     return weight_gradients_after_loop
 
-  def body(t, controller, written, handover, outputs, weight_inputs,
-           *prev_state):
-    after_loop.lists = weight_inputs
-    output, state = finish(t - 1, controller, written, handover,
-                           prev_state[0] if freeze else None)
-    outputs = push(outputs, output)
-    after_loop.step = t
-    controller, written = start(t, state)
-    return ((t + 1, controller, written, access.handover(state.access_state),
-             outputs, after_loop.lists) + ((state,) if freeze else ()))
-
-  # The loop runs steps 1 .. T - 1; its lists for the backward pass (and
-  # `dense`'s) hold this many, at least 1: XLA cannot compile a store into a
-  # list of none (T = 1, where the loop runs no step).
+  freeze = sequence_length is not None
+  # The loops run steps 1 .. T - 1 at most; their lists for the backward
+  # pass (and `dense`'s) hold this many, at least 1: XLA cannot compile a
+  # store into a list of none (T = 1, where the loop runs no step).
   loop_steps = tf.maximum(num_steps - 1, 1)
+  state = initial_state
   with parameters_read_once(core):
     # The weights as read once: the tensors the step multiplies by.
     weights = core.loop_weights()
@@ -235,25 +363,43 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
         [w for w in weights if sum_after_loop(w)], loop_steps,
         transposed=[w for w in weights if not sum_after_loop(w)]
     ) as after_loop:
-      after_loop.step = 0
-      controller, written = start(0, initial_state)
-      (_, controller, written, handover, outputs, after_loop.lists,
-       *prev_state) = tf.while_loop(
-           lambda t, *_: t < num_steps, body,
-           (tf.constant(1), controller, written,
-            access.handover(initial_state.access_state), step_outputs,
-            after_loop.lists) + ((initial_state,) if freeze else ()),
-           maximum_iterations=loop_steps)
+      for rows, begin, end in windows:
+
+        def body(t, controller, written, handover, outputs, weight_inputs,
+                 *prev_state, rows=rows):
+          after_loop.lists = weight_inputs
+          output, state = finish(t - 1, controller, written, handover,
+                                 prev_state[0] if freeze else None, rows)
+          outputs = push(outputs, output, rows)
+          after_loop.step = t
+          controller, written = start(t, state, rows)
+          return ((t + 1, controller, written,
+                   access.handover(state.access_state), outputs,
+                   after_loop.lists) + ((state,) if freeze else ()))
+
+        state = _rows(state, rows)
+        if isinstance(begin, int):
+          after_loop.step = begin
+        else:
+          after_loop.step_between_loops(begin)
+        controller, written = start(begin, state, rows)
+        (_, controller, written, handover, step_outputs, after_loop.lists,
+         *prev_state) = tf.while_loop(
+             lambda t, *_, end=end: t < end, body,
+             (tf.convert_to_tensor(begin + 1), controller, written,
+              access.handover(state.access_state), step_outputs,
+              after_loop.lists) + ((state,) if freeze else ()),
+             maximum_iterations=loop_steps)
+        output, state = finish(end - 1, controller, written, handover,
+                               prev_state[0] if freeze else None, rows)
+        step_outputs = push(step_outputs, output, rows)
       after_loop.finish()
-      output, state = finish(num_steps - 1, controller, written, handover,
-                             prev_state[0] if freeze else None)
-  outputs = push(outputs, output)
-  outputs = [tf.raw_ops.TensorListStack(input_handle=h, element_shape=shape,
-                                        element_dtype=inputs.dtype,
-                                        num_elements=-1)
-             for h, shape in zip(outputs, element_shapes)]
-  outputs = _outputs(core, *outputs, noise, sequence_length, training)
-  return outputs, state
+  controller_outputs, read_words = [
+      tf.raw_ops.TensorListStack(input_handle=h, element_shape=shape,
+                                 element_dtype=time_major.dtype,
+                                 num_elements=-1)
+      for h, shape in zip(step_outputs, element_shapes)]
+  return controller_outputs, read_words, state
 
 
 def _outputs(core, controller_outputs, read_words, noise, sequence_length,

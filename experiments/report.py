@@ -19,9 +19,13 @@ their count) and of final. Written to <out_dir>/:
   table.md             one row per experiment and model
   <experiment>.png     learning curves, mean over seeds per model
                        (`dam.plots.curves_figure`, as visualize.py --curves)
+
+An experiment whose metric has a report of its own (`OWN_REPORTS`: bAbI's
+test error per epoch, experiments/babi_report.py) gets that one instead.
 """
 
 import datetime
+import importlib
 import json
 import os
 import statistics
@@ -36,7 +40,9 @@ from experiments import suites
 THRESHOLD = 0.99
 
 
-def _columns(run_dir):
+def read_columns(run_dir):
+  """The columns of <run_dir>/metrics.csv ({name: float array}) without the
+  rows of re-evaluations; None when the run has no metrics.csv yet."""
   from dam.run import reporting  # pylint: disable=g-import-not-at-top
   path = os.path.join(run_dir, 'metrics.csv')
   if not os.path.isfile(path):
@@ -57,7 +63,7 @@ def run_numbers(run, info_dir, metric):
              seed=run.seed, finished=finished, steps=None, steps_to_99=None,
              below_after=None,
              final=None, train_time_s=None)
-  columns = _columns(run_dir)
+  columns = read_columns(run_dir)
   if columns is None or metric not in columns or not len(columns['step']):
     return out
   steps, values = columns['step'], columns[metric]
@@ -77,14 +83,23 @@ def run_numbers(run, info_dir, metric):
                  if name.startswith(f'{prefix}_task'))
   if tasks:  # the KV-MemNN's per-task accuracies at the last report
     out['final_per_task'] = {t: float(columns[name][-1]) for t, name in tasks}
+  out['train_time_s'] = train_time_s(columns)
+  return out
+
+
+def train_time_s(columns):
+  """The training time of a run's metrics.csv columns, in seconds: the sum
+  over reports of (steps since the previous report) / steps_per_sec (start-up
+  and evaluations left out); without steps_per_sec the last wall_time_s (one
+  process's clock, the KV-MemNN's); None without either."""
   rates = columns.get('steps_per_sec')
   if rates is not None:
-    intervals = np.diff(np.concatenate([[0.], steps]))
+    intervals = np.diff(np.concatenate([[0.], columns['step']]))
     ok = np.isfinite(rates) & (rates > 0) & (intervals > 0)
-    out['train_time_s'] = round(float(np.sum(intervals[ok] / rates[ok])), 1)
-  elif 'wall_time_s' in columns:  # one process's clock (the KV-MemNN's)
-    out['train_time_s'] = float(columns['wall_time_s'][-1])
-  return out
+    return round(float(np.sum(intervals[ok] / rates[ok])), 1)
+  if 'wall_time_s' in columns:
+    return float(columns['wall_time_s'][-1])
+  return None
 
 
 def counts_steps_to_99(metric):
@@ -128,7 +143,14 @@ def aggregate(numbers):
 
 # The comparisons the paper's claims make: (model, against), model faster.
 COMPARISONS = (('dam', 'dnc', 'the DAM learns faster than the DNC'),
-               ('dam', 'dam_nomrl', 'the MRL speeds up the DAM\'s learning'))
+               ('dam', 'dam_nomrl', 'the MRL speeds up the DAM\'s learning'),
+               # The 2 x 2 of memory and loss: each memory at equal loss,
+               # and the MRL's effect on the DNC.
+               ('dam', 'dnc_mrl', 'the DAM learns faster than the DNC, both '
+                'with the MRL'),
+               ('dam_nomrl', 'dnc', 'the DAM learns faster than the DNC, '
+                'both without the MRL'),
+               ('dnc_mrl', 'dnc', 'the MRL speeds up the DNC\'s learning'))
 
 
 def compare(rows, budgets=None):
@@ -218,7 +240,8 @@ def _comparison_line(c, budgets=None):
   return line + '.'
 
 
-def _git_commit():
+def git_commit():
+  """The checkout's HEAD commit (None outside a git checkout)."""
   try:
     return subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True,
                           text=True, check=True,
@@ -316,7 +339,7 @@ def _mean_curves(runs, info_dir, metric):
     if run.model not in models:
       models.append(run.model)
   for model in models:
-    tables = [c for c in (_columns(os.path.join(info_dir, run.name))
+    tables = [c for c in (read_columns(os.path.join(info_dir, run.name))
                           for run in runs if run.model == model)
               if c is not None]
     if not tables:
@@ -332,11 +355,41 @@ def _mean_curves(runs, info_dir, metric):
   return curves
 
 
+# Experiments whose metric has a report of its own: metric -> the module
+# whose write(suite, experiment, runs, info_dir, out_dir) writes it and
+# returns the paths. Imported when needed (it builds on this module).
+OWN_REPORTS = {'test_mean_error': 'experiments.babi_report'}
+
+
 def write(suite, runs, info_dir, out_dir):
-  """Writes the report of `runs` into `out_dir`; returns the paths."""
-  from dam import plots  # pylint: disable=g-import-not-at-top
+  """Writes the report of `runs` into `out_dir`; returns the paths.
+
+  An experiment whose metric is in `OWN_REPORTS` gets that report, in
+  `out_dir` when it is the only experiment of `runs`, else in
+  <out_dir>/<experiment>/; the others share the report of the module
+  docstring.
+  """
   experiments = [e for e in suites.SUITES[suite]
                  if any(r.experiment == e.name for r in runs)]
+  own = [e for e in experiments if e.metric in OWN_REPORTS]
+  written = []
+  for experiment in own:
+    writer = importlib.import_module(OWN_REPORTS[experiment.metric]).write
+    folder = (out_dir if len(experiments) == 1 else
+              os.path.join(out_dir, experiment.name))
+    written += writer(suite, experiment, [
+        r for r in runs if r.experiment == experiment.name], info_dir, folder)
+  rest = [e for e in experiments if e not in own]
+  if rest or not own:
+    names = {e.name for e in rest}
+    written += _write_common(suite, rest, [
+        r for r in runs if r.experiment in names], info_dir, out_dir)
+  return written
+
+
+def _write_common(suite, experiments, runs, info_dir, out_dir):
+  """The report of the module docstring for `experiments`; the paths."""
+  from dam import plots  # pylint: disable=g-import-not-at-top
   metric = {e.name: e.metric for e in experiments}
   numbers = [run_numbers(run, info_dir, metric[run.experiment])
              for run in runs]
@@ -356,7 +409,7 @@ def write(suite, runs, info_dir, out_dir):
       curves = [(suites.MODEL_LABELS[r.model],
                  reporting.read_metrics(os.path.join(info_dir, r.name,
                                                      'metrics.csv')))
-                for r in mine if _columns(os.path.join(info_dir, r.name))]
+                for r in mine if read_columns(os.path.join(info_dir, r.name))]
       panels, title = [base], experiment.name
     if not curves:
       continue
@@ -367,7 +420,7 @@ def write(suite, runs, info_dir, out_dir):
     written.append(path)
   report = dict(
       suite=suite, date=datetime.date.today().isoformat(),
-      commit=_git_commit(), machine=machine(), threshold=THRESHOLD,
+      commit=git_commit(), machine=machine(), threshold=THRESHOLD,
       experiments=[dict(name=e.name, commands=[
           c if isinstance(c, str) else list(c) for c in e.commands],
                         models=list(e.models), seeds=list(e.seeds),
@@ -432,7 +485,7 @@ def estimate(runs, steps, out_dir, argv_of, env, cwd):
                                                          scratch),
                               cwd=cwd, env=env, capture_output=True,
                               text=True)
-        columns = _columns(os.path.join(scratch, name))
+        columns = read_columns(os.path.join(scratch, name))
         rate = None
         if (done.returncode == 0 and columns is not None and
             'steps_per_sec' in columns and len(columns['step'])):
@@ -456,7 +509,7 @@ def estimate(runs, steps, out_dir, argv_of, env, cwd):
                         round(hours, 2), notes=notes))
   known = [r['hours'] for r in results if r['hours'] is not None]
   report = dict(
-      machine=machine(), commit=_git_commit(), trial_steps=steps,
+      machine=machine(), commit=git_commit(), trial_steps=steps,
       threads=env.get('TF_NUM_INTRAOP_THREADS'),
       trials=[dict(script=k[0], flags=json.loads(k[1]), **v)
               for k, v in trials.items()],

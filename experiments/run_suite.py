@@ -74,21 +74,49 @@ flags.register_validator('estimate', lambda v: v == 0 or v >= 2,
                          message='--estimate must be 0 (train) or >= 2 '
                          '(trial steps: two reports, the second one timed).')
 
+# The en-10k folder the DAM / DNC bAbI runs read (`babi_data.complete`:
+# --babi_dir, or its copy with the missing 10k training files replaced by
+# the 1k ones); set in main.
+_babi_10k_dir = []
+
+
+def _reads_babi_10k(script, phase_flags):
+  """Whether a phase reads bAbI through train.py / eval.py (en-10k)."""
+  return script == 'eval.py' or (script == 'train.py' and
+                                 bool(phase_flags.get('babi')))
+
+
 def _argv(script, phase_flags, info_dir):
   phase_flags = dict(phase_flags)
-  babi = (script in ('eval.py', 'run_kvmemnn.py') or
-          (script == 'train.py' and phase_flags.get('babi')))
-  if babi and FLAGS.babi_dir:
+  if script == 'run_kvmemnn.py' and FLAGS.babi_dir:
     phase_flags['data_dir'] = FLAGS.babi_dir
+  if _reads_babi_10k(script, phase_flags) and FLAGS.babi_dir:
+    phase_flags['data_dir'] = (_babi_10k_dir or [FLAGS.babi_dir])[0]
   if script == 'run_convexhull.py' and FLAGS.convex_hull_dir:
     phase_flags['data_dir'] = FLAGS.convex_hull_dir
   return suites.command_line(script, phase_flags, info_dir)
 
 
-def _env():
+def _env(info_dir=None):
+  """The runs' environment: --threads threads each, quiet logs, memory given
+  back after peaks, and (with `info_dir`) XLA's persistent compilation
+  cache in <info_dir>/xla_cache, so a resumed run loads its compiled steps
+  instead of compiling them again (bAbI: a minute or more per padded
+  length)."""
   threads = str(FLAGS.threads)
-  return dict(os.environ, TF_NUM_INTRAOP_THREADS=threads,
-              TF_NUM_INTEROP_THREADS='1', TF_CPP_MIN_LOG_LEVEL='2')
+  env = dict(os.environ, TF_NUM_INTRAOP_THREADS=threads,
+             TF_NUM_INTEROP_THREADS='1', TF_CPP_MIN_LOG_LEVEL='2')
+  # glibc: large blocks are mapped and unmapped, not kept in the heap, so
+  # a run's memory falls back after the peak of a long step or a
+  # compilation (two bAbI runs side by side kept ~13 GB each without it).
+  env.setdefault('MALLOC_MMAP_THRESHOLD_', '131072')
+  env.setdefault('MALLOC_TRIM_THRESHOLD_', '131072')
+  if info_dir:
+    cache = os.path.join(info_dir, 'xla_cache')
+    env['TF_XLA_FLAGS'] = ' '.join(filter(None, (
+        env.get('TF_XLA_FLAGS'),
+        f'--tf_xla_persistent_cache_directory={cache}')))
+  return env
 
 
 class _Job:
@@ -112,7 +140,7 @@ class _Job:
     log.flush()
     self.process = subprocess.Popen([sys.executable] + argv, cwd=ROOT,
                                     stdout=log, stderr=subprocess.STDOUT,
-                                    env=_env())
+                                    env=_env(self.info_dir))
     log.close()
 
   def poll(self):
@@ -205,6 +233,11 @@ def main(argv):
                                    script, phase_flags, scratch), _env(), ROOT)
     print(f'Wrote {path}')
     return 0
+  if FLAGS.babi_dir and any(_reads_babi_10k(*phase) for run in runs
+                            for phase in run.phases):
+    from experiments import babi_data  # pylint: disable=g-import-not-at-top
+    _babi_10k_dir[:] = [babi_data.complete(
+        FLAGS.babi_dir, os.path.join(info_dir, 'babi_data'))[0]]
   if not FLAGS.report_only:
     try:
       failed = train(runs, info_dir)

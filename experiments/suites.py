@@ -9,6 +9,8 @@ comparison needs:
   dam        the authors' command as written (the DAM, with its p_re)
   dnc        --dam=False --p_re=0: the DNC baseline, no MRL
   dam_nomrl  --p_re=0: the MRL ablation
+  dnc_mrl    --dam=False: the DNC with the authors' MRL (the fourth cell of
+             memory x loss: DAM against DNC at equal loss)
 
 plus --seed, a held-out evaluation at every report (--eval_batches fresh
 batches of another seed, no dropout, no clipping) and the run's name.
@@ -29,12 +31,14 @@ MODELS = {
     'dam': {},
     'dnc': {'dam': False, 'p_re': 0.},
     'dam_nomrl': {'p_re': 0.},
+    'dnc_mrl': {'dam': False},
     # The KV-MemNN baseline (run_kvmemnn.py): the reference's task-ordered
     # batches (default) or mixed batches.
     'kvmemnn': {},
     'kvmemnn_mixed': {'reproduce_quirks': False},
 }
 MODEL_LABELS = {'dam': 'DAM', 'dnc': 'DNC', 'dam_nomrl': 'DAM, no MRL',
+                'dnc_mrl': 'DNC, MRL',
                 'kvmemnn': 'KV-MemNN', 'kvmemnn_mixed':
                     'KV-MemNN, mixed batches'}
 
@@ -62,7 +66,9 @@ Fields:
   extra: more flags for every run (reports, held-out evaluation).
   metric: the metrics.csv column the report reads ('eval_bit_accuracy'
     for the algorithmic tasks, 'test_mean' for the KV-MemNN); the report
-    counts the steps to 99 % of the bit accuracies.
+    counts the steps to 99 % of the bit accuracies. A metric with a report
+    of its own (`experiments.report.OWN_REPORTS`: 'test_mean_error', the
+    bAbI test error per epoch) gets that report.
   paper: what Park et al. 2021 claim for it (one line).
 """
 
@@ -84,17 +90,27 @@ Fields:
 _ALGORITHMIC_EXTRA = dict(report_interval=100, eval_batches=10,
                           memory_pictures=False)
 
+# bAbI on two CPU cores: the authors' command, first for 10 epochs (so both
+# models get there before either goes on), then their 50 epochs, the
+# 5-epoch fine-tuning and eval.py. The test set is evaluated every epoch
+# (metrics.csv), a checkpoint is saved at least every 10 minutes, and the
+# training loop drops the rows of stories that have ended (--row_levels).
+_BABI_10_EPOCHS = ('train.py', dict(presets.COMMANDS['babi'][1], epoch=10))
+_BABI_EXTRA = dict(test_interval=1, report_interval=100,
+                   checkpoint_minutes=10, memory_pictures=False,
+                   row_levels=3)
+
 _CLAIM_ALGORITHMIC = ('the DAM learns faster than the DNC, and the MRL '
                       'speeds up learning (Park et al. 2021, Sec. 5, '
                       'algorithmic tasks)')
 
 SUITES = {
     'cpu': (
-        Experiment('copy', ('copy',), ('dam', 'dnc', 'dam_nomrl'), (0, 1, 2),
-                   10000, _ALGORITHMIC_EXTRA, 'eval_bit_accuracy',
+        Experiment('copy', ('copy',), ('dam', 'dnc', 'dam_nomrl', 'dnc_mrl'),
+                   (0, 1, 2), 10000, _ALGORITHMIC_EXTRA, 'eval_bit_accuracy',
                    _CLAIM_ALGORITHMIC),
         Experiment('associative_recall', ('associative_recall',),
-                   ('dam', 'dnc', 'dam_nomrl'), (0, 1, 2), 10000,
+                   ('dam', 'dnc', 'dam_nomrl', 'dnc_mrl'), (0, 1, 2), 10000,
                    _ALGORITHMIC_EXTRA, 'eval_bit_accuracy',
                    _CLAIM_ALGORITHMIC),
         # The authors' command has no --p_re: no MRL, so no ablation.
@@ -111,6 +127,14 @@ SUITES = {
                    None, {}, 'test_mean',
                    'bAbI 1k task 20 test accuracy (the reference README\'s '
                    'single-task example)'),
+    ),
+    'babi_cpu': (
+        Experiment('babi', (_BABI_10_EPOCHS, 'babi', 'babi_finetune',
+                            'babi_eval'), ('dam', 'dnc'), (0,), None,
+                   _BABI_EXTRA, 'test_mean_error',
+                   'bAbI en-10k joint: mean error and failed tasks (Park et '
+                   'al. 2021, Sec. 5); the DNC 16.7 +- 7.6 % mean error, '
+                   '11.2 +- 5.4 failed tasks (Graves et al. 2016)'),
     ),
     'gpu': (
         Experiment('copy', ('copy',), ('dam', 'dnc', 'dam_nomrl'),

@@ -18,16 +18,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_cpu_suite_declares_the_comparisons():
   runs = suites.runs('cpu')
   names = [run.name for run in runs]
-  assert len(names) == len(set(names)) == 3 * 3 * 2 + 2 * 2 + 2 + 1
+  assert len(names) == len(set(names)) == 3 * 4 * 2 + 2 * 2 + 2 + 1
   by_name = {run.name: run for run in runs}
   dam = by_name['copy_dam_s1'].phases[0][1]
   dnc = by_name['copy_dnc_s1'].phases[0][1]
   ablation = by_name['copy_dam_nomrl_s1'].phases[0][1]
+  dnc_mrl = by_name['associative_recall_dnc_mrl_s2'].phases[0][1]
   # The authors' Copy command, changed only where the comparison needs it.
   assert dam['p_re'] == 0.1 and dam['dam'] is True and dam['seed'] == 1
   assert dnc['dam'] is False and dnc['p_re'] == 0.
   assert ablation['dam'] is True and ablation['p_re'] == 0.
-  for flags in (dam, dnc, ablation):
+  # The DNC with the authors' MRL (their Associative Recall p_re).
+  assert dnc_mrl['dam'] is False and dnc_mrl['p_re'] == 0.1
+  assert 'representation_recall_dnc_mrl_s0' not in by_name
+  for flags in (dam, dnc, ablation, dnc_mrl):
     assert flags['learning_rate'] == 1e-4 and flags['batch_size'] == 16
     assert flags['training_iteration'] == 10000
     assert flags['eval_batches'] == 10 and flags['report_interval'] == 100
@@ -43,7 +47,7 @@ def test_cpu_suite_declares_the_comparisons():
   single = by_name['kvmemnn_task20_kvmemnn_s0'].phases[0][1]
   assert (single['task_id'], single['learning_rate'], single['feature_size'],
           single['epochs']) == (20, 0.005, 40, 200)
-  with pytest.raises(KeyError, match='choose one of cpu, gpu'):
+  with pytest.raises(KeyError, match='choose one of cpu, babi_cpu, gpu'):
     suites.runs('tpu')
 
 
@@ -83,8 +87,8 @@ def test_every_cpu_command_line_parses_with_its_script():
           [sys.executable, '-c', _PARSE, argv[0], json.dumps(argv[1:])],
           capture_output=True, text=True, cwd=ROOT, timeout=120)
       assert result.stdout.strip() == 'parsed', result.stderr[-2000:]
-  # 3 models x 2 tasks, 2 for Representation Recall, 3 KV-MemNN.
-  assert len(seen) == 11
+  # 4 models x 2 tasks, 2 for Representation Recall, 3 KV-MemNN.
+  assert len(seen) == 13
 
 
 def _write_metrics(path, rows):
@@ -301,7 +305,8 @@ def test_claims_comparisons_known_answers():
                 final_std=0., train_time_s_mean=60.)
   rows = [row('dam', [100, 200]), row('dnc', [300, 500]),
           row('dam_nomrl', [150, None])]
-  dnc, nomrl = report.compare(rows)
+  # No dnc_mrl rows: DAM / DNC, DAM / DAM no MRL, DAM no MRL / DNC.
+  dnc, nomrl, _ = report.compare(rows)
   assert (dnc['against'], nomrl['against']) == ('dnc', 'dam_nomrl')
   assert dnc['ratio'] == pytest.approx(400. / 150.)
   assert dnc['separated'] and dnc['never'] == dict(model=0, against=0)
@@ -332,3 +337,60 @@ def test_claims_comparisons_known_answers():
   assert dnc['ratio_is_lower_bound']
   rows[0] = row('dam', [100, None])
   assert report.compare(rows, {'copy': 1000})[0]['ratio'] is None
+
+
+def test_the_two_by_two_of_memory_and_loss():
+  """With all four variants, the report compares each memory at equal loss
+  and the MRL's effect on each memory (known ratios of mean steps)."""
+  def row(model, steps):
+    return dict(experiment='associative_recall', model=model,
+                seeds=len(steps), finished=len(steps),
+                reached_99=len(steps), steps_to_99=steps,
+                steps_to_99_mean=sum(steps) / len(steps))
+  rows = [row('dam', [1000, 1200]), row('dnc', [4000, 6000]),
+          row('dam_nomrl', [1500, 1700]), row('dnc_mrl', [2000, 2400])]
+  pairs = {(c['model'], c['against']): c['ratio']
+           for c in report.compare(rows)}
+  assert pairs == pytest.approx({
+      ('dam', 'dnc'): 5000 / 1100, ('dam', 'dam_nomrl'): 1600 / 1100,
+      ('dam', 'dnc_mrl'): 2200 / 1100, ('dam_nomrl', 'dnc'): 5000 / 1600,
+      ('dnc_mrl', 'dnc'): 5000 / 2200})
+
+
+def test_babi_data_completes_a_missing_10k_training_file(tmp_path,
+                                                         babi_files):
+  """en-10k without qa3's training file: the 1k file of the same release
+  takes its place in a copy, recorded in SUBSTITUTED.json; a complete set
+  is used as it is; a file missing from both sets is refused."""
+  from experiments import babi_data  # pylint: disable=import-outside-toplevel
+  from tasks import babi  # pylint: disable=import-outside-toplevel
+  data = babi_files.write_tree(tmp_path, babi_files.all_tasks(
+      skip={(3, 'train')}))
+  small = babi_files.all_tasks(extra={(3, 'train'): babi_files.tiny_task(
+      3, 'train') * 3})
+  babi_files.write_set(data / babi.ROOT_NAME / 'en', small)
+  out = tmp_path / 'completed'
+  folder, records = babi_data.complete(str(data), str(out), log=lambda _: 0)
+  assert folder == str(out)
+  assert [(r['task'], r['file']) for r in records] == [
+      (3, babi_files.task_file(3, 'train'))]
+  assert babi_data.substitutions(folder) == records
+  loaded = babi.preprocess(folder, 'en-10k')
+  assert loaded.missing_files == []
+  assert loaded.counts[3].train_stories == 6  # the 1k file's 3 x 2 stories
+  assert loaded.counts[1].train_stories == 2  # the 10k files as they are
+  # Again: nothing changes (the cache key, the folder's contents, holds).
+  before = {p.name: p.stat().st_mtime_ns for p in out.rglob('*.txt')}
+  babi_data.complete(str(data), str(out), log=lambda _: 0)
+  assert before == {p.name: p.stat().st_mtime_ns
+                    for p in out.rglob('*.txt')}
+  # A complete set: used as it is.
+  complete = babi_files.write_tree(tmp_path, babi_files.all_tasks(),
+                                   name='full')
+  assert babi_data.complete(str(complete), str(tmp_path / 'x')) == (
+      str(complete), [])
+  assert not (tmp_path / 'x').exists()
+  # Missing from both sets: refused, naming the file.
+  (data / babi.ROOT_NAME / 'en' / babi_files.task_file(3, 'train')).unlink()
+  with pytest.raises(babi.BabiDataError, match='qa3_three-supporting-facts'):
+    babi_data.complete(str(data), str(tmp_path / 'y'))

@@ -51,6 +51,22 @@ def evaluate(model, data, batch_size, log=print):
   return results
 
 
+def test_row(model, data, batch_size):
+  """The test of a bAbI training run (`dam.run.trainer.Evaluation.test`).
+
+  Returns:
+    (row, text): row = {test_mean_error, test_failed_tasks,
+    test_error_qa<k> for every task k} in % and counts, for metrics.csv;
+    text, e.g. 'test mean error 23.45 %, 12 failed', for the progress line.
+  """
+  results = evaluate(model, data, batch_size, log=lambda line: None)
+  _, mean, failed = report(results)
+  row = {'test_mean_error': mean, 'test_failed_tasks': failed}
+  row.update({f'test_error_qa{task}': result[3]
+              for task, result in results.items()})
+  return row, f'test mean error {mean:.2f} %, {failed} failed'
+
+
 def report(results):
   """The authors' table: task, error %, mean error, failed tasks."""
   errors = [r[3] for r in results.values()]

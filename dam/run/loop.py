@@ -4,7 +4,9 @@ It counts units of training (a step for the DAM / DNC scripts, an epoch for
 the KV-MemNN baseline) from where the run stands to a total: after each unit
 it collects the unit's metrics, every `report_interval` units (and at the
 last) it asks for a report, every `checkpoint_interval` units (and at the
-last) it saves a checkpoint, and on Ctrl-C it saves one before stopping
+last) it saves a checkpoint, also after any unit that ends
+`checkpoint_seconds` or more after the last save (so a long run never
+loses more than that much work to a kill), and on Ctrl-C it saves one before stopping
 (when the unit can be interrupted safely). What a unit and a report are is
 the trainable's business:
 
@@ -40,7 +42,8 @@ class Progress(collections.namedtuple('Progress', (
 
 
 def run(trainable, start, total, report_interval, checkpoint_interval, save,
-        save_on_interrupt=True, log=print, unit='step'):
+        save_on_interrupt=True, log=print, unit='step',
+        checkpoint_seconds=None, eval_interval=None):
   """Trains `trainable` from `start` to `total` units (see module docstring).
 
   Args:
@@ -55,6 +58,11 @@ def run(trainable, start, total, report_interval, checkpoint_interval, save,
       its middle).
     log: where the interruption message goes.
     unit: its name, for that message.
+    checkpoint_seconds: also save after the first unit that ends this many
+      seconds or more after the last save (or this process's start); None
+      or 0: by count only.
+    eval_interval: also report every this many units (a trainable that
+      evaluates a test set at this interval, between report intervals).
 
   Returns:
     The units done (`total`, or `start` if there was nothing to do).
@@ -64,7 +72,7 @@ def run(trainable, start, total, report_interval, checkpoint_interval, save,
     if value < 1:
       raise ValueError(f'{name} must be >= 1, got {value}.')
   count = start
-  run_start = time.time()
+  run_start = last_save = time.time()
   window, window_count, window_start = {}, start, run_start
   try:
     while count < total:
@@ -72,12 +80,16 @@ def run(trainable, start, total, report_interval, checkpoint_interval, save,
       count += 1
       for key, value in metrics.items():
         window.setdefault(key, []).append(value)
-      if count % report_interval == 0 or count == total:
+      if (count % report_interval == 0 or count == total or
+          (eval_interval and count % eval_interval == 0)):
         trainable.report(Progress(count, total, start, run_start,
                                   window_count, window_start), window)
         window, window_count, window_start = {}, count, time.time()
-      if count % checkpoint_interval == 0 or count == total:
+      if (count % checkpoint_interval == 0 or count == total or
+          (checkpoint_seconds and
+           time.time() - last_save >= checkpoint_seconds)):
         save(count)
+        last_save = time.time()
   except KeyboardInterrupt:
     if save_on_interrupt:
       path = save(count)

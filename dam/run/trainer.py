@@ -54,6 +54,7 @@ from dam.run import steps
 # rate may change only in phased runs (bAbI fine-tuning).
 CHANGEABLE_FLAGS = frozenset({
     'training_iteration', 'epoch', 'report_interval', 'checkpoint_interval',
+    'checkpoint_minutes', 'test_interval', 'row_levels',
     'keep_checkpoints', 'eval_batches', 'eval_interval', 'info_dir', 'name',
     'data_dir', 'cache_dir', 'download', 'jit_compile', 'generate_data',
     'return_to_learning_rate', 'test_examples', 'eval_batch_size',
@@ -90,6 +91,10 @@ class Settings:
       the task's `max_time`); None pads every batch to `max_time`, one
       compilation in all (tasks whose batches are nearly always near their
       longest length: the algorithmic ones).
+    checkpoint_seconds: also checkpoint after the first step that ends this
+      many seconds after the last save (None: by steps only), so that a
+      long run whose checkpoint interval is long (bAbI: an epoch) loses at
+      most this much to a kill.
   """
   total_steps: int = 0
   max_grad_norm: float = 50.
@@ -99,6 +104,7 @@ class Settings:
   phase_steps: Optional[int] = None
   jit_compile: bool = False
   time_bucket: Optional[int] = None
+  checkpoint_seconds: Optional[float] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +126,10 @@ class Evaluation:
     picture: a `Batch` whose first example the model runs on (evaluation
       mode, `dam.run.pictures`) every `interval` steps and at the end; the
       memory picture goes to TensorBoard (image 'memory'). None: none.
+    test: fn(model) -> (row, text), a task's own test of the model (bAbI:
+      error % per task, `dam.run.babi_eval.test_row`), run every `interval`
+      steps and at the end: `row` (flat dict of numbers) goes to the
+      report's row, `text` to the progress line. None: none.
   """
   task: object = None
   batches: int = 0
@@ -127,6 +137,7 @@ class Evaluation:
   interval: Optional[int] = None
   training: bool = False
   picture: object = None
+  test: Optional[Callable] = None
 
 
 class Trainer:
@@ -494,6 +505,10 @@ class Trainer:
                        step == self.total_steps)
     if self.eval_sets and evaluation_step:
       line += self._evaluate_sets(row)
+    if self.evaluation.test is not None and evaluation_step:
+      test_row, text = self.evaluation.test(self.model)
+      row.update(test_row)
+      line += f' | {text}'
     self.log(line)
     self._reporter.write(row)
     if self.evaluation.picture is not None and evaluation_step:
@@ -565,7 +580,10 @@ class Trainer:
       step = loop.run(self, start_step, self.total_steps,
                       self.settings.report_interval,
                       self.settings.checkpoint_interval,
-                      save=lambda _: self.save(), log=self.log)
+                      save=lambda _: self.save(), log=self.log,
+                      checkpoint_seconds=self.settings.checkpoint_seconds,
+                      eval_interval=(self.eval_interval if self.eval_sets or
+                                     self.evaluation.test else None))
     finally:
       self._reporter.flush()
     wall = time.time() - run_start
