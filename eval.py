@@ -24,8 +24,8 @@ import sys
 
 from absl import flags
 
-from dam import cli
-from dam import presets
+from damrun import cli
+from damrun import presets
 
 _D = presets.EVAL
 
@@ -62,7 +62,7 @@ class EvalError(Exception):
 
 def read_config(run_dir):
   """The training configuration saved beside the checkpoints."""
-  from dam.run import rundir  # pylint: disable=g-import-not-at-top
+  from damrun import rundir  # pylint: disable=g-import-not-at-top
   try:
     config = run_dir.saved_config()
   except rundir.RunDirError as e:
@@ -110,10 +110,10 @@ def restore_model(config, directory, step=None):
     (model, checkpoint prefix).
 
   Raises:
-    dam.run.checkpoints.CheckpointError: no such checkpoint, or it (with
+    damrun.checkpoints.CheckpointError: no such checkpoint, or it (with
       `step`; else every one) is unreadable.
   """
-  from dam.run import saved  # pylint: disable=g-import-not-at-top
+  from damrun import saved  # pylint: disable=g-import-not-at-top
   model = saved.build_model(config, config['vocab_size'],
                             vocab_size=config['vocab_size'],
                             embedding_size=config['embedding_size'])
@@ -124,9 +124,9 @@ def restore_model(config, directory, step=None):
 
 def main(argv):
   cli.check_no_arguments(argv)
-  from dam.run import babi_eval  # pylint: disable=g-import-not-at-top
-  from dam.run import checkpoints  # pylint: disable=g-import-not-at-top
-  from dam.run import rundir  # pylint: disable=g-import-not-at-top
+  from damrun import babi_eval  # pylint: disable=g-import-not-at-top
+  from damrun import checkpoints  # pylint: disable=g-import-not-at-top
+  from damrun import rundir  # pylint: disable=g-import-not-at-top
   from tasks import babi  # pylint: disable=g-import-not-at-top
   cli.set_precision()
   run_dir = rundir.RunDirectory(FLAGS.name, FLAGS.info_dir)

@@ -29,7 +29,7 @@ which no exact process was found; 'drop_interior' is the closest candidate
 (docs/convex_hull_data.md).
 
 Defaults are the authors' (their run_convexhull.py;
-`dam.presets.CONVEX_HULL`): K=6 blocks of 20 x 64, R=4, H=256, a ReLU MLP
+`damrun.presets.CONVEX_HULL`): K=6 blocks of 20 x 64, R=4, H=256, a ReLU MLP
 2 x 256 before the output layer, batch 128, TF1 RMSProp(1e-4), p_re 0.3,
 100,000 iterations, a report every 1,000 and a checkpoint every 10,000.
 Every --eval_interval steps (default: every report) the model is evaluated
@@ -45,8 +45,8 @@ import sys
 from absl import app
 from absl import flags
 
-from dam import cli
-from dam import presets
+from damrun import cli
+from damrun import presets
 
 _D = presets.CONVEX_HULL
 
@@ -140,7 +140,7 @@ def main(argv):
   print(f'Training examples by point count: {counts}; test examples: ' +
         ', '.join(f'{name} {sum(len(b.inputs) for b in batches)}'
                   for name, batches in test_sets.items()), flush=True)
-  from dam.run import trainer  # pylint: disable=g-import-not-at-top
+  from damrun import trainer  # pylint: disable=g-import-not-at-top
   return cli.run(
       task, 'ConvexHull',
       dict(max_n=FLAGS.max_n,

@@ -9,7 +9,7 @@ The reference implementation's two scripts are one here:
 
 With --task_id the model trains on that one task with single.py's defaults;
 without it, jointly on all 20 tasks with joint.py's defaults
-(`dam.presets.KVMEMNN`; any flag given explicitly wins). Data: bAbI v1.2
+(`damrun.presets.KVMEMNN`; any flag given explicitly wins). Data: bAbI v1.2
 `en` (1k) by default, read by the project's one bAbI reader (`tasks.babi`)
 from --data_dir (the reference's `data/tasks_1-20_v1-2/en/`, or a folder
 holding the archive).
@@ -39,8 +39,8 @@ import time
 
 from absl import flags
 
-from dam import cli
-from dam import presets
+from damrun import cli
+from damrun import presets
 
 TIMESTAMP = str(int(time.time()))
 
@@ -195,10 +195,10 @@ def main(argv):
   cli.check_no_arguments(argv)
   import numpy as np  # pylint: disable=g-import-not-at-top
   from dam import kvmemnn  # pylint: disable=g-import-not-at-top
-  from dam.run import checkpoints  # pylint: disable=g-import-not-at-top
-  from dam.run import kvmemnn as kv_run  # pylint: disable=g-import-not-at-top
-  from dam.run import reporting  # pylint: disable=g-import-not-at-top
-  from dam.run import rundir  # pylint: disable=g-import-not-at-top
+  from damrun import checkpoints  # pylint: disable=g-import-not-at-top
+  from damrun import kvmemnn as kv_run  # pylint: disable=g-import-not-at-top
+  from damrun import reporting  # pylint: disable=g-import-not-at-top
+  from damrun import rundir  # pylint: disable=g-import-not-at-top
   from tasks import babi  # pylint: disable=g-import-not-at-top
   from tasks import babi_kv  # pylint: disable=g-import-not-at-top
 

@@ -9,7 +9,7 @@ The authors' command works as written:
       --memory_address_size=16 --memory_length_size=128 --num_read_heads=4 \
       --training_iteration=300000 --name=nfar_dam
 
-Defaults are the authors' (their run_nfar.py; `dam.presets.NTH_FARTHEST`):
+Defaults are the authors' (their run_nfar.py; `damrun.presets.NTH_FARTHEST`):
 K=6 blocks of 16 x 128, R=4, H=1024, a ReLU MLP 4 x 256 before the output
 layer, batch 1600, Adam(1e-4), p_re 0.3, 100,000 iterations, a report and a
 checkpoint every 1,000. The output layer is [input reconstruction (MRL head,
@@ -26,8 +26,8 @@ import sys
 from absl import app
 from absl import flags
 
-from dam import cli
-from dam import presets
+from damrun import cli
+from damrun import presets
 
 _D = presets.NTH_FARTHEST
 
@@ -48,7 +48,7 @@ cli.positive_integers('num_vectors', 'vector_size', 'test_examples')
 
 def main(argv):
   cli.check_no_arguments(argv)
-  from dam.run import trainer  # pylint: disable=g-import-not-at-top
+  from damrun import trainer  # pylint: disable=g-import-not-at-top
   from tasks import nth_farthest  # pylint: disable=g-import-not-at-top
   try:
     task = nth_farthest.NthFarthestTask(

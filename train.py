@@ -9,7 +9,7 @@ The authors' command lines work as written, e.g. their Copy run:
       --name=copy_dam
 
 With no flags: the Copy task at the authors' train.py defaults
-(`dam.presets.TRAIN`). Checkpoints, TensorBoard logs, metrics.csv and
+(`damrun.presets.TRAIN`). Checkpoints, TensorBoard logs, metrics.csv and
 summary.json go to info/<name>/; running the same command again resumes
 from the latest checkpoint.
 """
@@ -19,8 +19,8 @@ import sys
 from absl import app
 from absl import flags
 
-from dam import cli
-from dam import presets
+from damrun import cli
+from damrun import presets
 
 MODES = ('Copy', 'AssociativeRecall', 'RepresentationRecall', 'bAbI')
 _D = presets.TRAIN
@@ -83,8 +83,8 @@ flags.register_multi_flags_validator(
 
 def run_flags():
   """Every flag of this script, recorded in the run (flags.json) and
-  checked on resume (`dam.run.trainer.CHANGEABLE_FLAGS`)."""
-  from dam.run import trainer  # pylint: disable=g-import-not-at-top
+  checked on resume (`damrun.trainer.CHANGEABLE_FLAGS`)."""
+  from damrun import trainer  # pylint: disable=g-import-not-at-top
   return trainer.flag_record(FLAGS, (sys.argv[0], cli.__name__))
 
 
@@ -138,8 +138,8 @@ def train_babi():
              if data.test else None)
   evaluation = None
   if FLAGS.test_interval:
-    from dam.run import babi_eval  # pylint: disable=g-import-not-at-top
-    from dam.run import trainer  # pylint: disable=g-import-not-at-top
+    from damrun import babi_eval  # pylint: disable=g-import-not-at-top
+    from damrun import trainer  # pylint: disable=g-import-not-at-top
     evaluation = trainer.Evaluation(
         interval=FLAGS.test_interval * steps_per_epoch,
         test=lambda model: babi_eval.test_row(
@@ -157,7 +157,7 @@ def main(argv):
   mode = 'bAbI' if FLAGS.babi else FLAGS.mode
   if mode == 'bAbI':
     return train_babi()
-  from dam.run import trainer  # pylint: disable=g-import-not-at-top
+  from damrun import trainer  # pylint: disable=g-import-not-at-top
   try:
     task = make_task(mode, FLAGS.seed)
     eval_task = (make_task(mode, FLAGS.seed + 1_000_003)

@@ -9,7 +9,7 @@ rebuilds the run's model and task from info/<name>/config.json and
 flags.json, runs one example in evaluation mode (a generated one, seeded by
 --seed; or --example=i of the bAbI test stories, the Convex Hull test files
 or the Nth Farthest test set) and writes into info/<name>/plots/
-(`dam.run.pictures`):
+(`damrun.pictures`):
 
   step<step>_<example>_memory.png    per memory block the write weights and
       each read head's read weights (slots x time), the write and
@@ -22,7 +22,7 @@ or the Nth Farthest test set) and writes into info/<name>/plots/
   step<step>_<example>_points.png    Nth Farthest / Convex Hull: the points
       and the predicted answer
   step<step>_<example>_record.npz    with --record: the arrays behind the
-      pictures (keys and shapes: `dam.run.pictures.RECORD_KEYS`)
+      pictures (keys and shapes: `damrun.pictures.RECORD_KEYS`)
 
 Learning curves of one or more runs, from their metrics.csv:
 
@@ -41,7 +41,7 @@ import sys
 from absl import app
 from absl import flags
 
-from dam import cli
+from damrun import cli
 
 flags.DEFINE_string('name', None, 'Run whose memory to draw: '
                     '<info_dir>/<name>/.')
@@ -85,8 +85,8 @@ class VisualizeError(Exception):
 
 def curves(run_dirs, out):
   """--curves: the learning curves of `run_dirs` into the PNG `out`."""
-  from dam import plots  # pylint: disable=g-import-not-at-top
-  from dam.run import pictures  # pylint: disable=g-import-not-at-top
+  from damrun import plots  # pylint: disable=g-import-not-at-top
+  from damrun import pictures  # pylint: disable=g-import-not-at-top
   try:
     figure = pictures.learning_curves(
         run_dirs, FLAGS.info_dir, smooth=FLAGS.smooth,
@@ -99,9 +99,9 @@ def curves(run_dirs, out):
 
 def memory(name):
   """--name: the pictures of one example (see the module docstring)."""
-  from dam.run import checkpoints  # pylint: disable=g-import-not-at-top
-  from dam.run import pictures  # pylint: disable=g-import-not-at-top
-  from dam.run import saved  # pylint: disable=g-import-not-at-top
+  from damrun import checkpoints  # pylint: disable=g-import-not-at-top
+  from damrun import pictures  # pylint: disable=g-import-not-at-top
+  from damrun import saved  # pylint: disable=g-import-not-at-top
   try:
     run = saved.open_run(name, FLAGS.info_dir)
     if FLAGS.num is not None:  # an absent step: say so before any work

@@ -38,7 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # `python bench/babi_epoch.py` from a checkout
 
 from bench import machine as machine_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
-from dam import presets  # pylint: disable=g-import-not-at-top,wrong-import-position
+from damrun import presets  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 flags.DEFINE_string('data_dir', 'bAbI_data', 'bAbI data folder (as train.py).')
 flags.DEFINE_string('cache_dir', None, 'bAbI cache folder (as train.py).')
@@ -94,7 +94,7 @@ def main(argv):
     os.environ['TF_NUM_INTRAOP_THREADS'] = str(FLAGS.threads)
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from dam.run import steps  # pylint: disable=g-import-not-at-top
+  from damrun import steps  # pylint: disable=g-import-not-at-top
   from tasks import babi  # pylint: disable=g-import-not-at-top
 
   data = babi.load(FLAGS.data_dir, 'en-10k', cache_dir=FLAGS.cache_dir)

@@ -7,12 +7,12 @@ import resource
 import statistics
 import time
 
-from dam import presets
+from damrun import presets
 
 
 def _config(command, task, **extra):
   """A timed configuration from the authors' command `command`
-  (`dam.presets`): their model sizes, batch size and optimizer."""
+  (`damrun.presets`): their model sizes, batch size and optimizer."""
   s = presets.settings(command)
   return dict(task=task, batch=s['batch_size'], hidden_size=s['hidden_size'],
               memory_size=s['memory_address_size'],
@@ -30,7 +30,7 @@ def _longest(command, *names):
               max_length=s['max_length'])
 
 
-# The authors' configurations (their commands, `dam.presets.COMMANDS`).
+# The authors' configurations (their commands, `damrun.presets.COMMANDS`).
 # `batch` is the authors' batch size; `time` the longest sequence timed;
 # bAbI's lexicon (160 words) is that of en-10k.
 CONFIGS = {
@@ -138,7 +138,7 @@ def build_case(name, model_name, mode, scale):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from dam import model as model_lib  # pylint: disable=g-import-not-at-top
   from dam import optimizers  # pylint: disable=g-import-not-at-top
-  from dam.run import steps  # pylint: disable=g-import-not-at-top
+  from damrun import steps  # pylint: disable=g-import-not-at-top
 
   config = CONFIGS[name]
   batch_size = batch_size_of(config, scale)

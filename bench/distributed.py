@@ -26,7 +26,7 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.machine import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
-from dam.run import reporting  # pylint: disable=g-import-not-at-top,wrong-import-position
+from damrun import reporting  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -5,8 +5,8 @@
 
 At each evaluation a training run (with --memory_pictures, the default)
 runs its model on one fixed example, recorded step by step
-(`dam.run.pictures.Recorder`), and renders the memory figure
-(`dam.plots.memory_figure`) to an RGB array. This script times that at the
+(`damrun.pictures.Recorder`), and renders the memory figure
+(`damrun.plots.memory_figure`) to an RGB array. This script times that at the
 authors' model sizes (random weights: the cost does not depend on them):
 the first call (tracing) separately, then `--repeats` calls, split into the
 recorded run and the rendering; prints and writes JSON with the medians.
@@ -27,8 +27,8 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 
 from bench.machine import machine  # pylint: disable=g-import-not-at-top
 from dam import model as model_lib  # pylint: disable=g-import-not-at-top
-from dam import plots  # pylint: disable=g-import-not-at-top
-from dam.run import pictures  # pylint: disable=g-import-not-at-top
+from damrun import plots  # pylint: disable=g-import-not-at-top
+from damrun import pictures  # pylint: disable=g-import-not-at-top
 from tasks import base  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_integer('repeats', 5, 'Timed calls per configuration.')

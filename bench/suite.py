@@ -5,15 +5,15 @@
     python bench/suite.py --scale=0.125                  # shrink big batches
 
 For each of the authors' task configurations (`CONFIGS`, from their
-commands in `dam.presets`: Copy, Associative Recall, Representation Recall,
+commands in `damrun.presets`: Copy, Associative Recall, Representation Recall,
 bAbI at a typical story length of 200 tokens and at the 800-token maximum,
 Nth Farthest, Convex Hull), each model (DAM, DNC) and each execution mode
 (eager, tf.function, tf.function + XLA), it times
 
-* a full training step (`dam.run.steps.make_train_step`: forward, loss,
+* a full training step (`damrun.steps.make_train_step`: forward, loss,
   backward, global-norm clipping, optimizer update), the step every script
   runs, on one batch of the task at its longest length;
-* an evaluation forward pass (`dam.run.steps.make_eval_step`) on the same
+* an evaluation forward pass (`damrun.steps.make_eval_step`) on the same
   batch,
 
 each after warm-up (the first call, timed separately as the trace / compile

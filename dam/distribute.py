@@ -22,7 +22,7 @@ replicas in sync the local value is all-reduced; the gradient of
 `batch_sum` is that of the LOCAL sum, so each replica's gradient is the
 contribution of its own examples to the global loss, and the sum of the
 replicas' gradients (the all-reduce before the optimizer,
-`dam.run.steps`) is the gradient of the global loss.
+`damrun.steps`) is the gradient of the global loss.
 """
 
 import tensorflow as tf

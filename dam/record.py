@@ -25,7 +25,7 @@ training unroll keeps only the final state.
 
 `record_model` does the same for a `dam.model.SequenceModel` (token ids are
 embedded first, bAbI), and `recording_of(rec, b, length)` takes one
-example's arrays as NumPy (the keys `dam.plots.memory_figure` reads and
+example's arrays as NumPy (the keys `damrun.plots.memory_figure` reads and
 visualize.py --record saves).
 """
 

@@ -97,7 +97,7 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
       pushes cost about what they save).
     dropout_noise: in training, the uniform draws [T, B, H] of the core's
       dropout (`core.dropout_noise`), drawn by the caller; None: drawn here.
-      (`dam.run.steps` draws them outside an XLA-compiled step: XLA:CPU's
+      (`damrun.steps` draws them outside an XLA-compiled step: XLA:CPU's
       Philox ran ~3x slower than TensorFlow's kernel, which also gives the
       same draws in every execution mode.)
 

@@ -5,7 +5,7 @@ Park et al. 2021 compare the DAM with the DNC on bAbI by the mean test error
 over the 20 tasks and the number of failed tasks (error > 5 %). The suite's
 runs (experiments/suites.py) test at every epoch end: those rows of their
 metrics.csv hold test_mean_error, test_failed_tasks and test_error_qa1..20
-(`dam.run.babi_eval.test_row`). A run takes days on two CPU cores and may be
+(`damrun.babi_eval.test_row`). A run takes days on two CPU cores and may be
 stopped anywhere, so the report reads whatever epochs exist and says how far
 each run got. Written to <out_dir>/ (`write`):
 
@@ -31,7 +31,7 @@ from matplotlib.backends import backend_agg
 import numpy as np
 
 from bench.machine import machine
-from dam import plots
+from damrun import plots
 from experiments import babi_data
 from experiments import report as report_lib
 from experiments import suites

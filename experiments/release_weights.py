@@ -25,7 +25,7 @@ model's weights only, in the layout of a run directory:
 
 The step is --num's (default: the newest checkpoint that restores; a corrupt
 newer one is skipped with a warning). The model is rebuilt from config.json
-(dam.run.saved), filled from the source checkpoint, written, and every
+(damrun.saved), filled from the source checkpoint, written, and every
 written variable is compared with the source's: the release is the same
 weights, bit for bit. The source run is only read; the release is written
 into a temporary folder beside --out and renamed, so a failure leaves no
@@ -81,7 +81,7 @@ def _files(folder):
 
 
 def open_source(run):
-  """The `dam.run.saved.SavedRun` of the bAbI run directory `run`."""
+  """The `damrun.saved.SavedRun` of the bAbI run directory `run`."""
   path = os.path.abspath(run)
   if not os.path.isdir(path):
     raise ReleaseError(f'No run directory at {run}: pass --run=<info_dir>/'
@@ -92,7 +92,7 @@ def open_source(run):
     raise ReleaseError(f'{run} holds no config.json, so it is not a run '
                        f'directory: pass --run=<info_dir>/<name> of a bAbI '
                        f'run trained with train.py --babi=True.')
-  from dam.run import saved  # pylint: disable=g-import-not-at-top
+  from damrun import saved  # pylint: disable=g-import-not-at-top
   info_dir, name = os.path.split(path)
   try:
     source = saved.open_run(name, info_dir)
@@ -135,8 +135,8 @@ def release(source, out, step=None, log=print):
     prefix).
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from dam.run import checkpoints  # pylint: disable=g-import-not-at-top
-  from dam.run import saved  # pylint: disable=g-import-not-at-top
+  from damrun import checkpoints  # pylint: disable=g-import-not-at-top
+  from damrun import saved  # pylint: disable=g-import-not-at-top
   run_dir, config = source.run_dir, source.config
   if step is not None:  # an absent step: say so before any work
     try:

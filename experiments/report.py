@@ -18,7 +18,7 @@ their count) and of final. Written to <out_dir>/:
   results.json         everything above, the machine and the commit
   table.md             one row per experiment and model
   <experiment>.png     learning curves, mean over seeds per model
-                       (`dam.plots.curves_figure`, as visualize.py --curves)
+                       (`damrun.plots.curves_figure`, as visualize.py --curves)
 
 An experiment whose metric has a report of its own (`OWN_REPORTS`: bAbI's
 test error per epoch, experiments/babi_report.py) gets that one instead.
@@ -43,7 +43,7 @@ THRESHOLD = 0.99
 def read_columns(run_dir):
   """The columns of <run_dir>/metrics.csv ({name: float array}) without the
   rows of re-evaluations; None when the run has no metrics.csv yet."""
-  from dam.run import reporting  # pylint: disable=g-import-not-at-top
+  from damrun import reporting  # pylint: disable=g-import-not-at-top
   path = os.path.join(run_dir, 'metrics.csv')
   if not os.path.isfile(path):
     return None
@@ -389,7 +389,7 @@ def write(suite, runs, info_dir, out_dir):
 
 def _write_common(suite, experiments, runs, info_dir, out_dir):
   """The report of the module docstring for `experiments`; the paths."""
-  from dam import plots  # pylint: disable=g-import-not-at-top
+  from damrun import plots  # pylint: disable=g-import-not-at-top
   metric = {e.name: e.metric for e in experiments}
   numbers = [run_numbers(run, info_dir, metric[run.experiment])
              for run in runs]
@@ -405,7 +405,7 @@ def _write_common(suite, experiments, runs, info_dir, out_dir):
       title = (f'{experiment.name}: {experiment.steps:,} steps, the '
                f'authors\' configuration')
     else:  # every run's own curves (the KV-MemNN's accuracies)
-      from dam.run import reporting  # pylint: disable=g-import-not-at-top
+      from damrun import reporting  # pylint: disable=g-import-not-at-top
       curves = [(suites.MODEL_LABELS[r.model],
                  reporting.read_metrics(os.path.join(info_dir, r.name,
                                                      'metrics.csv')))

@@ -3,7 +3,7 @@
 Park et al. 2021 compare the DAM with the DNC (Graves et al. 2016) on the
 algorithmic tasks, bAbI, Nth Farthest and Convex Hull, and the DAM with and
 without the Memory Refreshing Loss. Every run here starts from one of the
-authors' commands (`dam.presets.COMMANDS`) and changes only what the
+authors' commands (`damrun.presets.COMMANDS`) and changes only what the
 comparison needs:
 
   dam        the authors' command as written (the DAM, with its p_re)
@@ -24,7 +24,7 @@ import collections
 import json
 import os
 
-from dam import presets
+from damrun import presets
 
 # A model variant: flags over the authors' command.
 MODELS = {
@@ -56,7 +56,7 @@ Experiment.__doc__ = """One comparison.
 Fields:
   name: e.g. 'copy'.
   commands: the commands it runs, in order, on one run directory: names
-    of the authors' commands (`dam.presets.COMMANDS`; bAbI: training,
+    of the authors' commands (`damrun.presets.COMMANDS`; bAbI: training,
     fine-tuning, evaluation) or (script, flags) pairs (the KV-MemNN
     reference's).
   models: model variants (`MODELS` keys).

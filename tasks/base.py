@@ -1,7 +1,7 @@
 """The interface every task implements, and its batch.
 
 A task generates `Batch`es and says how its loss is computed; the run
-machinery (`dam.run`) reads nothing else. `Batch` holds
+machinery (`damrun`) reads nothing else. `Batch` holds
 
   inputs        float32 [B, T, D]  (token tasks, `vocab_size` set: int32
                                    token ids [B, T])

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from dam.run import reporting
+from damrun import reporting
 from experiments import babi_report
 from experiments import report
 from experiments import suites

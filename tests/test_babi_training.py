@@ -18,9 +18,9 @@ from dam import losses
 from dam import model as model_lib
 from dam import mrl
 from dam import optimizers
-from dam.run import babi_eval
-from dam.run import rundir
-from dam.run import trainer as trainer_lib
+from damrun import babi_eval
+from damrun import rundir
+from damrun import trainer as trainer_lib
 from tasks import babi
 
 

@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from dam.run import babi_eval
-from dam.run import rundir
+from damrun import babi_eval
+from damrun import rundir
 from tasks import babi
 from tasks import babi_kv
 

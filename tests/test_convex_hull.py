@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dam.run import steps
+from damrun import steps
 from tasks import convex_hull as ch
 
 

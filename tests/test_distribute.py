@@ -1,4 +1,4 @@
-"""Data-parallel training (dam/distribute.py, dam/run/steps.py, --strategy):
+"""Data-parallel training (dam/distribute.py, damrun/steps.py, --strategy):
 one step on 2 replicas is the single-device step on the same global batch.
 
 TensorFlow fixes its devices at start-up, so the checks run in a fresh
@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from dam import distribute
-from dam.run import steps
+from damrun import steps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,7 +30,7 @@ cpu = tf.config.list_physical_devices('CPU')[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from dam import model as model_lib, optimizers
-from dam.run import steps
+from damrun import steps
 from tasks.babi import BabiTask, Story
 from tasks.copy import CopyTask
 from tasks.nth_farthest import NthFarthestTask

@@ -170,7 +170,7 @@ def test_tiny_joint_run_writes_20_rows_and_resumes(babi_files, tmp_path):
   assert sorted(os.listdir(run_dir)) == ['checkpoint', 'config.json',
                                          'metrics.csv', 'summary.json']
   # A corrupt latest checkpoint is named and skipped (the one restore of
-  # dam.run.checkpoints): the run resumes from the older one.
+  # damrun.checkpoints): the run resumes from the older one.
   data_file = run_dir / 'checkpoint' / 'ckpt-4.data-00000-of-00001'
   with open(data_file, 'r+b') as f:
     f.truncate(8)

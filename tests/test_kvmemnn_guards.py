@@ -16,9 +16,9 @@ import pytest
 import tensorflow as tf
 
 from dam import kvmemnn
-from dam import presets
-from dam.run import kvmemnn as kv_run
-from dam.run import rundir
+from damrun import presets
+from damrun import kvmemnn as kv_run
+from damrun import rundir
 from tasks import babi_kv
 
 

@@ -12,9 +12,9 @@ import tensorflow as tf
 
 from dam import model as model_lib
 from dam import optimizers
-from dam.run import rundir
-from dam.run import steps
-from dam.run import trainer as trainer_lib
+from damrun import rundir
+from damrun import steps
+from damrun import trainer as trainer_lib
 from tasks import convex_hull
 from tasks import nth_farthest
 

@@ -1,7 +1,7 @@
-"""Tests of dam/plots.py: what each figure draws equals its input arrays.
+"""Tests of damrun/plots.py: what each figure draws equals its input arrays.
 
 Axes and artists are found by their gids (the scheme in the module
-docstring of `dam.plots`).
+docstring of `damrun.plots`).
 """
 
 import gc
@@ -16,7 +16,7 @@ from matplotlib.backends import backend_agg
 import numpy as np
 import pytest
 
-from dam import plots
+from damrun import plots
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -72,7 +72,7 @@ def _time_axes_gids(k, r, wh, bottom):
 
 
 def test_import_loads_neither_tensorflow_nor_pyplot():
-  code = ('import sys, dam.plots; '
+  code = ('import sys, damrun.plots; '
           'print("tensorflow" in sys.modules, '
           '"matplotlib.pyplot" in sys.modules)')
   result = subprocess.run([sys.executable, '-c', code], cwd=_ROOT,

@@ -86,10 +86,10 @@ def test_pyproject_packages_every_package_and_requirements():
       'file': ['requirements.txt']}
   include = project['tool']['setuptools']['packages']['find']['include']
   packages = [os.path.relpath(path, ROOT).replace(os.sep, '.')
-              for top in ('dam', 'tasks')
+              for top in ('dam', 'tasks', 'damrun')
               for path, _, files in os.walk(os.path.join(ROOT, top))
               if '__init__.py' in files]
-  assert 'dam.run' in packages
+  assert 'damrun' in packages
   for package in packages:
     assert any(fnmatch.fnmatch(package, pattern) for pattern in include), (
         package)

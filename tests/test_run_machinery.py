@@ -1,4 +1,4 @@
-"""The run machinery (dam/run/): the loop, checkpoints, and the trainer on a
+"""The run machinery (damrun/): the loop, checkpoints, and the trainer on a
 task that has only the declared interface (`tasks.base.Task`)."""
 
 import csv
@@ -12,10 +12,10 @@ import tensorflow as tf
 
 from dam import model as model_lib
 from dam import optimizers
-from dam.run import checkpoints
-from dam.run import loop
-from dam.run import rundir
-from dam.run import trainer as trainer_lib
+from damrun import checkpoints
+from damrun import loop
+from damrun import rundir
+from damrun import trainer as trainer_lib
 from tasks import base
 
 # -- the loop ------------------------------------------------------------------

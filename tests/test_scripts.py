@@ -1,5 +1,5 @@
 """The five scripts' flags: no TensorFlow for --help and flag errors, the
-authors' presets (dam/presets.py) as defaults, their commands as written."""
+authors' presets (damrun/presets.py) as defaults, their commands as written."""
 
 import json
 import os
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from dam import presets
+from damrun import presets
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ('train.py', 'run_nfar.py', 'run_convexhull.py', 'eval.py',

@@ -17,9 +17,9 @@ from dam import losses
 from dam import model as model_lib
 from dam import mrl
 from dam import optimizers
-from dam.run import rundir
-from dam.run import steps
-from dam.run import trainer as trainer_lib
+from damrun import rundir
+from damrun import steps
+from damrun import trainer as trainer_lib
 from tasks import base
 from tasks import copy as copy_task
 

@@ -1,4 +1,4 @@
-"""Tests of the DAM / DNC trainer (dam/run/trainer.py) and of train.py."""
+"""Tests of the DAM / DNC trainer (damrun/trainer.py) and of train.py."""
 
 import csv
 import json
@@ -14,10 +14,10 @@ from dam import losses
 from dam import model as model_lib
 from dam import mrl
 from dam import optimizers
-from dam.run import checkpoints
-from dam.run import rundir
-from dam.run import steps
-from dam.run import trainer as trainer_lib
+from damrun import checkpoints
+from damrun import rundir
+from damrun import steps
+from damrun import trainer as trainer_lib
 from tasks import copy as copy_task
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -243,7 +243,7 @@ def test_train_py_runs_the_authors_ar_command_shape(tmp_path):
 
 
 def test_set_precision_switches_tensorflow_tf32():
-  from dam import cli  # pylint: disable=import-outside-toplevel
+  from damrun import cli  # pylint: disable=import-outside-toplevel
   before = tf.config.experimental.tensor_float_32_execution_enabled()
   try:
     assert cli.set_precision(False) is False

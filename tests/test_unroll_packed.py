@@ -145,7 +145,7 @@ def test_training_steps_of_the_token_model_keep_equal_parameters(use_dam):
   packed loop leave the parameters equal to the plain loop's (float32
   rounding); evaluation calls never pack."""
   from dam import optimizers  # pylint: disable=import-outside-toplevel
-  from dam.run import steps  # pylint: disable=import-outside-toplevel
+  from damrun import steps  # pylint: disable=import-outside-toplevel
   from tasks import base  # pylint: disable=import-outside-toplevel
 
   rng = np.random.default_rng(11)

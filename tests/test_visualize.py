@@ -1,4 +1,4 @@
-"""visualize.py and its library (dam/run/pictures.py, dam/run/saved.py):
+"""visualize.py and its library (damrun/pictures.py, damrun/saved.py):
 pictures of real (tiny) runs trained by the scripts.
 
 The arrays behind the pictures must be the states `dam.unroll` computes
@@ -18,9 +18,9 @@ import pytest
 import tensorflow as tf
 from matplotlib import image as mpimg
 
-from dam.run import pictures
-from dam.run import reporting
-from dam.run import saved
+from damrun import pictures
+from damrun import reporting
+from damrun import saved
 from dam.unroll import unroll
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,7 +1,7 @@
 """The scripts' flags, in groups, and one way to run a training script.
 
 Every script defines its flags from these groups with its defaults from
-`dam.presets` (the authors' values), then its own task flags:
+`damrun.presets` (the authors' values), then its own task flags:
 
 * model (`define_model_flags`): hidden_size H, memory_address_size N,
   memory_length_size W, num_write_heads Wh, num_read_heads R, keep_prob,
@@ -30,7 +30,7 @@ anything is written; `run_main` prints a script's own argument errors as
 one line.
 
 `run(task, ...)` builds the model, the optimizer and the
-`dam.run.trainer.Trainer` from the flags and trains. This module imports
+`damrun.trainer.Trainer` from the flags and trains. This module imports
 neither TensorFlow nor the model at import time, so `--help` and flag
 errors answer at once.
 """
@@ -145,7 +145,7 @@ def define_run_dir_flags(name, name_help='Run name: files go to '
   """--name and --info_dir: the run directory <info_dir>/<name>/.
 
   A --name that is empty, absolute or leaves --info_dir ('../x') is refused
-  (`dam.run.rundir.name_problem`). With `cache_dir` (the bAbI scripts) also
+  (`damrun.rundir.name_problem`). With `cache_dir` (the bAbI scripts) also
   --cache_dir, the folder of the preprocessed bAbI cache.
   """
   flags.DEFINE_string('name', name, name_help)
@@ -157,7 +157,7 @@ def define_run_dir_flags(name, name_help='Run name: files go to '
         'without it: the cache is then skipped, with a note.')
 
   def name_ok(values):
-    from dam.run import rundir  # pylint: disable=g-import-not-at-top
+    from damrun import rundir  # pylint: disable=g-import-not-at-top
     if values['name'] is None:  # a script's own default (run_kvmemnn.py)
       return True
     problem = rundir.name_problem(values['name'], values['info_dir'])
@@ -252,7 +252,7 @@ def define_precision_flags(quirks=True):
 
 
 def define_flags(defaults, embedding=False):
-  """The five groups with a script's preset (`dam.presets`) as defaults.
+  """The five groups with a script's preset (`damrun.presets`) as defaults.
 
   `embedding`: also --embedding_size (see `define_model_flags`) and
   --cache_dir (`define_run_dir_flags`): the token task, bAbI.
@@ -413,11 +413,11 @@ def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
       core's output width, its `vocab_size` (if any) the embedding's.
     task_name: for messages and config.json.
     config: task settings saved in config.json with `model_config()`.
-    evaluation: a `dam.run.trainer.Evaluation` (held-out batches, fixed
+    evaluation: a `damrun.trainer.Evaluation` (held-out batches, fixed
       test sets), or None.
     checkpoint_interval: steps between checkpoints (default:
       --checkpoint_interval).
-    phase_steps: see `dam.run.trainer.Settings` (bAbI epochs, fine-tuning).
+    phase_steps: see `damrun.trainer.Settings` (bAbI epochs, fine-tuning).
     time_bucket: with XLA, pad the time axis to a multiple of this (None:
       to the task's longest length).
     embedding_size: the embedding width of a token task (bAbI).
@@ -431,9 +431,9 @@ def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from dam import optimizers  # pylint: disable=g-import-not-at-top
-  from dam.run import checkpoints  # pylint: disable=g-import-not-at-top
-  from dam.run import rundir  # pylint: disable=g-import-not-at-top
-  from dam.run import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
+  from damrun import checkpoints  # pylint: disable=g-import-not-at-top
+  from damrun import rundir  # pylint: disable=g-import-not-at-top
+  from damrun import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
 
   run_dir = rundir.RunDirectory(FLAGS.name, FLAGS.info_dir)
   if picture is not None and FLAGS.memory_pictures:
@@ -457,7 +457,7 @@ def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
                                   FLAGS.info_dir)
     log = lambda line: None  # pylint: disable=unnecessary-lambda-assignment
   if task.batch_size % replicas:
-    from dam.run import steps  # pylint: disable=g-import-not-at-top
+    from damrun import steps  # pylint: disable=g-import-not-at-top
     try:
       steps.check_divisible(task.batch_size, strategy)
     except ValueError as e:

@@ -52,7 +52,7 @@ def evaluate(model, data, batch_size, log=print):
 
 
 def test_row(model, data, batch_size):
-  """The test of a bAbI training run (`dam.run.trainer.Evaluation.test`).
+  """The test of a bAbI training run (`damrun.trainer.Evaluation.test`).
 
   Returns:
     (row, text): row = {test_mean_error, test_failed_tasks,

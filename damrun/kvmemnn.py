@@ -5,11 +5,11 @@ Miller et al. 2016 as the reference TF implementation trains it
 the training examples in batches (`tasks.babi_kv.epoch_batches`), TF1 Adam
 whose learning rate decays by 0.96 every `decay_steps` steps (staircase),
 per-tensor clipping and Gaussian gradient noise (`dam.kvmemnn`). Its unit of
-the loop (`dam.run.loop`) is an epoch: each prints a line, and every
+the loop (`damrun.loop`) is an epoch: each prints a line, and every
 `evaluation_interval` epochs (and at the last) the per-task accuracies on
 the training, validation and test splits are printed, appended to
 metrics.csv and a checkpoint (model, optimizer, epoch, noise generator,
-epoch-order generator) is written (`dam.run.checkpoints`). A non-finite
+epoch-order generator) is written (`damrun.checkpoints`). A non-finite
 loss or weight stops the run (`FloatingPointError`) before anything of that
 epoch is reported or saved, so the checkpoints kept are all finite.
 
@@ -24,9 +24,9 @@ import tensorflow as tf
 
 from dam import kvmemnn
 from dam import optimizers
-from dam.run import checkpoints as checkpoints_lib
-from dam.run import loop
-from dam.run import reporting
+from damrun import checkpoints as checkpoints_lib
+from damrun import loop
+from damrun import reporting
 from tasks import babi_kv
 
 SPLITS = ('train', 'val', 'test')
@@ -52,10 +52,10 @@ class KVTrainer:
       model: a built `dam.kvmemnn.KVMemNN`.
       data: `tasks.babi_kv.KVData`.
       task_ids: the tasks trained (and reported), e.g. [1] or 1..20.
-      hp: the settings (`dam.presets.KVMEMNN` keys: learning_rate, epsilon,
+      hp: the settings (`damrun.presets.KVMEMNN` keys: learning_rate, epsilon,
         l2_lambda, max_grad_norm, evaluation_interval, batch_size, epochs,
         decay_steps, ...).
-      run_dir: `dam.run.rundir.RunDirectory`.
+      run_dir: `damrun.rundir.RunDirectory`.
       random_state: seed of the gradient noise (+ 1) and the epoch order.
       mix_tasks: see `tasks.babi_kv.epoch_batches`.
       gradient_noise: stddev of the gradient noise.
@@ -130,7 +130,7 @@ class KVTrainer:
 
   def resume(self):
     """Restores the latest checkpoint (None for a new run); see
-    `dam.run.checkpoints.Checkpoints.resume`."""
+    `damrun.checkpoints.Checkpoints.resume`."""
     return self.checkpoints.resume()
 
   def predict(self, stories, queries):

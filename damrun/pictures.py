@@ -1,11 +1,11 @@
 """What visualize.py draws: a trained run's model on one example.
 
 `load(run, ...)` rebuilds the task and the model of a saved run
-(`dam.run.saved`) and restores its weights; `example(...)` picks one
+(`damrun.saved`) and restores its weights; `example(...)` picks one
 example of the run's task (a seeded one, or --example=i of the bAbI test
 stories / the Convex Hull test files / the Nth Farthest test set);
 `draw(...)` runs the model on it in evaluation mode, recording every step
-(`dam.record`), and writes the pictures (`dam.plots`):
+(`dam.record`), and writes the pictures (`damrun.plots`):
 
   <prefix>_memory.png    per block: write weights, read weights (slots x
                          time), write and allocation gates, usage; the
@@ -21,7 +21,7 @@ stories / the Convex Hull test files / the Nth Farthest test set);
 
 `learning_curves(run_dirs)` draws runs' metrics.csv (visualize.py --curves)
 and `memory_picture(recorder, batch)` is the memory figure as an RGB array, which
-the training loop logs to TensorBoard (`dam.run.trainer`).
+the training loop logs to TensorBoard (`damrun.trainer`).
 """
 
 import collections
@@ -30,8 +30,8 @@ import os
 
 import numpy as np
 
-from dam import presets
-from dam.run import saved
+from damrun import presets
+from damrun import saved
 
 # The arrays of <prefix>_record.npz (one example; T its length, K blocks, N
 # slots, W word size, Wh write heads per block, R read heads, D input and
@@ -71,7 +71,7 @@ Loaded = collections.namedtuple('Loaded', ('run', 'model', 'checkpoint',
 Loaded.__doc__ = """A saved run with its model restored.
 
 Fields:
-  run: `dam.run.saved.SavedRun`.
+  run: `damrun.saved.SavedRun`.
   model: the `dam.model.SequenceModel` with the checkpoint's weights.
   checkpoint: the checkpoint prefix restored.
   step: its training step.
@@ -119,7 +119,7 @@ def task_data(run, seed=0, data_dir=None):
   """The task of `run` (see `TaskData`).
 
   Args:
-    run: `dam.run.saved.SavedRun`.
+    run: `damrun.saved.SavedRun`.
     seed: seed of the generated example (algorithmic tasks).
     data_dir: bAbI / Convex Hull data folder; None: the run's --data_dir.
 
@@ -179,8 +179,8 @@ def load(run, step=None, seed=0, data_dir=None, log=print, task=None):
   `task`: the run's `TaskData` if already made (else `task_data`).
 
   Raises:
-    PictureError / dam.run.saved.SavedRunError: see `task_data`.
-    dam.run.checkpoints.CheckpointError: the checkpoint is missing or does
+    PictureError / damrun.saved.SavedRunError: see `task_data`.
+    damrun.checkpoints.CheckpointError: the checkpoint is missing or does
       not restore.
   """
   task = task or task_data(run, seed, data_dir)
@@ -390,7 +390,7 @@ def draw(loaded, example_, out_dir, record=False):
   Returns:
     list of the written paths.
   """
-  from dam import plots  # pylint: disable=g-import-not-at-top
+  from damrun import plots  # pylint: disable=g-import-not-at-top
   task, batch = loaded.task, example_.batch
   logits, one = Recorder(loaded.model)(batch)
   length = int(batch.seq_len[0])
@@ -432,7 +432,7 @@ def draw(loaded, example_, out_dir, record=False):
 def memory_picture(recorder, batch, title=''):
   """The memory figure of the first example of `batch` as an RGB array
   [1, H, W, 3] uint8 (for `tf.summary.image`); `recorder` a `Recorder`."""
-  from dam import plots  # pylint: disable=g-import-not-at-top
+  from damrun import plots  # pylint: disable=g-import-not-at-top
   _, one = recorder(batch)
   return plots.figure_to_rgb(plots.memory_figure(one, title=title))[None]
 
@@ -466,13 +466,13 @@ def run_label(run_dir):
 
 def learning_curves(run_dirs, info_dir='info', smooth=0., log_scale=False,
                     metrics=None):
-  """The learning-curve figure of runs (`dam.plots.curves_figure`).
+  """The learning-curve figure of runs (`damrun.plots.curves_figure`).
 
   Args:
     run_dirs: run directories (e.g. info/copy_dam), or names under
       `info_dir`.
     info_dir: where bare names are looked up.
-    smooth, log_scale, metrics: see `dam.plots.curves_figure`.
+    smooth, log_scale, metrics: see `damrun.plots.curves_figure`.
 
   Returns:
     The matplotlib figure.
@@ -480,8 +480,8 @@ def learning_curves(run_dirs, info_dir='info', smooth=0., log_scale=False,
   Raises:
     PictureError: a run without a readable metrics.csv, or nothing to draw.
   """
-  from dam import plots  # pylint: disable=g-import-not-at-top
-  from dam.run import reporting  # pylint: disable=g-import-not-at-top
+  from damrun import plots  # pylint: disable=g-import-not-at-top
+  from damrun import reporting  # pylint: disable=g-import-not-at-top
   runs = []
   for run_dir in run_dirs:
     if not os.path.isdir(run_dir) and os.path.isdir(

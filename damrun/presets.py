@@ -20,7 +20,7 @@ R `num_read_heads`, Wh `num_write_heads`, K `num_memory_blocks`.
 
 # -- script defaults ---------------------------------------------------------
 
-# The shared flags (`dam.cli` groups) at the authors' train.py defaults
+# The shared flags (`damrun.cli` groups) at the authors' train.py defaults
 # (Copy at their sizes); the other scripts change some.
 _SHARED = dict(
     # model

@@ -1,7 +1,7 @@
 """A finished or running run, read back: its settings, model and weights.
 
 eval.py and visualize.py rebuild a run's model from what the run saved in
-<info_dir>/<name>/ (`dam.run.rundir`): config.json (the settings the
+<info_dir>/<name>/ (`damrun.rundir`): config.json (the settings the
 checkpoints depend on: model sizes, task), flags.json (every flag of the
 training command, when the run has one) and checkpoint/ (the weights).
 """
@@ -10,14 +10,14 @@ import collections
 import json
 import os
 
-from dam.run import checkpoints
-from dam.run import rundir
+from damrun import checkpoints
+from damrun import rundir
 
 SavedRun = collections.namedtuple('SavedRun', ('run_dir', 'config', 'flags'))
 SavedRun.__doc__ = """A run directory and what it recorded.
 
 Fields:
-  run_dir: its `dam.run.rundir.RunDirectory`.
+  run_dir: its `damrun.rundir.RunDirectory`.
   config: config.json, a dict (task, model sizes, task settings).
   flags: flags.json, a dict of every flag of the training command ({} for
     a run started before flags were recorded).
@@ -135,7 +135,7 @@ def restore(model, directory, step=None, log=print):
     The checkpoint prefix restored.
 
   Raises:
-    dam.run.checkpoints.CheckpointError: no such checkpoint, or it (with
+    damrun.checkpoints.CheckpointError: no such checkpoint, or it (with
       `step`; else every one) is unreadable.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top

@@ -6,23 +6,23 @@ The task is the declared interface `tasks.base.Task`: batches
 batch)`, with the Memory Refreshing Loss of Park et al. 2021 inside), what
 to print (`report_metrics`), epochs done (`progress()`) and its random state
 (`get_state` / `set_state`); the trainer reads nothing else of it. The
-`Trainer` puts together the pieces of `dam.run`:
+`Trainer` puts together the pieces of `damrun`:
 
-* the compiled steps (`dam.run.steps`), with the batch size fixed in the
+* the compiled steps (`damrun.steps`), with the batch size fixed in the
   training signature and the time axis free (optional XLA, then batches
   are padded along time: one compilation per bucket);
-* checkpoints (`dam.run.checkpoints`: model, optimizer, step, the tasks'
+* checkpoints (`damrun.checkpoints`: model, optimizer, step, the tasks'
   random states, the learning-rate phase) every `checkpoint_interval`
   steps, at the end and on Ctrl-C or SIGTERM (after the step under way),
   resumed automatically from the newest one that restores; a non-finite
   or exploded state is never saved (`check_state`); config.json checked on
-  resume (`dam.run.rundir`), and the scripts' flags (flags.json: changes
+  resume (`damrun.rundir`), and the scripts' flags (flags.json: changes
   that alter the maths or the data stream are refused, the others logged
   with their step in history.jsonl);
 * a progress line every `report_interval` steps (step/total, epoch for
   epoch-based tasks, loss, the task's metrics, steps/s, ETA), evaluations
   on fresh held-out batches or on fixed test sets, TensorBoard scalars,
-  metrics.csv and summary.json (`dam.run.reporting`);
+  metrics.csv and summary.json (`damrun.reporting`);
 * learning-rate phases (`Settings.phase_steps`): fine-tuning from a
   checkpoint trained at another learning rate continues the step count;
   each finished phase's last checkpoint is kept (phases.json), and going
@@ -42,11 +42,11 @@ import numpy as np
 import tensorflow as tf
 
 from dam import fileio
-from dam.run import checkpoints as checkpoints_lib
-from dam.run import loop
-from dam.run import reporting
-from dam.run import rundir
-from dam.run import steps
+from damrun import checkpoints as checkpoints_lib
+from damrun import loop
+from damrun import reporting
+from damrun import rundir
+from damrun import steps
 
 
 # Flags a resumed run may change (run length, reporting, where files are);
@@ -124,10 +124,10 @@ class Evaluation:
       update: the authors' Nth Farthest / Convex Hull test accuracy);
       False: evaluation mode.
     picture: a `Batch` whose first example the model runs on (evaluation
-      mode, `dam.run.pictures`) every `interval` steps and at the end; the
+      mode, `damrun.pictures`) every `interval` steps and at the end; the
       memory picture goes to TensorBoard (image 'memory'). None: none.
     test: fn(model) -> (row, text), a task's own test of the model (bAbI:
-      error % per task, `dam.run.babi_eval.test_row`), run every `interval`
+      error % per task, `damrun.babi_eval.test_row`), run every `interval`
       steps and at the end: `row` (flat dict of numbers) goes to the
       report's row, `text` to the progress line. None: none.
   """
@@ -153,7 +153,7 @@ class Trainer:
         model(inputs, sequence_length, training=...)).
       task: the training task (`tasks.base.Task`).
       optimizer: a `dam.optimizers` optimizer (`make_optimizer`).
-      run_dir: `dam.run.rundir.RunDirectory`.
+      run_dir: `damrun.rundir.RunDirectory`.
       settings: `Settings`.
       evaluation: `Evaluation` (None: none).
       config: settings saved to config.json and checked on resume. Its
@@ -168,7 +168,7 @@ class Trainer:
       strategy: a `tf.distribute` strategy whose scope the model and the
         optimizer were made in, or None (one device). Training steps run
         on its replicas, each on its slice of the global batch, as one
-        single-device step on that batch (`dam.run.steps`); evaluations
+        single-device step on that batch (`damrun.steps`); evaluations
         run on one device. XLA is not used under a strategy of several
         replicas (plain `tf.function`).
       restore_directory: the checkpoint folder to resume from, if not the
@@ -177,8 +177,8 @@ class Trainer:
     Raises:
       ValueError: a bad interval or step count, or a batch size that does
         not split across the strategy's replicas.
-      dam.run.rundir.ConfigMismatchError: config differs from the run's.
-      dam.run.checkpoints.CheckpointError: the checkpoint is unreadable.
+      damrun.rundir.ConfigMismatchError: config differs from the run's.
+      damrun.checkpoints.CheckpointError: the checkpoint is unreadable.
     """
     evaluation = evaluation or Evaluation()
     self.eval_interval = int(settings.report_interval
@@ -200,7 +200,7 @@ class Trainer:
     self.config = dict(config or {})
     self.flags = self.config.pop('flags', None)
     self.stop_signal = None  # 'SIGINT' / 'SIGTERM' while training
-    self._recorder = None  # `dam.run.pictures.Recorder` of the pictures
+    self._recorder = None  # `damrun.pictures.Recorder` of the pictures
     self.run_info = dict(run_info or {}, eval_training=evaluation.training)
     self.report_metrics = tuple(task.report_metrics)
     self.strategy = strategy
@@ -516,7 +516,7 @@ class Trainer:
 
   def _log_picture(self, step):
     """The memory picture of `Evaluation.picture` to TensorBoard."""
-    from dam.run import pictures  # pylint: disable=g-import-not-at-top
+    from damrun import pictures  # pylint: disable=g-import-not-at-top
     if self._recorder is None:
       self._recorder = pictures.Recorder(self.model)
     self._reporter.image(
@@ -604,7 +604,7 @@ class Trainer:
 
 def flag_record(flag_values, modules):
   """{name: value} of the flags the `modules` define (module names, e.g.
-  sys.argv[0] and 'dam.cli'): the 'flags' entry of a Trainer's config."""
+  sys.argv[0] and 'damrun.cli'): the 'flags' entry of a Trainer's config."""
   by_module = flag_values.flags_by_module_dict()
   return {flag.name: flag.value for module in modules
           for flag in by_module.get(module, ())}
