@@ -15,8 +15,11 @@ and per experiment and model, over its seeds: the mean and the sample
 standard deviation of steps_to_99 (over the seeds that reached it, with
 their count) and of final. Written to <out_dir>/:
 
-  results.json         everything above, the machine and the commit
-  table.md             one row per experiment and model
+  results.json         everything above, the claims' comparisons of steps
+                       to 99 % (experiments/comparisons.py), the machine
+                       and the commit
+  table.md             one row per experiment and model, then the
+                       comparisons
   <experiment>.png     learning curves, mean over seeds per model
                        (`damrun.plots.curves_figure`, as visualize.py --curves)
 
@@ -28,13 +31,16 @@ import datetime
 import importlib
 import json
 import os
+import re
 import statistics
 import subprocess
+import sys
 import tempfile
 
 import numpy as np
 
 from bench.machine import machine
+from experiments import comparisons
 from experiments import suites
 
 THRESHOLD = 0.99
@@ -141,105 +147,6 @@ def aggregate(numbers):
   return out
 
 
-# The comparisons the paper's claims make: (model, against), model faster.
-COMPARISONS = (('dam', 'dnc', 'the DAM learns faster than the DNC'),
-               ('dam', 'dam_nomrl', 'the MRL speeds up the DAM\'s learning'),
-               # The 2 x 2 of memory and loss: each memory at equal loss,
-               # and the MRL's effect on the DNC.
-               ('dam', 'dnc_mrl', 'the DAM learns faster than the DNC, both '
-                'with the MRL'),
-               ('dam_nomrl', 'dnc', 'the DAM learns faster than the DNC, '
-                'both without the MRL'),
-               ('dnc_mrl', 'dnc', 'the MRL speeds up the DNC\'s learning'))
-
-
-def compare(rows, budgets=None):
-  """The claims' comparisons of steps to 99 % between two variants.
-
-  For every experiment with rows of both variants of a pair in
-  `COMPARISONS`, over their finished seeds: the ratio of the mean steps to
-  99 % (against / model: > 1 means the model learned faster), whether
-  every seed of the model got there before every seed of the other
-  ('separated'; a seed that never got there counts as later than any that
-  did), and Welch's t-test p value (two-sided; None with fewer than 2
-  seeds a side, no spread, or a seed that never got there). A seed of the
-  other variant that never got there enters the ratio at the experiment's
-  step budget (`budgets`: {experiment: steps}), which makes the ratio a
-  lower bound ('ratio_is_lower_bound'); with a seed of the model that
-  never got there the ratio is None.
-  """
-  from scipy import stats  # pylint: disable=g-import-not-at-top
-  budgets = budgets or {}
-  by_key = {(r['experiment'], r['model']): r for r in rows}
-  out = []
-  for experiment in dict.fromkeys(r['experiment'] for r in rows):
-    for model, against, claim in COMPARISONS:
-      a, b = by_key.get((experiment, model)), by_key.get((experiment,
-                                                          against))
-      if not a or not b or not a['finished'] or not b['finished']:
-        continue
-      if a['steps_to_99_mean'] is None and b['steps_to_99_mean'] is None:
-        continue
-      xs = [v for v in a['steps_to_99'] if v is not None]
-      ys = [v for v in b['steps_to_99'] if v is not None]
-      never = dict(model=len(a['steps_to_99']) - len(xs),
-                   against=len(b['steps_to_99']) - len(ys))
-      ratio, lower_bound = None, False
-      if xs and not never['model']:
-        if never['against'] and experiment in budgets:
-          ratio = statistics.mean(
-              ys + [budgets[experiment]] * never['against']) / \
-              statistics.mean(xs)
-          lower_bound = True
-        elif ys and not never['against']:
-          ratio = statistics.mean(ys) / statistics.mean(xs)
-      p_value = None
-      if (not never['model'] and not never['against'] and len(xs) > 1 and
-          len(ys) > 1 and
-          (statistics.pstdev(xs) > 0 or statistics.pstdev(ys) > 0)):
-        p_value = float(stats.ttest_ind(xs, ys, equal_var=False).pvalue)
-      out.append(dict(
-          experiment=experiment, model=model, against=against, claim=claim,
-          model_steps=a['steps_to_99'], against_steps=b['steps_to_99'],
-          ratio=ratio, ratio_is_lower_bound=lower_bound,
-          separated=bool(xs and not never['model'] and
-                         all(y > max(xs) for y in ys)),
-          never=never, welch_p=p_value))
-  return out
-
-
-def _budgets(experiments):
-  """{experiment: its step budget} (`compare`)."""
-  return {e.name: e.steps for e in experiments if e.steps}
-
-
-def _seeds(steps):
-  """Per-seed steps to 99 % as text: '1,300, never'."""
-  return ', '.join('never' if s is None else f'{s:,}' for s in steps)
-
-
-def _comparison_line(c, budgets=None):
-  label = suites.MODEL_LABELS
-  model, against = label[c['model']], label[c['against']]
-  if c['ratio'] is None:
-    ratio = '--'
-  else:
-    ratio = f'{">= " if c["ratio_is_lower_bound"] else ""}{c["ratio"]:.2f} x'
-  line = (f'* {c["experiment"]}, {c["claim"]}: steps to 99 %, '
-          f'{against} / {model} = {ratio} ({model}: '
-          f'{_seeds(c["model_steps"])}; {against}: '
-          f'{_seeds(c["against_steps"])}')
-  if c['never']['against'] and budgets and c['experiment'] in budgets:
-    line += (f'; "never" counted as {budgets[c["experiment"]]:,}, the '
-             f'budget')
-  line += '); '
-  line += (f'every {model} seed got there before every {against} seed'
-           if c['separated'] else 'the seeds overlap')
-  if c['welch_p'] is not None:
-    line += f'; Welch t-test p = {c["welch_p"]:.2g}'
-  return line + '.'
-
-
 def git_commit():
   """The checkout's HEAD commit (None outside a git checkout)."""
   try:
@@ -276,7 +183,7 @@ def table(rows, experiments, suite=None):
         'reaching it (mean ± sd) | training min / run |',
         '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
   for row in counted:
-    per_seed = _seeds(row['steps_to_99']) or '--'
+    per_seed = comparisons.seeds_text(row['steps_to_99']) or '--'
     lines.append(
         f'| {row["experiment"]} ({by_name[row["experiment"]].steps:,} '
         f'steps) | {suites.MODEL_LABELS[row["model"]]} | {row["finished"]} '
@@ -298,11 +205,11 @@ def table(rows, experiments, suite=None):
         f'{by_name[row["experiment"]].metric} | '
         f'{_fmt(row["final_mean"], row["final_std"], 3)} | {per_seed} | '
         f'{_minutes(row)} |')
-  budgets = _budgets(experiments)
-  comparisons = compare([r for r in rows if r in counted], budgets)
-  if comparisons:
+  budgets = comparisons.step_budgets(experiments)
+  compared = comparisons.compare([r for r in rows if r in counted], budgets)
+  if compared:
     lines += ['', 'The claims\' comparisons (finished seeds):', '']
-    lines += [_comparison_line(c, budgets) for c in comparisons]
+    lines += [comparisons.comparison_line(c, budgets) for c in compared]
   names = [e.name for e in experiments
            if any(r['experiment'] == e.name for r in rows)]
   if names:
@@ -427,7 +334,8 @@ def _write_common(suite, experiments, runs, info_dir, out_dir):
                         steps=e.steps, metric=e.metric, paper=e.paper)
                    for e in experiments],
       summary=rows,
-      comparisons=compare(rows, _budgets(experiments)),
+      comparisons=comparisons.compare(
+          rows, comparisons.step_budgets(experiments)),
       runs=numbers)
   path = os.path.join(out_dir, 'results.json')
   with open(path, 'w') as f:
@@ -440,16 +348,48 @@ def _write_common(suite, experiments, runs, info_dir, out_dir):
   return written
 
 
+# Flags that do not change the cost of a step: left out of a configuration.
+_NOT_COST = ('seed', 'random_state', 'name', 'learning_rate', 'epoch',
+             'training_iteration')
+
+
+def _time_trial(script, phase_flags, steps, name, scratch, argv_of, env,
+                cwd):
+  """Runs `steps` steps of one phase as the run `name` in `scratch`.
+
+  Returns:
+    dict(rate: the steps/s of the last report or None, steps_per_epoch:
+    what the bAbI script prints or None, error: the output's tail when
+    there is no rate).
+  """
+  trial = dict(phase_flags, training_iteration=steps,
+               report_interval=max(1, steps // 2),
+               checkpoint_interval=10 * steps, name=name)
+  done = subprocess.run([sys.executable] + argv_of(script, trial, scratch),
+                        cwd=cwd, env=env, capture_output=True, text=True)
+  columns = read_columns(os.path.join(scratch, name))
+  rate = None
+  if (done.returncode == 0 and columns is not None and
+      'steps_per_sec' in columns and len(columns['step'])):
+    rate = float(columns['steps_per_sec'][-1])
+  per_epoch = re.search(r'([\d,]+) steps per epoch', done.stdout)
+  return dict(
+      rate=rate, steps_per_epoch=(int(per_epoch.group(1).replace(
+          ',', '')) if per_epoch else None),
+      error=None if rate else (done.stderr or done.stdout)[-300:])
+
+
 def estimate(runs, steps, out_dir, argv_of, env, cwd):
   """Times `steps` steps of each distinct training configuration of `runs`
   and writes the expected hours of every run on this machine to
   <out_dir>/estimate.json.
 
   A configuration is a phase's script and flags without seed, name,
-  learning rate and length (they do not change the cost of a step). Its rate is the steps/s of
-  the trial's last report (a second report, so compilation is left out).
-  A phase trains its --training_iteration steps, or --epoch epochs of the
-  steps per epoch the bAbI script prints; eval.py phases are not timed.
+  learning rate and length (they do not change the cost of a step). Its
+  rate is the steps/s of the trial's last report (a second report, so
+  compilation is left out). A phase trains its --training_iteration steps,
+  or --epoch epochs of the steps per epoch the bAbI script prints; eval.py
+  phases are not timed.
 
   Args:
     runs: the suite's runs.
@@ -462,8 +402,6 @@ def estimate(runs, steps, out_dir, argv_of, env, cwd):
   Returns:
     The path written.
   """
-  import re  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
   scratch = tempfile.mkdtemp(prefix='suite_estimate_')
   trials, results = {}, []
   for run in runs:
@@ -472,29 +410,12 @@ def estimate(runs, steps, out_dir, argv_of, env, cwd):
       if script == 'eval.py':
         continue
       key = (script, json.dumps(
-          {k: v for k, v in phase_flags.items()
-           if k not in ('seed', 'random_state', 'name', 'learning_rate',
-                        'epoch', 'training_iteration')},
+          {k: v for k, v in phase_flags.items() if k not in _NOT_COST},
           sort_keys=True))
       if key not in trials:
-        name = f'trial{len(trials)}'
-        trial = dict(phase_flags, training_iteration=steps,
-                     report_interval=max(1, steps // 2),
-                     checkpoint_interval=10 * steps, name=name)
-        done = subprocess.run([sys.executable] + argv_of(script, trial,
-                                                         scratch),
-                              cwd=cwd, env=env, capture_output=True,
-                              text=True)
-        columns = read_columns(os.path.join(scratch, name))
-        rate = None
-        if (done.returncode == 0 and columns is not None and
-            'steps_per_sec' in columns and len(columns['step'])):
-          rate = float(columns['steps_per_sec'][-1])
-        per_epoch = re.search(r'([\d,]+) steps per epoch', done.stdout)
-        trials[key] = dict(
-            rate=rate, steps_per_epoch=(int(per_epoch.group(1).replace(
-                ',', '')) if per_epoch else None),
-            error=None if rate else (done.stderr or done.stdout)[-300:])
+        trials[key] = _time_trial(script, phase_flags, steps,
+                                  f'trial{len(trials)}', scratch, argv_of,
+                                  env, cwd)
       trial = trials[key]
       total = phase_flags.get('training_iteration')
       if 'epoch' in phase_flags and trial['steps_per_epoch']:

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from experiments import comparisons
 from experiments import report
 from experiments import suites
 
@@ -306,7 +307,7 @@ def test_claims_comparisons_known_answers():
   rows = [row('dam', [100, 200]), row('dnc', [300, 500]),
           row('dam_nomrl', [150, None])]
   # No dnc_mrl rows: DAM / DNC, DAM / DAM no MRL, DAM no MRL / DNC.
-  dnc, nomrl, _ = report.compare(rows)
+  dnc, nomrl, _ = comparisons.compare(rows)
   assert (dnc['against'], nomrl['against']) == ('dnc', 'dam_nomrl')
   assert dnc['ratio'] == pytest.approx(400. / 150.)
   assert dnc['separated'] and dnc['never'] == dict(model=0, against=0)
@@ -331,12 +332,12 @@ def test_claims_comparisons_known_answers():
           'overlap.') in text
   # A variant that never got there is later than every seed that did.
   rows[1] = row('dnc', [None, None])
-  dnc = report.compare(rows, {'copy': 1000})[0]
+  dnc = comparisons.compare(rows, {'copy': 1000})[0]
   assert dnc['separated'] and dnc['welch_p'] is None
   assert dnc['ratio'] == pytest.approx(1000. / 150.)
   assert dnc['ratio_is_lower_bound']
   rows[0] = row('dam', [100, None])
-  assert report.compare(rows, {'copy': 1000})[0]['ratio'] is None
+  assert comparisons.compare(rows, {'copy': 1000})[0]['ratio'] is None
 
 
 def test_the_two_by_two_of_memory_and_loss():
@@ -350,7 +351,7 @@ def test_the_two_by_two_of_memory_and_loss():
   rows = [row('dam', [1000, 1200]), row('dnc', [4000, 6000]),
           row('dam_nomrl', [1500, 1700]), row('dnc_mrl', [2000, 2400])]
   pairs = {(c['model'], c['against']): c['ratio']
-           for c in report.compare(rows)}
+           for c in comparisons.compare(rows)}
   assert pairs == pytest.approx({
       ('dam', 'dnc'): 5000 / 1100, ('dam', 'dam_nomrl'): 1600 / 1100,
       ('dam', 'dnc_mrl'): 2200 / 1100, ('dam_nomrl', 'dnc'): 5000 / 1600,

@@ -1,4 +1,4 @@
-"""Tests of damrun/plots.py: what each figure draws equals its input arrays.
+"""Tests of damrun/plots/: what each figure draws equals its input arrays.
 
 Axes and artists are found by their gids (the scheme in the module
 docstring of `damrun.plots`).
