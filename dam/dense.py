@@ -10,19 +10,18 @@ sequence after the loop, as one product:
   dL/dW = sum_t x_t^T dL/dy_t = X^T dY,   X [T B, D_in], dY [T B, D_out],
 
 instead of one [D_in, B] x [B, D_out] product and one [D_in, D_out] sum per
-time step inside the backward loop (the per-step form is what autodiff of a
-while loop gives: at the bAbI size those products and sums were ~15 % of a
-training step's kernel time, bench/KERNELS.md).
+time step inside the backward loop, which is what autodiff of a while loop
+gives (the measurements: bench/KERNELS.md, the `dam.dense` rows).
 
 How: inside the loop the step computes y_t = x_t W + p_t, with W held
 constant for autodiff (the product's custom gradient gives only
 dL/dx_t = dL/dy_t W^T) and p_t the slice t - 1 of a tensor P of zeros
 [T - 1, B, D_out] (a row per step of the loop) made before the loop. The
 backward loop therefore hands out dL/dP = dY, and P's own custom gradient
-turns it into X^T dY, with X the x_t the forward loop pushed onto a list. (Step 0, which `dam.unroll`
-runs before its loop, keeps its weight gradient in place.) Values are those
-of x_t W (adding zeros), gradients those of autodiff up to the order of the
-sum over t.
+turns it into X^T dY, with X the x_t the forward loop pushed onto a list.
+(Step 0, which `dam.unroll` runs before its loop, keeps its weight gradient
+in place.) Values are those of x_t W (adding zeros), gradients those of
+autodiff up to the order of the sum over t.
 """
 
 import contextlib
@@ -33,11 +32,9 @@ _CONTEXTS = []  # The active `_AfterLoop` contexts, innermost last.
 
 # `dam.unroll`'s default: the gradients of weights with at least this many
 # entries are summed after the loop, the others' in it (with the stored
-# w^T). After the loop against in it, same process, alternating rounds (AMD
-# EPYC Zen 5, 2 vCPUs): bAbI T = 200 (W_i, W_h [256, 1024], interface
-# [256, 702]) DAM 1.03-1.06x and DNC 1.03-1.04x faster; Copy (W_h [128, 512]
-# and smaller) DAM 1.00-1.07x, DNC 0.97-1.01x: there the pushes of x_t and
-# the reads of the zeros cost about what the per-step products and sums save.
+# w^T). The bAbI sizes ([256, 1024]) gain from it; at the Copy sizes
+# ([128, 512] and smaller) the pushes of x_t and the reads of the zeros cost
+# about what they save (bench/KERNELS.md).
 MIN_ENTRIES_AFTER_LOOP = 2**17
 
 
@@ -60,11 +57,11 @@ def linear(layer, x):
 
 
 def _product(x, w, w_transposed, weight_gradient):
-  """x w, with dL/dx = dL/dy w^T from the stored w^T [D_out, D_in] (made
-  before the loop, a constant for autodiff: XLA:CPU's product with a
-  transposed operand, what autodiff emits, took 1.4-4x as long,
-  bench/KERNELS.md) and dL/dw = x^T dL/dy if `weight_gradient`, else none
-  (the weight's gradient is summed after the loop)."""
+  """x [B, D_in] w [D_in, D_out], with dL/dx = dL/dy w^T from the stored
+  w^T [D_out, D_in] (made before the loop, a constant for autodiff: XLA:CPU
+  is slower with the transposed operand autodiff emits, bench/KERNELS.md)
+  and dL/dw = x^T dL/dy if `weight_gradient`, else none (the weight's
+  gradient is summed after the loop)."""
 
   @tf.custom_gradient
   def product(x, w):
@@ -138,7 +135,7 @@ class _AfterLoop:
     if self._row is None:
       # The step before the loop: its weight gradient in place. Through the
       # zeros P it would be a second gradient of P, [T, B, D_out], summed
-      # with the loop's (bAbI: 2 ms a weight and a training step).
+      # with the loop's.
       if self._between_loops:
         self._push(i, tf.zeros_like(x))
       return _product(x, w, self._transpose(w), weight_gradient=True)

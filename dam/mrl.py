@@ -1,43 +1,25 @@
-"""The Memory Refreshing Loss (MRL), whole, for every task.
+"""The Memory Refreshing Loss (MRL) of Park, Choi & Lee 2021, for every task.
 
-Park, Choi & Lee 2021 (Neural Networks 144), part "Memory Refreshing Loss":
-while the model reads its input, each MRL-eligible input step is sampled
-independently with probability p_re, and at a sampled step the model must
-reproduce that step's input; the task loss is weighted by
+While the model reads its input, each MRL-eligible input step is sampled
+with probability p_re and the model must reproduce that step's input; the
+task loss is weighted by alpha = max(1, #sampled / #answer steps) over the
+batch, so that it never weighs less than the refreshing term:
+L = alpha L_task + L_mrl. The tasks only mark the steps (`tasks.base.Batch`:
+answer_mask and refresh_mask, [B, T]); this module samples the mask
+(NumPy, data pipeline) and forms the loss in the compiled step
+(TensorFlow), in one of two forms:
 
-    alpha = max(1, #sampled steps / #answer steps)          (over the batch)
+* `single_output_loss` (Copy, Associative Recall, Representation Recall,
+  bAbI): the sampled steps' target is the input itself, in the task's own
+  output;
+* `two_head_loss` (Nth Farthest, Convex Hull): a reconstruction head x_hat
+  on the sampled steps, the class head on the answer steps.
 
-so that the task term never weighs less than the refreshing term:
-L = alpha * L_task + L_mrl. (The max(1, .) floor and the normalisations are
-those of the authors' code, taewonpark/DAM; see docs/faithfulness.md.)
-
-The tasks only say WHICH steps are answers and which were sampled (the
-`tasks.base.Batch` fields `answer_mask` and `refresh_mask`, both [B, T]);
-this module holds the rest:
-
-* data pipeline (NumPy): `check_p_re`, `sample_refresh_mask` (the Bernoulli
-  draw, one uniform per [B, T] element whatever p_re is);
-* in the compiled step (TensorFlow): the answer weight alpha
-  (`answer_weight`; `authors_babi_answer_weight` for the authors' bAbI
-  loader), the per-step weights of a single-output task (`step_weights`),
-  and the two ways the MRL enters a loss:
-    - `single_output_loss` (Copy, Associative Recall, Representation
-      Recall, bAbI): the sampled steps' target is the input itself in the
-      task's own output, so one per-step loss is weighted by
-      w = refresh + alpha * answer (sampled answer steps, possible only in
-      the authors' bAbI loader, count as answers);
-    - `two_head_loss` (Nth Farthest, Convex Hull): a separate
-      reconstruction head x_hat is trained on the sampled steps with a
-      squared error, the class head on the answer steps:
-      L = alpha * mean_{B,T}(answer * CE)
-          + mean_{B,T,D}(refresh * |x - x_hat|^2).
-
-With p_re = 0 nothing is sampled, alpha = 1 and both forms are the plain task
-loss. T in "mean over B x T" is the longest sequence of the batch
-(max seq_len), so zero padding of the time axis (XLA length buckets) leaves
-every value unchanged. Every sum, count and maximum over the batch is over
-the GLOBAL batch when a `tf.distribute` strategy splits it across replicas
-(`dam.distribute`).
+With p_re = 0 both are the plain task loss. Means over B x T take T as the
+batch's longest sequence, so zero padding of the time axis changes nothing;
+sums, counts and maxima are over the global batch under `tf.distribute`
+(`dam.distribute`). Equations: docs/equations.md; the authors' bAbI
+variant (`--reproduce_quirks`): docs/faithfulness.md.
 """
 
 import math
@@ -69,28 +51,19 @@ def check_p_re(p_re):
 
 
 def sample_refresh_mask(eligible, p_re, rng):
-  """Samples the MRL refresh steps (Park et al. 2021, "Memory Refreshing
-  Loss": each eligible input step independently with probability p_re).
+  """Samples the refresh steps: each eligible step with probability p_re.
 
-  Exactly one uniform number is drawn per element of `eligible`
-  (`rng.random(eligible.shape)`), whatever `p_re` is and whichever elements
-  are eligible, so the random stream that follows (the next batch's data)
-  does not depend on `p_re`: runs with different p_re on the same seed see
-  the same data. An element is sampled when it is eligible and its uniform
-  draw is < p_re (p_re = 0: never; p_re = 1: every eligible element).
+  One uniform is drawn per element of `eligible` whatever p_re is, so the
+  random stream that follows (the next batch) does not depend on p_re.
 
   Args:
-    eligible: bool or 0/1 array of any shape, e.g. [B, T]: the steps that may
-      be refreshed (nonzero = eligible).
+    eligible: bool or 0/1 array, e.g. [B, T]: the steps that may be refreshed.
     p_re: refreshing probability in [0, 1].
-    rng: `np.random.Generator` to draw from.
+    rng: `np.random.Generator`.
 
   Returns:
-    float32 array shaped like `eligible`: 1 at sampled steps, 0 elsewhere
-    (always 0 on ineligible steps). This is `Batch.refresh_mask`.
-
-  Raises:
-    ValueError: `p_re` is outside [0, 1].
+    float32 array shaped like `eligible`, 1 at sampled steps
+    (`Batch.refresh_mask`).
   """
   p_re = check_p_re(p_re)
   eligible = np.asarray(eligible) != 0
@@ -102,25 +75,17 @@ def sample_refresh_mask(eligible, p_re, rng):
 
 
 def answer_weight(refresh_mask, answer_mask, floor=True):
-  """The answer weight alpha of a batch (Park et al. 2021, "Memory
-  Refreshing Loss").
+  """The answer weight alpha of a batch, a float32 scalar:
 
     alpha = max(1, sum(refresh_mask) / sum(answer_mask))    (floor=True)
     alpha = sum(refresh_mask) / sum(answer_mask)             (floor=False)
 
-  and alpha = 1 when the batch has no answer step. The sums are exact
-  integers in float32 (< 2**24 steps) and the float32 division is correctly
-  rounded, so alpha equals the float64 ratio rounded to float32.
+  and 1 when the batch has no answer step.
 
   Args:
-    refresh_mask: float32 tensor [B, T], 1 at sampled steps.
-    answer_mask: float32 tensor [B, T], 1 at answer steps.
-    floor: max(1, .) (True, the authors' code for every task but bAbI);
-      False: the bare ratio, as their bAbI loader computed it (it may fall
-      below 1).
-
-  Returns:
-    alpha, a float32 scalar tensor.
+    refresh_mask, answer_mask: float32 [B, T] of 0/1.
+    floor: the max(1, .) of the authors' code for every task but bAbI,
+      whose loader used the bare ratio (False).
   """
   refreshed = distribute.batch_sum(refresh_mask)
   answers = distribute.batch_sum(answer_mask)
@@ -133,18 +98,14 @@ def answer_weight(refresh_mask, answer_mask, floor=True):
 def authors_babi_answer_weight(refresh_mask, answer_mask, p_re):
   """alpha as the authors' bAbI loader computed it (`--reproduce_quirks`).
 
-  The bare ratio #sampled / #answers (no max(1, .) floor), where #sampled
-  counts the sampled answer '-' tokens too (their loader counted them
-  before overwriting their weight with alpha), and alpha = 1 when p_re is 0
-  (their `if self.p_re:` skipped the MRL altogether). A batch with no
-  sampled step (an evaluation batch: the authors sampled only training
-  data) also gets alpha = 1, the plain answer loss their evaluation graph
-  computed; their formula would give 0 there.
+  The bare ratio #sampled / #answers, #sampled counting the sampled answer
+  '-' tokens too; 1 when p_re is 0 (their loader skipped the MRL) and for a
+  batch with nothing sampled (an evaluation batch, where their formula
+  would give 0).
 
   Args:
-    refresh_mask: float32 tensor [B, T], every sampled token (answer tokens
-      included).
-    answer_mask: float32 tensor [B, T], 1 at the answer '-' tokens.
+    refresh_mask: float32 [B, T], every sampled token (answers included).
+    answer_mask: float32 [B, T], 1 at the answer '-' tokens.
     p_re: the task's refreshing probability (a Python float).
 
   Returns:
@@ -158,22 +119,18 @@ def authors_babi_answer_weight(refresh_mask, answer_mask, p_re):
 
 
 def step_weights(refresh_mask, answer_mask, alpha, overlap=False):
-  """Per-step weights of a single-output task's loss, [B, T]:
+  """Per-step weights w [B, T] of a single-output task's loss:
 
-    w = refresh_mask + alpha * answer_mask                  (overlap=False)
+    w = refresh_mask + alpha * answer_mask                       (overlap=False)
     w = refresh_mask * (1 - answer_mask) + alpha * answer_mask   (overlap)
 
-  weight 1 at sampled steps, alpha at answer steps, 0 elsewhere. Sampled
-  steps are input steps, so they are never answer steps, except in the
-  authors' bAbI loader (overlap=True), whose sampled answer steps are
-  trained as answers, not as refresh steps. Every product is by 0 or 1, so
-  the weights are exact and both forms agree when the masks are disjoint
-  (the first also keeps XLA's fused reduction, hence the loss value,
-  bitwise that of the earlier NumPy-built masks).
+  1 at sampled steps, alpha at answer steps, 0 elsewhere. Sampled steps are
+  input steps except in the authors' bAbI loader (overlap=True), whose
+  sampled answer steps count as answers.
 
   Args:
-    refresh_mask, answer_mask: float32 tensors [B, T] of 0/1.
-    alpha: float32 scalar tensor (`answer_weight`).
+    refresh_mask, answer_mask: float32 [B, T] of 0/1.
+    alpha: float32 scalar (`answer_weight`).
     overlap: whether refresh_mask may mark answer steps.
   """
   if overlap:
@@ -190,23 +147,20 @@ def _batch_and_time(per_step_loss, sequence_length):
 
 def single_output_loss(per_step_loss, refresh_mask, answer_mask,
                        sequence_length, alpha, overlap=False):
-  """The MRL of a task whose refresh target is in its own output (Park et
-  al. 2021, "Memory Refreshing Loss"; Copy, Associative Recall,
-  Representation Recall, bAbI).
+  """The MRL loss when the refresh target is in the task's own output:
 
     loss = sum_{B,T}(w * per_step_loss) / (B * T),   w = `step_weights`
-                                                       (1, alpha or 0)
 
   Args:
     per_step_loss: float32 [B, T], e.g. the sigmoid cross-entropy summed
-      over the output channels, or the softmax cross-entropy of a token.
+      over the output channels, or a token's softmax cross-entropy.
     refresh_mask, answer_mask: float32 [B, T] (`tasks.base.Batch`).
     sequence_length: int [B]; T = its max.
-    alpha: float32 scalar tensor (`answer_weight`).
-    overlap: whether refresh_mask may mark answer steps (`step_weights`).
+    alpha: float32 scalar (`answer_weight`).
+    overlap: see `step_weights`.
 
   Returns:
-    the loss, a float32 scalar tensor.
+    the loss, a float32 scalar.
   """
   weights = step_weights(refresh_mask, answer_mask, alpha, overlap)
   batch, time = _batch_and_time(per_step_loss, sequence_length)
@@ -215,27 +169,21 @@ def single_output_loss(per_step_loss, refresh_mask, answer_mask,
 
 def two_head_loss(answer_loss, reconstruction_error, refresh_mask,
                   answer_mask, sequence_length, reconstruction_size):
-  """The MRL with a reconstruction head (Park et al. 2021, "Memory
-  Refreshing Loss"; Nth Farthest, Convex Hull).
-
-  The output layer is [x_hat (D channels, reconstructing the input), class
-  logits]; a sampled step may also be an answer step, and then counts in
-  both terms (separate heads):
+  """The MRL loss with a reconstruction head x_hat (D channels) beside the
+  class logits; a sampled answer step counts in both terms:
 
     loss = alpha * sum_{B,T}(answer * CE) / (B * T)
-           + sum_{B,T}(refresh * |x - x_hat|^2) / (B * T * D),
-    alpha = max(1, #sampled / #answers)   (`answer_weight`)
+           + sum_{B,T}(refresh * |x - x_hat|^2) / (B * T * D)
 
   Args:
-    answer_loss: float32 [B, T], the class head's cross-entropy per step.
+    answer_loss: float32 [B, T], the class head's cross-entropy CE.
     reconstruction_error: float32 [B, T], |x - x_hat|^2 summed over D.
     refresh_mask, answer_mask: float32 [B, T] (`tasks.base.Batch`).
     sequence_length: int [B]; T = its max.
     reconstruction_size: D, a Python int.
 
   Returns:
-    (loss, mrl_term, alpha): float32 scalar tensors; mrl_term is the
-    second (reconstruction) term.
+    (loss, mrl_term, alpha): float32 scalars; mrl_term the second term.
   """
   batch, time = _batch_and_time(answer_loss, sequence_length)
   alpha = answer_weight(refresh_mask, answer_mask)

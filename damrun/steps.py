@@ -33,10 +33,8 @@ def _compile(fn, mode, specs, counter, key, model=None):
   fn(batch, dropout_noise=None). Under XLA, with a `model` whose training
   calls draw dropout noise, the draws are made by TensorFlow's kernel
   before the compiled part (`model.dropout_noise`) and passed in: XLA:CPU's
-  Philox took ~3x as long for the same numbers' count (bAbI: 8.0 against
-  2.7 ms for [200, 32, 256], bench/KERNELS.md), and the steps then draw the
-  same numbers in every execution mode (the eager and tf.function steps
-  already use that kernel).
+  own Philox is slower (bench/KERNELS.md), and every execution mode then
+  draws the same numbers (the eager and tf.function steps use that kernel).
   """
   check_mode(mode)
   if mode == 'eager':

@@ -1,80 +1,27 @@
-"""bAbI for the Key-Value Memory Network baseline: the encoding of the
-reference TF implementation siyuanzhao/key-value-memory-networks
-(`data_utils.py`, `joint.py`, `single.py`).
+"""bAbI for the Key-Value Memory Network baseline, encoded as the reference
+TF implementation siyuanzhao/key-value-memory-networks did (`data_utils.py`,
+`joint.py`, `single.py`); the rules in full: docs/kvmemnn.md, "The data
+encoding".
 
-The raw files are read by `tasks.babi` (the project's one bAbI reader:
-`babi.find_source` finds the set folder or the archive, missing data raises
-`babi.BabiDataError` saying what to put where). This module only encodes
-them differently from the DAM token streams of `tasks.babi`: its
-vocabulary, tokens and ids are its own (not `babi`'s lexicon).
+The raw files are read by `tasks.babi` (the project's one bAbI reader; it
+raises `babi.BabiDataError` saying what to put where); the vocabulary,
+tokens and ids here are this module's own. Each question becomes one
+example: its story (the earlier statements of its story, oldest first),
+its question, and its answer as ONE vocabulary word. `load_kv` returns the
+splits as arrays:
 
-Parsing (`parse_stories`, the reference's `parse_stories`): each line is
-lower-cased and split once at the first space into its id and its text; id
-1 starts a new story. A line with a TAB is a question
-`question<TAB>answer<TAB>supporting ids`: the question is tokenised and a
-trailing '?' token removed; the answer is ONE vocabulary word, the whole
-answer string ('n,s' in task 19, 'apple,football' in task 8); the
-question's story is every earlier non-empty statement of its story, oldest
-first (earlier questions are not part of it). Any other line is a
-statement: tokenised, a trailing '.' token removed. Blank lines are skipped
-(the reference would fail on them; the official files have none).
+  S  int32 [n, memory_size, sentence_size]  story sentences as word ids,
+     slot 0 the MOST RECENT sentence (the temporal encodings depend on this
+     order), only the memory_size most recent, padded with 0 (nil).
+  Q  int32 [n, sentence_size]  the question.
+  A  int32 [n]                 the answer's word id (the label).
+  task int32 [n]               the task number.
 
-Tokens (`tokenize`): the reference's
-`[x.strip() for x in re.split('(\\W+)?', sent) if x.strip()]` was written
-for Python 2, whose `re.split` never splits at an empty match: the pieces
-are the runs of word characters and the runs of non-word characters (the
-captured separators), stripped, empty ones dropped. Python >= 3.7 does
-split at empty matches, so the same line would split between every
-character (and yield None groups). `tokenize` implements the Python-2
-meaning: `\\w+|\\W+` runs (ASCII classes, as Python 2's byte strings),
-stripped, non-empty. 'Bob dropped the apple. Where?' -> bob dropped the
-apple . where ? ; a run like '? .' stays one token.
-
-Vocabulary (`build_vocab`): the sorted set of the words of the stories,
-questions and answers of the parsed examples of the train AND test files of
-the tasks used; `word_idx[w] = i + 1` (0 is the nil / padding word);
-`vocab_size = len(word_idx) + 1`. (The words come from the examples, as in
-the reference: a statement after a story's last question, which no question
-sees, would not count; the official files end every story with a question.)
-
-Sizes (`data_sizes`, over the same examples): max_story_size = most
-sentences in a question's story; mean_story_size = int(mean of them);
-sentence_size = max(longest story sentence, longest question) in words;
-memory_size = min(the memory_size asked, max_story_size).
-
-Arrays (`vectorize`, the reference's `vectorize_data`):
-  S  int32 [n, memory_size, sentence_size]  story sentences, word ids
-     padded with 0; slot 0 is the MOST RECENT sentence (the story is
-     reversed, then cut to its memory_size most recent sentences, then
-     padded with all-zero sentences): the temporal encodings of the model
-     depend on this order.
-  Q  int32 [n, sentence_size]  the question, padded with 0.
-  A  int32 [n]                 the answer's word id (the label; the
-     reference's one-hot [vocab_size] row of A).
-  task int32 [n]               the task number of each example.
-
-Train / validation (`split_indices`, the reference's sklearn
-`train_test_split(S, Q, A, test_size=0.1, random_state=random_state)`,
-reproduced without sklearn, i.e. its `ShuffleSplit._iter_indices`):
-`n_test = ceil(0.1 * n)`, `n_train = n - n_test`,
-`permutation = RandomState(random_state).permutation(n)`; the validation
-rows are `permutation[:n_test]` and the training rows
-`permutation[n_test:n_test + n_train]`, each in that order. An int
-random_state gives every task a fresh RandomState(random_state) (as the
-reference passes the same int to every split); None: one fresh-entropy
-RandomState for all the tasks (sklearn would use NumPy's global one); a
-`np.random.RandomState` is used as given (shared by the tasks, in task
-order). Joint training (`joint.py`): each task's training file is split
-on its own, and the per-task parts are concatenated in task order
-(train: task 1's training rows, then task 2's ...; validation likewise).
-Test: each task's test file, in file order, tasks in order. Single task
-(`single.py`): `load_kv(..., task_ids=[t])` (single.py passed no
-random_state; give None for that).
-
-Missing data: `babi.BabiDataError` from the reader (no data, a test file
-missing, unreadable files). A requested task without a TRAINING file in the
-set (the official en-10k lacks qa3's): ValueError naming the file (the KV
-baseline runs on 'en', which is complete).
+Training and validation: each task's training file split 90/10 as
+sklearn's `train_test_split(test_size=0.1, random_state=...)` did
+(`split_indices`), the tasks concatenated in order; test: each task's test
+file. A requested task without a training file (the official en-10k lacks
+qa3's) is a ValueError naming the file.
 """
 
 import collections
@@ -96,7 +43,7 @@ _TOKEN_RE = re.compile(r'\w+|\W+', re.ASCII)
 # One question: story: tuple of sentences (tuples of words), oldest first;
 # query: tuple of words ('?' removed); answer: one word (str).
 Example = collections.namedtuple('Example', ('story', 'query', 'answer'))
-# data_sizes(...): see the module doc.
+# data_sizes(...): see its docstring.
 Sizes = collections.namedtuple(
     'Sizes', ('max_story_size', 'mean_story_size', 'sentence_size',
               'query_size', 'memory_size'))
@@ -116,7 +63,7 @@ class KVData(collections.namedtuple(
     'KVData', ('word_idx', 'vocab_size', 'sentence_size', 'memory_size',
                'max_story_size', 'mean_story_size', 'train', 'val', 'test',
                'tasks', 'set_name', 'source'))):
-  """A bAbI set encoded for the KV memory network (see the module doc).
+  """A bAbI set encoded for the KV memory network (module docstring).
 
   Fields:
     word_idx: dict word -> id (1..vocab_size-1, sorted words; 0 is nil).
@@ -133,7 +80,13 @@ class KVData(collections.namedtuple(
 
 
 def tokenize(sentence):
-  """The reference's tokenisation with its Python-2 meaning (module doc).
+  """The reference's tokenisation with its Python-2 meaning.
+
+  The reference's `re.split('(\\W+)?', sent)` never split at an empty match
+  in Python 2, so its pieces were the runs of word and of non-word
+  characters; Python >= 3.7 splits between every character. This keeps the
+  Python-2 meaning: 'Bob dropped the apple. Where?' -> Bob dropped the
+  apple . Where ? (`parse_stories` lower-cases the line first).
 
   Returns:
     list of tokens: the runs of word characters and the stripped, non-empty
@@ -224,7 +177,10 @@ def build_vocab(examples):
 
 
 def data_sizes(examples, memory_size=MEMORY_SIZE):
-  """The `Sizes` of some examples (module doc); memory_size: the flag.
+  """The `Sizes` of some examples: max_story_size (most sentences in a
+  story), mean_story_size (int of the mean), sentence_size (the longest
+  story sentence or question, in words), query_size, and memory_size =
+  min(the flag `memory_size`, max_story_size).
 
   Raises:
     ValueError: no examples, or memory_size < 1.

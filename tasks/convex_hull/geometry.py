@@ -5,17 +5,11 @@ counter-clockwise, starting at the lowest index, WITHOUT the repeated
 closing index (the Pointer Networks files, Vinyals, Fortunato & Jaitly 2015,
 write it 1-based and closed; see `tasks.convex_hull.files`).
 
-Point distributions of generated data (`DISTRIBUTIONS`). WARNING: generated
-data do NOT follow the distribution of the authors' files, and no process
-that does was found. The authors' `convex_hull_5_test.txt` is not i.i.d.
-uniform: its 5-point lines have hulls of 3 / 4 / 5 vertices on 4.0 / 36.1 /
-59.9 % of lines, i.i.d. uniform points give 10.4 / 55.5 / 34.0 %. The default
-stays 'uniform' (i.i.d. uniform in [0, 1)^2, the previous generator, the same
-stream for the same seed). 'drop_interior' (n + 1 uniform points minus one
-point that is not a hull vertex) is the closest process found: it matches the
-hull sizes, pair distances, marginals and hull areas, but its min pair
-distances differ (KS p 0.0009 to 0.19 on 5 seeds; see `generate_examples`
-and docs/convex_hull_data.md).
+Point distributions of generated data (`DISTRIBUTIONS`): 'uniform' (the
+default, i.i.d. uniform in [0, 1)^2) and 'drop_interior' (the closest
+process found to the authors' files, not an exact match). WARNING:
+generated data do NOT follow the distribution of the authors' files, and
+no process that does was found (docs/convex_hull_data.md).
 """
 
 import numpy as np
@@ -113,35 +107,22 @@ def generate_examples(num_examples, min_n, max_n, rng,
   """Random examples: n uniform in [min_n, max_n], then n points.
 
   WARNING: neither distribution is the one of the Pointer Networks files
-  (Vinyals et al. 2015). Their `convex_hull_5_test.txt` is NOT i.i.d.
-  uniform (hulls of 3 / 4 / 5 vertices on 4.0 / 36.1 / 59.9 % of its
-  10,000 lines; uniform points: 10.4 / 55.5 / 34.0 %, chi-square p ~1e-300;
-  mean pair distance 0.563 vs 0.522), and a search of about 50 candidate
-  processes (docs/convex_hull_data.md, experiments/convex_hull_distribution.py)
-  found none that passes every test at p > 0.01 with 10,000 lines on
-  repeated seeds. So the default stays 'uniform'.
+  (Vinyals et al. 2015), whose 5-point test file is far from i.i.d. uniform
+  (more 5-vertex hulls, larger pair distances); a search of about 50
+  candidate processes found none that matches it. The statistics, the tests
+  and their p-values: docs/convex_hull_data.md.
 
   Point distributions (`DISTRIBUTIONS`):
     'uniform' (default): the n points i.i.d. uniform in [0, 1)^2 (the
       previous generator; the same stream for the same rng state).
     'drop_interior': the closest process found, NOT an exact match. Draw
-      n + 1 points i.i.d. uniform in [0, 1)^2 and delete one of them: a
-      point that is not a vertex of their convex hull, chosen uniformly among
-      those, if there is one; otherwise (all n + 1 points are hull vertices)
-      the point nearest the border of the square (`drop_one_point`). The
-      remaining n points keep their order (they are exchangeable). For
-      n = 5 its hull-size law is that of 6 uniform points with sizes 5 and
-      6 merged: 3 / 4 / 5 vertices with probability ~0.0383 / 0.3646 /
-      0.5970 (Monte Carlo, 600,000 sets; P(6 in convex position) =
-      (C(10, 5) / 6!)^2 = 0.1225, Valtr 1995), as in the real file (404 /
-      3,608 / 5,988 lines, chi-square p 0.42-0.83 on 5 seeds of 10,000
-      lines). It also matches the pair distances, per-coordinate marginals,
-      hull areas and max pair distances (p > 0.01 on all 5 seeds), but NOT
-      the per-line MIN pair distance (KS p = 0.0016, 0.0009, 0.19, 0.0035,
-      0.031): the real points are ~2 % farther from their nearest
-      neighbour. The rule for the all-on-hull case (~12 % of lines) was
-      picked among alternatives to fit the data, and n != 5 (n + 1 points)
-      is an extrapolation.
+      n + 1 points i.i.d. uniform in [0, 1)^2 and delete one of them
+      (`drop_one_point`): a point that is not a vertex of their convex hull,
+      chosen uniformly, or, when all n + 1 are hull vertices, the point
+      nearest the border of the square. The remaining n points keep their
+      order. For n = 5 it matches the real file's hull sizes, pair
+      distances, marginals and hull areas, not its per-line minimum pair
+      distance; n != 5 is an extrapolation.
 
   Coordinates are rounded to 8 decimals (what `format_line` writes), and the
   hull is computed on the rounded points, so files are self-consistent.
