@@ -20,6 +20,7 @@ _EXPORTS = {
     'MemoryCore': 'dam.core',
     'CoreState': 'dam.core',
     'ControllerResult': 'dam.core',
+    'FastUnrollCore': 'dam.contract',
     'addressing_kernel': 'dam.access',
     'compile_unroll': 'dam.unroll',
     'unroll_packed': 'dam.unroll',
@@ -27,7 +28,8 @@ _EXPORTS = {
     'build': 'dam.unroll',
     'parameters_read_once': 'dam.unroll',
 }
-_SUBMODULES = ('access', 'addressing', 'addressing_fast')
+_SUBMODULES = ('access', 'access_state', 'addressing', 'addressing_fast',
+               'contract')
 
 __all__ = sorted(_EXPORTS) + ['unroll'] + list(_SUBMODULES)
 

@@ -1,6 +1,7 @@
 """Memory access modules: the DAM multi-block access and the DNC access.
 
-One access step is a write, then a read, each with a named result:
+One access step is a write, then a read, each with a named result
+(`dam.access_state`, which also has the states; all reachable here):
 
   written = access.write(interface, prev_state)          -> `WriteResult`
   read = access.read(interface, written, prev_state.read_weights)
@@ -13,7 +14,9 @@ the DNC the temporal link matrix and the precedence weights). The read side
 only reads the memory just written.
 
 `MemoryAccess` owns what the two models share: the one fused interface layer
-and its parse, and the write side. They differ in how they read:
+and its parse, and the write side; it declares the pieces `dam.unroll`'s
+fast loop uses (`dam.contract.FastUnrollAccess`). The models differ in how
+they read:
 
 * `DAMAccess` (Park et al. 2021, Sec. 3): K blocks, one write head per block,
   content-only reads in every block, an attentive gate g = softmax over blocks
@@ -39,7 +42,13 @@ import tensorflow as tf
 
 from dam import addressing
 from dam import addressing_fast
+from dam import contract
 from dam import dense
+# The state and the step's results, reachable as `dam.access.X` too.
+from dam.access_state import DAMAccessState
+from dam.access_state import DNCAccessState
+from dam.access_state import ReadResult
+from dam.access_state import WriteResult
 
 KERNELS = {'fast': addressing_fast, 'paper': addressing}
 
@@ -62,55 +71,6 @@ def addressing_kernel(name):
   return KERNELS[name]
 
 
-DAMAccessState = collections.namedtuple(
-    'DAMAccessState',
-    ('memory', 'read_weights', 'write_weights', 'usage', 'attentive_gate'))
-DAMAccessState.__doc__ = """State of `DAMAccess` after step t.
-
-Fields:
-  memory: M_k for every block, [B, K, N, W].
-  read_weights: GATED read weights g[k, r] c_k[r], [B, K, R, N].
-  write_weights: [B, K, Wh, N].
-  usage: [B, K, N].
-  attentive_gate: g, [B, K, R] (sums to 1 over K); kept for inspection.
-"""
-
-DNCAccessState = collections.namedtuple(
-    'DNCAccessState',
-    ('memory', 'read_weights', 'write_weights', 'linkage', 'usage'))
-DNCAccessState.__doc__ = """State of `DNCAccess` (K = 1 block) after step t.
-
-Fields:
-  memory: [B, 1, N, W].
-  read_weights: [B, 1, R, N].
-  write_weights: [B, 1, Wh, N].
-  linkage: `addressing.TemporalLinkageState` with link [B, 1, Wh, N, N] and
-    precedence_weights [B, 1, Wh, N].
-  usage: [B, 1, N].
-"""
-
-WriteResult = collections.namedtuple(
-    'WriteResult', ('memory', 'write_weights', 'usage', 'linkage'))
-WriteResult.__doc__ = """What the write of step t computed (`MemoryAccess.write`).
-
-Fields:
-  memory: M_t after erase and write, [B, K, N, W].
-  write_weights: ww_t, [B, K, Wh, N].
-  usage: u_t, [B, K, N].
-  linkage: the DNC's `addressing.TemporalLinkageState` (L_t, p_t) updated
-    with ww_t; () for the DAM, which has no links.
-"""
-
-ReadResult = collections.namedtuple(
-    'ReadResult', ('words', 'weights', 'attentive_gate'))
-ReadResult.__doc__ = """What the read of step t computed (`MemoryAccess.read`).
-
-Fields:
-  words: r_t, the read words summed over blocks, [B, R, W].
-  weights: wr_t, [B, K, R, N] (for the DAM the gated weights g c).
-  attentive_gate: the DAM's g_t, [B, K, R]; () for the DNC.
-"""
-
 # One slice of the interface vector: its name, its shape after the batch axis
 # (leading with the block axis K) and its activation.
 InterfaceField = collections.namedtuple('InterfaceField',
@@ -121,7 +81,7 @@ def _identity(x):
   return x
 
 
-class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
+class MemoryAccess(snt.Module, contract.FastUnrollAccess):
   """What the DAM and DNC accesses share.
 
   One dense layer maps the controller output to the interface vector, which is
@@ -129,8 +89,9 @@ class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
   [B, K, ...] and passed through its activation. The write side (usage,
   allocation, write weights, erase and write) is the same for both models.
 
-  Subclasses define `interface_fields`, `initial_state`, `read` and `state`,
-  and may override `write_links`.
+  Subclasses define `interface_fields`, `initial_state`, and `read` and
+  `state` (as `dam.contract.FastUnrollAccess` has them), and may override
+  `write_links`.
   """
 
   # The state fields that `read` reads of the state before the step (see
@@ -229,24 +190,6 @@ class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
   @abc.abstractmethod
   def initial_state(self, batch_size, dtype=tf.float32):
     """All-zero state for `batch_size` examples (int or scalar tensor)."""
-
-  @abc.abstractmethod
-  def read(self, interface, written, prev_read_weights):
-    """The read of step t, from the memory its write produced.
-
-    Args:
-      interface: the step's parsed interface (dict of [B, K, ...]).
-      written: the step's `WriteResult`.
-      prev_read_weights: wr_{t-1}, [B, K, R, N] (the DNC's temporal reads
-        start from them).
-
-    Returns:
-      `ReadResult`.
-    """
-
-  @abc.abstractmethod
-  def state(self, written, read):
-    """The access state after a step: its `WriteResult` and `ReadResult`."""
 
   # -- one step: write, then read ----------------------------------------------
 
@@ -353,7 +296,8 @@ class MemoryAccess(snt.Module, metaclass=abc.ABCMeta):
       (read words r_t [B, R, W], access state after step t).
     """
     written = self.write(interface, prev_state)
-    read = self.read(interface, written, prev_state.read_weights)
+    read = self.read(contract.ReadInterface(self.read_interface(interface)),
+                     written, self.handover(prev_state).read_weights)
     return read.words, self.state(written, read)
 
   def __call__(self, controller_output, prev_state):
@@ -440,7 +384,6 @@ class DNCAccess(MemoryAccess):
   count, same initial distribution), in DeepMind's order.
   """
 
-  _handover_fields = ('read_weights',)
   _read_fields = ('read_keys', 'read_strengths', 'read_mode')
 
   def __init__(self, memory_size=64, word_size=36, num_reads=1, num_writes=1,

@@ -4,10 +4,13 @@ Each function is one equation, or one small group, of Graves et al. 2016
 (Methods) or Park et al. 2021 (Sec. 3), written with plain TensorFlow ops and
 differentiated by plain autodiff, in the manner of DeepMind's DNC
 `addressing.py`. `dam.addressing_fast` has the same functions with the same
-signatures, rewritten for speed; it is the default kernel (the switch is the
-`kernel` argument of `dam.access.DAMAccess` / `DNCAccess` and of `dam.DAM` /
-`dam.DNC`; see `dam.access.addressing_kernel`), and the tests check that the
-two agree, values and gradients.
+signatures, some rewritten for speed; it is the default kernel (the switch
+is the `kernel` argument of `dam.access.DAMAccess` / `DNCAccess` and of
+`dam.DAM` / `dam.DNC`; see `dam.access.addressing_kernel`), and the tests
+check that the two agree, values and gradients. The five functions that only
+combine others (cosine similarity, content weights, the write heads'
+allocation, write weights, linkage update) are written once, in `compose`,
+and built on each kernel's own functions.
 
 Every tensor has a leading batch axis B and then a block axis K: the
 Distributed Associative Memory (DAM, Park et al. 2021, Sec. 3) splits its
@@ -61,40 +64,8 @@ def vector_norms(x):
   return tf.sqrt(tf.reduce_sum(x * x, axis=-1) + EPSILON)
 
 
-def cosine_similarity(memory, keys):
-  """Cosine similarity D(k, M[n]) = k . M[n] / (|k| |M[n]| + EPSILON).
-
-  Graves et al. 2016, Methods, "Content-based addressing".
-
-  Args:
-    memory: M, [B, K, N, W].
-    keys: k, [B, K, H, W] (H heads).
-
-  Returns:
-    D, [B, K, H, N].
-  """
-  dot = tf.matmul(keys, memory, transpose_b=True)  # [B, K, H, N]
-  key_norms = vector_norms(keys)[..., :, None]  # [B, K, H, 1]
-  memory_norms = vector_norms(memory)[..., None, :]  # [B, K, 1, N]
-  return dot / (key_norms * memory_norms + EPSILON)
-
-
-def content_weights(memory, keys, strengths):
-  """Content-based addressing C(M, k, beta)[n] = softmax_n(beta D(k, M[n])).
-
-  Graves et al. 2016, Methods, "Content-based addressing"; beta =
-  softplus(raw strength), as in DeepMind's code (the paper's oneplus).
-
-  Args:
-    memory: M, [B, K, N, W].
-    keys: k, [B, K, H, W].
-    strengths: raw (pre-softplus) key strengths, [B, K, H].
-
-  Returns:
-    C, [B, K, H, N]; each row sums to 1.
-  """
-  beta = tf.nn.softplus(strengths)[..., None]  # [B, K, H, 1]
-  return tf.nn.softmax(beta * cosine_similarity(memory, keys), axis=-1)
+# `cosine_similarity` and `content_weights` are built on `vector_norms` by
+# `compose`, below.
 
 
 # -- dynamic memory allocation (Graves et al. 2016, Methods) -------------------
@@ -152,57 +123,14 @@ def allocation_weights(usage):
   return tf.gather(sorted_allocation, inverse, axis=-1, batch_dims=batch_dims)
 
 
-def write_allocation_weights(usage, write_gates, num_writes):
-  """Allocation weights for each write head of each block.
-
-  Several write heads allocate in turn: after head w the usage is updated
-  as if head w had written with gate write_gates[w], so the next head
-  allocates elsewhere (DeepMind's code; Graves et al. have one write head).
-
-  Args:
-    usage: u, [B, K, N].
-    write_gates: allocation gate * write gate per head, [B, K, Wh].
-    num_writes: Wh (a Python int).
-
-  Returns:
-    [B, K, Wh, N].
-  """
-  allocations = []
-  for w in range(num_writes):
-    allocation = allocation_weights(usage)
-    allocations.append(allocation)
-    if w + 1 < num_writes:
-      usage += (1. - usage) * write_gates[..., w:w + 1] * allocation
-  return tf.stack(allocations, axis=-2)
+# `write_allocation_weights`, the allocation of several write heads in turn,
+# is built on `allocation_weights` by `compose`, below.
 
 
 # -- writing (Graves et al. 2016, Methods) -------------------------------------
 
-
-def write_weights(memory, usage, write_keys, write_strengths,
-                  allocation_gate, write_gate):
-  """Write weighting ww = g_w (g_a a + (1 - g_a) C(M_{t-1}, k_w, beta_w)).
-
-  Graves et al. 2016, Methods, "Write weighting".
-
-  Args:
-    memory: M_{t-1}, [B, K, N, W] (the content lookup is on the memory
-      BEFORE this step's write).
-    usage: u_t (after `update_usage`), [B, K, N].
-    write_keys: k_w, [B, K, Wh, W].
-    write_strengths: raw strengths, [B, K, Wh].
-    allocation_gate: g_a, [B, K, Wh], in [0, 1].
-    write_gate: g_w, [B, K, Wh], in [0, 1].
-
-  Returns:
-    ww, [B, K, Wh, N]; each head's weights sum to <= 1.
-  """
-  content = content_weights(memory, write_keys, write_strengths)
-  allocation = write_allocation_weights(
-      usage, allocation_gate * write_gate, write_keys.shape[-2])
-  allocation_gate = allocation_gate[..., None]
-  return write_gate[..., None] * (
-      allocation_gate * allocation + (1. - allocation_gate) * content)
+# `write_weights` (ww from content and allocation) is built by `compose`,
+# below.
 
 
 def erase_and_write(memory, address, erase, values):
@@ -259,13 +187,8 @@ def update_precedence_weights(prev_precedence_weights, write_weights_):
   return (1. - write_sum) * prev_precedence_weights + write_weights_
 
 
-def update_linkage(prev_linkage, write_weights_):
-  """L_t then p_t from this step's write weights (`TemporalLinkageState`)."""
-  link = update_link(prev_linkage.link, prev_linkage.precedence_weights,
-                     write_weights_)
-  precedence = update_precedence_weights(prev_linkage.precedence_weights,
-                                         write_weights_)
-  return TemporalLinkageState(link=link, precedence_weights=precedence)
+# `update_linkage` (L_t, then p_t) is built on `update_link` by `compose`,
+# below.
 
 
 # -- reading (Graves et al. 2016, Methods; Park et al. 2021, Sec. 3) ----------
@@ -350,3 +273,135 @@ def read(memory, weights):
   memory [B, K, N, W], weights [B, K, H, N] -> [B, K, H, W].
   """
   return tf.matmul(weights, memory)
+
+
+# -- the functions composed of the others (Graves et al. 2016, Methods) -------
+#
+# Five functions only combine other kernel functions. They are the same in
+# both kernels, each calling its own kernel's vector norms, allocation and
+# link update, so they are written once, here, in `compose`, which builds
+# them on a kernel's own functions: on the ones above for this kernel, on
+# `dam.addressing_fast`'s for that one.
+
+_Composed = collections.namedtuple(
+    '_Composed', ('cosine_similarity', 'content_weights',
+                  'write_allocation_weights', 'write_weights',
+                  'update_linkage'))
+
+
+def compose(vector_norms_fn, allocation_weights_fn, update_link_fn):
+  """The five composed kernel functions, built on a kernel's own.
+
+  Args:
+    vector_norms_fn: the kernel's `vector_norms`, [..., W] -> [...].
+    allocation_weights_fn: the kernel's `allocation_weights`,
+      [..., N] -> [..., N].
+    update_link_fn: the kernel's `update_link` (same signature).
+
+  Returns:
+    (cosine_similarity, content_weights, write_allocation_weights,
+    write_weights, update_linkage), the functions documented below, in this
+    order.
+  """
+
+  def cosine_similarity(memory, keys):
+    """Cosine similarity D(k, M[n]) = k . M[n] / (|k| |M[n]| + EPSILON).
+
+    Graves et al. 2016, Methods, "Content-based addressing".
+
+    Args:
+      memory: M, [B, K, N, W].
+      keys: k, [B, K, H, W] (H heads).
+
+    Returns:
+      D, [B, K, H, N].
+    """
+    dot = tf.matmul(keys, memory, transpose_b=True)  # [B, K, H, N]
+    key_norms = vector_norms_fn(keys)[..., :, None]  # [B, K, H, 1]
+    memory_norms = vector_norms_fn(memory)[..., None, :]  # [B, K, 1, N]
+    return dot / (key_norms * memory_norms + EPSILON)
+
+  def content_weights(memory, keys, strengths):
+    """Content-based addressing C(M, k, beta)[n] = softmax_n(beta D(k, M[n])).
+
+    Graves et al. 2016, Methods, "Content-based addressing"; beta =
+    softplus(raw strength), as in DeepMind's code (the paper's oneplus).
+
+    Args:
+      memory: M, [B, K, N, W].
+      keys: k, [B, K, H, W].
+      strengths: raw (pre-softplus) key strengths, [B, K, H].
+
+    Returns:
+      C, [B, K, H, N]; each row sums to 1.
+    """
+    similarity = cosine_similarity(memory, keys)
+    beta = tf.nn.softplus(strengths)[..., None]  # [B, K, H, 1]
+    return tf.nn.softmax(beta * similarity, axis=-1)
+
+  def write_allocation_weights(usage, write_gates, num_writes):
+    """Allocation weights for each write head of each block.
+
+    Several write heads allocate in turn: after head w the usage is updated
+    as if head w had written with gate write_gates[w], so the next head
+    allocates elsewhere (DeepMind's code; Graves et al. have one write head).
+
+    Args:
+      usage: u, [B, K, N].
+      write_gates: allocation gate * write gate per head, [B, K, Wh].
+      num_writes: Wh (a Python int).
+
+    Returns:
+      [B, K, Wh, N].
+    """
+    allocations = []
+    for w in range(num_writes):
+      allocation = allocation_weights_fn(usage)
+      allocations.append(allocation)
+      if w + 1 < num_writes:
+        usage += (1. - usage) * write_gates[..., w:w + 1] * allocation
+    return tf.stack(allocations, axis=-2)
+
+  def write_weights(memory, usage, write_keys, write_strengths,
+                    allocation_gate, write_gate):
+    """Write weighting ww = g_w (g_a a + (1 - g_a) C(M_{t-1}, k_w, beta_w)).
+
+    Graves et al. 2016, Methods, "Write weighting".
+
+    Args:
+      memory: M_{t-1}, [B, K, N, W] (the content lookup is on the memory
+        BEFORE this step's write).
+      usage: u_t (after `update_usage`), [B, K, N].
+      write_keys: k_w, [B, K, Wh, W].
+      write_strengths: raw strengths, [B, K, Wh].
+      allocation_gate: g_a, [B, K, Wh], in [0, 1].
+      write_gate: g_w, [B, K, Wh], in [0, 1].
+
+    Returns:
+      ww, [B, K, Wh, N]; each head's weights sum to <= 1.
+    """
+    content = content_weights(memory, write_keys, write_strengths)
+    allocation = write_allocation_weights(
+        usage, allocation_gate * write_gate, write_keys.shape[-2])
+    allocation_gate = allocation_gate[..., None]
+    return write_gate[..., None] * (
+        allocation_gate * allocation + (1. - allocation_gate) * content)
+
+  def update_linkage(prev_linkage, write_weights_):
+    """L_t then p_t from this step's write weights (`TemporalLinkageState`).
+
+    Graves et al. 2016, Methods, "Temporal memory linkage": `update_link`,
+    then `update_precedence_weights`, both from L_{t-1}, p_{t-1}.
+    """
+    link = update_link_fn(prev_linkage.link, prev_linkage.precedence_weights,
+                          write_weights_)
+    precedence = update_precedence_weights(prev_linkage.precedence_weights,
+                                           write_weights_)
+    return TemporalLinkageState(link=link, precedence_weights=precedence)
+
+  return _Composed(cosine_similarity, content_weights,
+                   write_allocation_weights, write_weights, update_linkage)
+
+
+(cosine_similarity, content_weights, write_allocation_weights, write_weights,
+ update_linkage) = compose(vector_norms, allocation_weights, update_link)

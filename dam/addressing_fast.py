@@ -3,10 +3,15 @@
 The same functions, with the same signatures, shapes and values (up to float
 rounding) as the paper-form kernel `dam.addressing`, which gives each
 equation and its citation (Graves et al. 2016, Methods; Park et al. 2021,
-Sec. 3). Where a function here differs from its paper form, its docstring
-says in one line why; bench/KERNELS.md has the measurements and the tests
-that compare the two kernels (tests/test_kernels.py). The functions that
-need no rewriting are the paper kernel's own, imported below.
+Sec. 3). Only six are rewritten here: `vector_norms`, `update_usage`,
+`allocation_weights`, `erase_and_write`, `update_link` and
+`directional_read_weights`; where one differs from its paper form, its
+docstring says why (bench/KERNELS.md has the details; tests/test_kernels.py
+compares the two kernels, values and gradients). The rest are the paper
+kernel's own: imported as they are, or, for the five that only combine
+other kernel functions (`cosine_similarity`, `content_weights`,
+`write_allocation_weights`, `write_weights`, `update_linkage`), built by
+`dam.addressing.compose` on the rewritten ones, at the end of this module.
 
 Symbols: B batch, K blocks, N slots, W word size, Wh write heads per block,
 R read heads; every tensor is [B, K, ...].
@@ -14,8 +19,9 @@ R read heads; every tensor is [B, K, ...].
 
 import tensorflow as tf
 
-# pylint: disable=unused-import
 from dam.addressing import EPSILON
+from dam.addressing import compose
+# pylint: disable=unused-import
 from dam.addressing import TemporalLinkageState
 from dam.addressing import attentive_gate
 from dam.addressing import gated_read_weights
@@ -36,16 +42,17 @@ def _prod(x, axis):
 def sum_last(x):
   """sum over the last axis as a product with a ones vector. [..., W] -> [...].
 
-  Why: XLA:CPU splits a short last-axis reduction into two slow kernels; a
-  dot is one. The gradient is written out (broadcast of the upstream), so
-  that x is not kept per time step (bench/KERNELS.md).
+  Why: XLA:CPU computes a short last-axis reduction as two kernels, a dot
+  as one. The gradient is written out (broadcast of the upstream), so that
+  x is not kept per time step.
   """
   width = x.shape[-1]
 
   @tf.custom_gradient
   def sum_by_product(x):
-    # A plain 2-D product: the broadcasting batched form ([..., W] x [W])
-    # crashed TensorFlow's oneDNN batch-matmul kernel now and then.
+    # A plain 2-D product, not the broadcasting batched form ([..., W] x
+    # [W]), which TensorFlow's oneDNN batch-matmul kernel does not run
+    # reliably.
     flat = tf.matmul(tf.reshape(x, [-1, width]), tf.ones([width, 1], x.dtype))
 
     def grad(upstream):
@@ -61,31 +68,11 @@ def vector_norms(x):
   return tf.sqrt(sum_last(tf.square(x)) + EPSILON)
 
 
-def cosine_similarity(memory, keys):
-  """D(k, M[n]) = k . M[n] / (|k| |M[n]| + EPSILON); see `dam.addressing`.
-
-  memory [B, K, N, W], keys [B, K, H, W] -> [B, K, H, N].
-  """
-  dot = tf.matmul(keys, memory, transpose_b=True)  # [B, K, H, N]
-  key_norms = vector_norms(keys)[..., :, None]  # [B, K, H, 1]
-  memory_norms = vector_norms(memory)[..., None, :]  # [B, K, 1, N]
-  return dot / (key_norms * memory_norms + EPSILON)
-
-
-def content_weights(memory, keys, strengths):
-  """C(M, k, beta) = softmax_n(softplus(beta) D(k, M[n])); see `dam.addressing`.
-
-  memory [B, K, N, W], keys [B, K, H, W], strengths [B, K, H] ->
-  [B, K, H, N].
-  """
-  similarity = cosine_similarity(memory, keys)
-  sharpness = tf.nn.softplus(strengths)[..., None]  # [B, K, H, 1]
-  return tf.nn.softmax(sharpness * similarity, axis=-1)
-
-
 def update_usage(prev_usage, prev_write_weights, free_gates,
                  prev_read_weights):
-  """Usage u_t; see `dam.addressing.update_usage` (`_prod` for the heads).
+  """Usage u_t; see `dam.addressing.update_usage`.
+
+  Why: `_prod` over the heads, a squeeze when there is one.
 
   prev_usage [B, K, N], prev_write_weights [B, K, Wh, N], free_gates
   [B, K, R], prev_read_weights [B, K, R, N] -> [B, K, N].
@@ -116,7 +103,7 @@ def _precedence_sum(usage, log_usage):
   (P is a comparison, without gradient, as the sort's permutation).
 
   Why the written-out gradient: it compares again instead of keeping the
-  [N, N] matrix P for every time step of a training unroll (bench/KERNELS.md).
+  [N, N] matrix P for every time step of a training unroll.
   """
 
   @tf.custom_gradient
@@ -126,8 +113,9 @@ def _precedence_sum(usage, log_usage):
 
     def grad(upstream):
       # max(u', 0) = u' (u' >= EPSILON): the same values through a reduction,
-      # which XLA does not fuse into its consumer; fused, XLA:CPU recomputed
-      # the slice of the stacked usages for every element of the comparison.
+      # which XLA does not fuse into its consumer, so that XLA:CPU does not
+      # recompute the slice of the stacked usages for every element of the
+      # comparison.
       materialised = tf.reduce_max(
           tf.stack([usage, tf.zeros_like(usage)], axis=-1), axis=-1)
       return tf.linalg.matvec(_allocation_precedence(materialised), upstream)
@@ -146,42 +134,13 @@ def allocation_weights(usage):
   when m comes before n in the sorted order (u'[m] < u'[n], or equal and
   m < n): one [N, N] comparison and a matrix-vector product.
 
-  Why: no sort, inverse permutation or gather, which cost more on a CPU
-  (bench/KERNELS.md); values and gradients equal the sorted form's, ties
-  included (tests/test_kernels.py).
+  Why: no sort, inverse permutation or gather, which cost more on a CPU;
+  values and gradients equal the sorted form's, ties included
+  (tests/test_kernels.py).
   """
   usage = EPSILON + (1. - EPSILON) * usage
   log_prod = _precedence_sum(tf.stop_gradient(usage), tf.math.log(usage))
   return (1. - usage) * tf.exp(log_prod)
-
-
-def write_allocation_weights(usage, write_gates, num_writes):
-  """Allocation of each write head in turn; see `dam.addressing`.
-
-  usage [B, K, N], write_gates [B, K, Wh], num_writes Wh -> [B, K, Wh, N].
-  """
-  allocations = []
-  for w in range(num_writes):
-    allocation = allocation_weights(usage)
-    allocations.append(allocation)
-    if w + 1 < num_writes:
-      usage += (1. - usage) * write_gates[..., w:w + 1] * allocation
-  return tf.stack(allocations, axis=-2)
-
-
-def write_weights(memory, usage, write_keys, write_strengths,
-                  allocation_gate, write_gate):
-  """ww = g_w (g_a a + (1 - g_a) C(M_{t-1}, k_w, beta_w)); see `dam.addressing`.
-
-  memory [B, K, N, W], usage [B, K, N], write_keys [B, K, Wh, W],
-  write_strengths, allocation_gate, write_gate [B, K, Wh] -> [B, K, Wh, N].
-  """
-  content = content_weights(memory, write_keys, write_strengths)
-  allocation = write_allocation_weights(
-      usage, allocation_gate * write_gate, write_keys.shape[-2])
-  allocation_gate = allocation_gate[..., None]
-  return write_gate[..., None] * (
-      allocation_gate * allocation + (1. - allocation_gate) * content)
 
 
 def _erase_factors(address, erase):
@@ -209,7 +168,7 @@ def erase_and_write(memory, address, erase, values):
   [B, K, Wh, W] -> [B, K, N, W]; see `dam.addressing`.
 
   Why the written-out gradient: it recomputes the erase factor from ww and
-  e, which autodiff would keep for every time step (bench/KERNELS.md).
+  e, which autodiff would keep for every time step.
   """
 
   @tf.custom_gradient
@@ -246,8 +205,9 @@ def update_link(prev_link, prev_precedence_weights, write_weights_):
 
   Why the written-out gradient (with G = dL/dL_t off the diagonal:
   dL_{t-1} = G (1 - ww[i] - ww[j]), dww[n] = sum_j G[n, j] (p[j] -
-  L_{t-1}[n, j]) - sum_i G[i, n] L_{t-1}[i, n], dp = G^T ww): autodiff's four
-  [N, N] products ran slower in the training loop (bench/KERNELS.md).
+  L_{t-1}[n, j]) - sum_i G[i, n] L_{t-1}[i, n], dp = G^T ww): in the
+  training loop XLA fuses autodiff's form of these [N, N] products with the
+  read of the stored link, which is slower (bench/KERNELS.md).
   """
   memory_size = write_weights_.shape[-1]
   off_diagonal = 1. - tf.eye(memory_size, dtype=prev_link.dtype)
@@ -273,16 +233,6 @@ def update_link(prev_link, prev_precedence_weights, write_weights_):
   return link_update(prev_link, prev_precedence_weights, write_weights_)
 
 
-def update_linkage(prev_linkage, write_weights_):
-  """L_t then p_t from this step's write weights (`TemporalLinkageState`)."""
-  link = update_link(prev_linkage.link, prev_linkage.precedence_weights,
-                     write_weights_)
-  precedence = update_precedence_weights(prev_linkage.precedence_weights,
-                                         write_weights_)
-  return TemporalLinkageState(link=link, precedence_weights=precedence)
-
-
-
 def directional_read_weights(link, prev_read_weights, forward):
   """Forward f = L_t wr_{t-1} or backward b = L_t^T wr_{t-1} weights; see
   `dam.addressing`. link [B, K, Wh, N, N], prev_read_weights [B, K, R, N]
@@ -290,9 +240,9 @@ def directional_read_weights(link, prev_read_weights, forward):
 
   Why: every product here, forward and in the written-out gradient, takes
   L as it is stored ([N, N] row-major, the [R, N] weights transposed where
-  needed); the einsum forms made XLA:CPU write a transposed copy of L_t in
-  the forward pass and read dL/dL_t transposed in three fusions of the
-  backward pass (bench/KERNELS.md).
+  needed), so that XLA:CPU neither writes a transposed copy of L_t in the
+  forward pass nor reads dL/dL_t transposed in the backward pass, as it
+  does for the einsum forms of `dam.addressing`.
   """
   # [B, K, 1, R, N] and [B, K, 1, N, R]: one operand for all Wh link heads
   # (wr^T an input of the products only to be at hand in their gradients:
@@ -339,3 +289,8 @@ def directional_read_weights(link, prev_read_weights, forward):
 
   read_fn = forward_read if forward else backward_read
   return read_fn(link, weights, weights_t)
+
+
+# The functions composed of the ones above, written once in `dam.addressing`.
+(cosine_similarity, content_weights, write_allocation_weights, write_weights,
+ update_linkage) = compose(vector_norms, allocation_weights, update_link)

@@ -17,10 +17,12 @@ the LayerNorm, the bypass dropout and the clipping):
      to output_size, clipped in training: y_t.
 
 `MemoryCore.step` (and `__call__`) runs these in order: `control` (1-4),
-the access's `write` and `read` (5), `output` (6-7). `training` is an argument of every
-call, so one set of weights serves a training step (clipping and dropout on)
-and an evaluation pass (off). `dam.unroll` runs the same pieces over a
-sequence (in a rotated order; see there).
+the access's `write` and `read` (5), `output` (6-7). `training` is an
+argument of every call, so one set of weights serves a training step
+(clipping and dropout on) and an evaluation pass (off). `dam.unroll` runs
+the same pieces over a sequence (in a rotated order; see there): they are
+the fast loop's contract, `dam.contract.FastUnrollCore`, which `MemoryCore`
+declares.
 """
 
 import collections
@@ -28,6 +30,7 @@ import collections
 import sonnet as snt
 import tensorflow as tf
 
+from dam import contract
 from dam import dense
 
 CoreState = collections.namedtuple(
@@ -68,10 +71,12 @@ def glorot_uniform():
   return snt.initializers.VarianceScaling(1.0, 'fan_avg', 'uniform')
 
 
-class MemoryCore(snt.RNNCore):
+class MemoryCore(snt.RNNCore, contract.FastUnrollCore):
   """LSTM controller + memory access + output layer (see module docstring).
 
-  `dam.DAM` and `dam.DNC` build their access module and pass it in.
+  `dam.DAM` and `dam.DNC` build their access module and pass it in. The
+  pieces of a step are those `dam.contract.FastUnrollCore` lists, so
+  `dam.unroll` runs the core with its fast loop.
   """
 
   def __init__(self, access, output_size, hidden_size, clip_value,
@@ -311,8 +316,10 @@ class MemoryCore(snt.RNNCore):
     access = self._access
     controller = self.control(inputs, prev_state, training)
     written = access.write(controller.interface, prev_state.access_state)
-    read = access.read(controller.interface, written,
-                       prev_state.access_state.read_weights)
+    # The read gets what the fast loop hands it (`dam.contract`).
+    read = access.read(
+        contract.ReadInterface(access.read_interface(controller.interface)),
+        written, access.handover(prev_state.access_state).read_weights)
     output = self.output(controller.output, read.words, training,
                          dropout_noise)
     state = CoreState(access_output=read.words,

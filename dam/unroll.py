@@ -10,25 +10,22 @@ the one obvious way to choose between the two batch modes:
 
 Both run the same core and the same addressing kernel; the kernel never reads
 a Python int from a tensor's batch axis.
+
+Two loops: a core that provides the pieces of a step (`dam.contract`: the
+`dam.core.MemoryCore` of `dam.DAM` and `dam.DNC`) runs the fast loop below,
+rotated, with the output layer after it; any other Sonnet RNN core, of
+which `unroll` uses only `core(x_t, state)` and `core.initial_state`, runs
+the plain loop of `dam.plain_unroll`, with the same results.
 """
 
 import contextlib
 
 import tensorflow as tf
 
+from dam import contract
 from dam import core as core_lib
 from dam import dense
-
-
-def _batch_size(x):
-  """Static batch size of x if known, else a scalar tensor."""
-  return x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
-
-
-def _select(alive, new, old):
-  """Per-example choice: new where alive [B], else old; any rank."""
-  alive = tf.reshape(alive, [-1] + [1] * (len(new.shape) - 1))
-  return tf.where(alive, new, old)
+from dam import plain_unroll
 
 
 @contextlib.contextmanager
@@ -71,13 +68,18 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
   after its last step.
 
   The result is that of calling `core(x_t, state)` for t = 0 .. T - 1 (the
-  tests compare the two, values and gradients); the loop runs the same
-  pieces of each step in a rotated order, described in the loop below, and
-  the output layer runs after it on all steps at once.
+  tests compare the two, values and gradients). For a core with the pieces
+  of a step (`dam.contract.supports_fast_unroll`, e.g. a
+  `dam.core.MemoryCore`) the loop runs those pieces in a rotated order,
+  described in the loop below, and the output layer after it on all steps
+  at once; any other core runs step by step (`dam.plain_unroll.unroll`,
+  where `training` is passed on as `core(x_t, state, training=True)` and
+  `weight_gradients_after_loop` has no effect).
 
   Args:
-    core: a `dam.core.MemoryCore` (with its step pieces `control`, `output`
-      and `access`, and `built`).
+    core: a Sonnet RNN core: `core(x_t, state) -> (y_t, state)` and
+      `core.initial_state(batch_size)`; the fast loop also uses the pieces
+      `dam.contract.FastUnrollCore` lists.
     inputs: [B, T, D] (batch-major), T >= 1.
     sequence_length: optional int [B], each in [0, T]; None means all T steps.
     initial_state: optional state; `core.initial_state(B)` if None.
@@ -99,14 +101,23 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
       dropout (`core.dropout_noise`), drawn by the caller; None: drawn here.
       (`damrun.steps` draws them outside an XLA-compiled step: XLA:CPU's
       Philox ran ~3x slower than TensorFlow's kernel, which also gives the
-      same draws in every execution mode.)
+      same draws in every execution mode.) Only for the fast loop.
 
   Returns:
     (outputs [B, T, output_size], final state).
   """
   inputs = _check_inputs(inputs)
+  if not contract.supports_fast_unroll(core):
+    if dropout_noise is not None:
+      raise ValueError(
+          f"dropout_noise needs a core with the fast loop's pieces; "
+          f'{type(core).__name__} lacks {contract.missing(core)} '
+          f'(dam.contract.FastUnrollCore).')
+    return plain_unroll.unroll(core, inputs, sequence_length, initial_state,
+                               training, freeze_finished)
   if initial_state is None:
-    initial_state = core.initial_state(_batch_size(inputs), inputs.dtype)
+    initial_state = core.initial_state(plain_unroll.batch_size(inputs),
+                                       inputs.dtype)
   if sequence_length is not None:
     sequence_length = tf.cast(sequence_length, tf.int32)
   noise = _noise(core, inputs, training, dropout_noise)
@@ -151,7 +162,9 @@ def unroll_packed(core, inputs, sequence_length, training=False, levels=4,
   padded tokens are real).
 
   Args:
-    core: as `unroll`.
+    core: as `unroll`. A core without the pieces of the fast loop
+      (`dam.contract.supports_fast_unroll`) is not packed: it runs
+      `unroll`'s plain loop over all rows, which gives the same outputs.
     inputs: [B, T, D] with a static B.
     sequence_length: int [B], each in [0, T].
     training, weight_gradients_after_loop, dropout_noise: as `unroll`.
@@ -167,6 +180,9 @@ def unroll_packed(core, inputs, sequence_length, training=False, levels=4,
     raise ValueError('unroll_packed needs a static batch size (the rows of '
                      'its windows are static); use unroll for a dynamic '
                      'batch.')
+  if not contract.supports_fast_unroll(core):
+    return unroll(core, inputs, sequence_length, training=training,
+                  freeze_finished=False, dropout_noise=dropout_noise)[0]
   counts = row_levels(batch, levels)
   sequence_length = tf.cast(sequence_length, tf.int32)
   noise = _noise(core, inputs, training, dropout_noise)
@@ -227,10 +243,8 @@ def _noise(core, inputs, training, dropout_noise):
                        f'shape {inputs.shape}, got {noise.shape}; draw it '
                        f'with core.dropout_noise(time, batch).')
     return noise
-  if hasattr(core, 'dropout_noise'):
-    shape = tf.shape(inputs)
-    return core.dropout_noise(shape[1], _batch_size(inputs))
-  return None
+  return core.dropout_noise(tf.shape(inputs)[1],
+                            plain_unroll.batch_size(inputs))
 
 
 def _rows(x, rows):
@@ -245,7 +259,7 @@ def _run_windows(core, time_major, initial_state, windows, training,
   """The time loop: runs `core` over windows of steps and rows.
 
   Args:
-    core: the core.
+    core: the core, a `dam.contract.FastUnrollCore`.
     time_major: the inputs [T, B, D].
     initial_state: the state before step 0, B rows.
     windows: [(rows, begin, end)]: steps begin .. end - 1 (end > begin; the
@@ -288,14 +302,15 @@ def _run_windows(core, time_major, initial_state, windows, training,
     the output y_t is computed after the loop, and the state. `handover` is
     `access.handover` of the access state after step t - 1, `prev_state`
     that whole state (only used to freeze, else None)."""
-    read = access.read(controller.interface, written, handover.read_weights)
+    read = access.read(contract.ReadInterface(controller.interface), written,
+                       handover.read_weights)
     state = core_lib.CoreState(access_output=read.words,
                                access_state=access.state(written, read),
                                controller_state=controller.state)
     if prev_state is not None:
       alive = t < _rows(sequence_length, rows)
-      state = tf.nest.map_structure(lambda n, o: _select(alive, n, o),
-                                    state, prev_state)
+      state = tf.nest.map_structure(
+          lambda n, o: plain_unroll.select(alive, n, o), state, prev_state)
     return (controller.output, read.words), state
 
   # The rotation. The loop body at t finishes step t - 1 and starts step t:
@@ -433,8 +448,9 @@ def _outputs(core, controller_outputs, read_words, noise, sequence_length,
 def build(core, input_size, dtype=tf.float32):
   """Creates the core's variables, if it has none, with one step on a batch
   of one (eager, or traced into the enclosing `tf.function`, where nothing
-  uses its result)."""
-  if not core.built:
+  uses its result). A core without `built` (`dam.contract.FastUnrollCore`)
+  is left alone: the plain loop runs its first step before its loop."""
+  if not getattr(core, 'built', True):
     core(tf.zeros([1, input_size], dtype), core.initial_state(1, dtype))
   return core
 
