@@ -71,9 +71,13 @@ def read_config(run_dir):
     raise EvalError(f'No run at {run_dir.root} (no config.json): train one '
                     f'with `python train.py --mode=bAbI --name=...` or pass '
                     f'the right --name / --info_dir.')
-  if config.get('mode') != 'bAbI':
+  from tasks import babi  # pylint: disable=g-import-not-at-top
+  from tasks import registry  # pylint: disable=g-import-not-at-top
+  name = registry.canonical(config.get('mode'))
+  if name is None or registry.get(name) is not babi.BabiTask:
     raise EvalError(f'The run in {run_dir.root} is a {config.get("mode")!r} '
-                    f'run, not bAbI: eval.py evaluates bAbI checkpoints.')
+                    f'run, not {registry.name_of(babi.BabiTask)}: eval.py '
+                    f'evaluates bAbI checkpoints.')
   return config
 
 

@@ -140,11 +140,14 @@ def main(argv):
   print(f'Training examples by point count: {counts}; test examples: ' +
         ', '.join(f'{name} {sum(len(b.inputs) for b in batches)}'
                   for name, batches in test_sets.items()), flush=True)
+  from damrun import resume_flags  # pylint: disable=g-import-not-at-top
   from damrun import trainer  # pylint: disable=g-import-not-at-top
+  from tasks import registry  # pylint: disable=g-import-not-at-top
   return cli.run(
-      task, 'ConvexHull',
+      task, registry.name_of(convex_hull.ConvexHullTask),
       dict(max_n=FLAGS.max_n,
-           flags=trainer.flag_record(FLAGS, (sys.argv[0], cli.__name__))),
+           flags=resume_flags.flag_record(FLAGS,
+                                          (sys.argv[0], cli.__name__))),
       evaluation=trainer.Evaluation(
           sets={name: (lambda batches=batches: batches)
                 for name, batches in test_sets.items()},

@@ -48,19 +48,21 @@ cli.positive_integers('num_vectors', 'vector_size', 'test_examples')
 
 def main(argv):
   cli.check_no_arguments(argv)
+  from damrun import resume_flags  # pylint: disable=g-import-not-at-top
   from damrun import trainer  # pylint: disable=g-import-not-at-top
   from tasks import nth_farthest  # pylint: disable=g-import-not-at-top
+  from tasks import registry  # pylint: disable=g-import-not-at-top
   try:
-    task = nth_farthest.NthFarthestTask(
-        batch_size=FLAGS.batch_size, num_vectors=FLAGS.num_vectors,
-        vector_size=FLAGS.vector_size, p_re=FLAGS.p_re, seed=FLAGS.seed)
+    task = nth_farthest.NthFarthestTask.from_flags(
+        FLAGS.flag_values_dict(), FLAGS.batch_size, FLAGS.p_re, FLAGS.seed)
     test = task.test_set(FLAGS.test_examples)
   except ValueError as e:
     raise app.UsageError(str(e)) from e
   config = dict(num_vectors=FLAGS.num_vectors, vector_size=FLAGS.vector_size,
-                flags=trainer.flag_record(FLAGS, (sys.argv[0], cli.__name__)))
+                flags=resume_flags.flag_record(FLAGS,
+                                               (sys.argv[0], cli.__name__)))
   return cli.run(
-      task, 'NthFarthest', config,
+      task, registry.name_of(nth_farthest.NthFarthestTask), config,
       evaluation=trainer.Evaluation(
           sets={'test': lambda: nth_farthest.iterate_batches(
               test, FLAGS.eval_batch_size)},

@@ -8,10 +8,12 @@ The authors' command lines work as written, e.g. their Copy run:
       --bit_w=8 --min_length=8 --max_length=32 --training_iteration=10000 \
       --name=copy_dam
 
-With no flags: the Copy task at the authors' train.py defaults
-(`damrun.presets.TRAIN`). Checkpoints, TensorBoard logs, metrics.csv and
-summary.json go to info/<name>/; running the same command again resumes
-from the latest checkpoint.
+--mode takes the tasks that tasks/registry.py lists for train.py, in any
+case; each task builds itself from the flags it names
+(`tasks.base.Task.flag_args`). With no flags: the Copy task at the
+authors' train.py defaults (`damrun.presets.TRAIN`). Checkpoints,
+TensorBoard logs, metrics.csv and summary.json go to info/<name>/; running
+the same command again resumes from the latest checkpoint.
 """
 
 import sys
@@ -21,8 +23,11 @@ from absl import flags
 
 from damrun import cli
 from damrun import presets
+from tasks import registry
 
-MODES = ('Copy', 'AssociativeRecall', 'RepresentationRecall', 'bAbI')
+# The tasks of train.py's --mode (any case): the registry's, read when the
+# flags are defined (`tasks.registry`).
+MODES = tuple(registry.names('train.py'))
 _D = presets.TRAIN
 
 # The shared flags (with --embedding_size), the authors' train.py defaults.
@@ -83,26 +88,17 @@ flags.register_multi_flags_validator(
 
 def run_flags():
   """Every flag of this script, recorded in the run (flags.json) and
-  checked on resume (`damrun.trainer.CHANGEABLE_FLAGS`)."""
-  from damrun import trainer  # pylint: disable=g-import-not-at-top
-  return trainer.flag_record(FLAGS, (sys.argv[0], cli.__name__))
+  checked on resume (`damrun.resume_flags.CHANGEABLE_FLAGS`)."""
+  from damrun import resume_flags  # pylint: disable=g-import-not-at-top
+  return resume_flags.flag_record(FLAGS, (sys.argv[0], cli.__name__))
 
 
 def make_task(mode, seed, batch_size=None):
-  """The task generator of `mode` from the flags."""
-  from tasks import associative_recall  # pylint: disable=g-import-not-at-top
-  from tasks import copy as copy_task  # pylint: disable=g-import-not-at-top
-  from tasks import representation_recall  # pylint: disable=g-import-not-at-top
-  batch_size = batch_size or FLAGS.batch_size
-  common = dict(batch_size=batch_size, min_length=FLAGS.min_length,
-                max_length=FLAGS.max_length, p_re=FLAGS.p_re, seed=seed)
-  if mode == 'Copy':
-    return copy_task.CopyTask(bit_w=FLAGS.bit_w, **common)
-  if mode == 'AssociativeRecall':
-    return associative_recall.AssociativeRecallTask(
-        bit_w=FLAGS.bit_w, item_bit=FLAGS.item_bit, **common)
-  return representation_recall.RepresentationRecallTask(
-      N=FLAGS.N, bit_w=FLAGS.bit_w, num_bit=FLAGS.num_bit, **common)
+  """The task `mode` (`tasks.registry`) with its arguments from the flags
+  (`tasks.base.Task.from_flags`)."""
+  return registry.get(mode).from_flags(
+      FLAGS.flag_values_dict(), batch_size or FLAGS.batch_size, FLAGS.p_re,
+      seed)
 
 
 def train_babi():
@@ -124,7 +120,8 @@ def train_babi():
   print(f'bAbI {FLAGS.babi_set}: {len(data.train)} training stories, '
         f'{steps_per_epoch} steps per epoch of {FLAGS.batch_size}, lexicon '
         f'{data.vocab_size} words.', flush=True)
-  config = dict(mode='bAbI', embedding_size=FLAGS.embedding_size,
+  name = registry.name_of(babi.BabiTask)
+  config = dict(mode=name, embedding_size=FLAGS.embedding_size,
                 vocab_size=data.vocab_size, babi_set=FLAGS.babi_set,
                 lexicon_sha=babi.lexicon_fingerprint(data.lexicon),
                 length_limit=data.length_limit,
@@ -145,7 +142,7 @@ def train_babi():
         test=lambda model: babi_eval.test_row(
             model, data, presets.EVAL['batch_size']))
   return cli.run(
-      task, 'bAbI', config, evaluation=evaluation, phase_steps=phase_steps,
+      task, name, config, evaluation=evaluation, phase_steps=phase_steps,
       checkpoint_interval=(FLAGS.checkpoint_interval or 1) * steps_per_epoch,
       time_bucket=100,  # XLA: <= 8 compiled lengths (stories <= 800).
       embedding_size=FLAGS.embedding_size, picture=picture,
@@ -154,8 +151,9 @@ def train_babi():
 
 def main(argv):
   cli.check_no_arguments(argv)
-  mode = 'bAbI' if FLAGS.babi else FLAGS.mode
-  if mode == 'bAbI':
+  from tasks import babi  # pylint: disable=g-import-not-at-top
+  mode = registry.name_of(babi.BabiTask) if FLAGS.babi else FLAGS.mode
+  if registry.get(mode) is babi.BabiTask:
     return train_babi()
   from damrun import trainer  # pylint: disable=g-import-not-at-top
   try:

@@ -30,27 +30,32 @@ def _longest(command, *names):
               max_length=s['max_length'])
 
 
-# The authors' configurations (their commands, `damrun.presets.COMMANDS`).
-# `batch` is the authors' batch size; `time` the longest sequence timed;
-# bAbI's lexicon (160 words) is that of en-10k.
+# The authors' configurations (their commands, `damrun.presets.COMMANDS`):
+# `task` a `tasks.registry` name, `task_args` its constructor arguments
+# (`tasks.base.Task.synthetic`; bAbI: `time`, the story length timed, and
+# the lexicon of en-10k, 160 words). `batch` is the authors' batch size.
+_BABI_LEXICON = 160
 CONFIGS = {
-    'copy': _config('copy', 'copy', task_args=_longest('copy', 'bit_w',
+    'copy': _config('copy', 'Copy', task_args=_longest('copy', 'bit_w',
                                                        'p_re')),
-    'ar': _config('associative_recall', 'ar', task_args=_longest(
-        'associative_recall', 'bit_w', 'item_bit', 'p_re')),
-    'rr': _config('representation_recall', 'rr', task_args=_longest(
-        'representation_recall', 'N', 'bit_w', 'num_bit')),
-    'babi200': _config('babi', 'babi', time=200, scalable=True,
-                       vocab_size=160,
+    'ar': _config('associative_recall', 'AssociativeRecall',
+                  task_args=_longest('associative_recall', 'bit_w',
+                                     'item_bit', 'p_re')),
+    'rr': _config('representation_recall', 'RepresentationRecall',
+                  task_args=_longest('representation_recall', 'N', 'bit_w',
+                                     'num_bit')),
+    'babi200': _config('babi', 'bAbI', scalable=True,
                        embedding_size=presets.TRAIN['embedding_size'],
-                       task_args=dict(p_re=presets.settings('babi')['p_re'])),
-    'babi800': _config('babi', 'babi', time=800, scalable=True,
-                       vocab_size=160,
+                       task_args=dict(p_re=presets.settings('babi')['p_re'],
+                                      time=200, vocab_size=_BABI_LEXICON)),
+    'babi800': _config('babi', 'bAbI', scalable=True,
                        embedding_size=presets.TRAIN['embedding_size'],
-                       task_args=dict(p_re=presets.settings('babi')['p_re'])),
-    'nfar': _config('nth_farthest', 'nfar', scalable=True, task_args=dict(
-        p_re=presets.settings('nth_farthest')['p_re'])),
-    'convexhull': _config('convex_hull', 'convexhull', scalable=True,
+                       task_args=dict(p_re=presets.settings('babi')['p_re'],
+                                      time=800, vocab_size=_BABI_LEXICON)),
+    'nfar': _config('nth_farthest', 'NthFarthest', scalable=True,
+                    task_args=dict(
+                        p_re=presets.settings('nth_farthest')['p_re'])),
+    'convexhull': _config('convex_hull', 'ConvexHull', scalable=True,
                           task_args=dict(
                               max_n=presets.CONVEX_HULL['max_n'],
                               p_re=presets.settings('convex_hull')['p_re'])),
@@ -80,50 +85,11 @@ def batch_size_of(config, scale):
 
 
 def make_task(config, batch_size, seed=0):
-  """The task of a configuration (`tasks.base.Task`) and one batch of it."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  kind, args = config['task'], dict(config.get('task_args', {}))
-  if kind == 'babi':
-    # Stories of exactly `time` random tokens (timing does not depend on the
-    # words), one answer token in ten.
-    from tasks import babi  # pylint: disable=g-import-not-at-top
-    rng = np.random.default_rng(seed)
-    t, v = config['time'], config['vocab_size']
-    stories = []
-    for _ in range(batch_size):
-      inputs = rng.integers(babi.ANSWER + 1, v, size=t).astype(np.int32)
-      answers = rng.random(t) < 0.1
-      inputs[answers] = babi.ANSWER
-      targets = np.where(answers, rng.integers(babi.ANSWER + 1, v, size=t),
-                         inputs).astype(np.int32)
-      stories.append(babi.Story(inputs, targets, np.zeros(t, bool), 1))
-    task = babi.BabiTask(stories, v, batch_size, seed=seed, max_time=t,
-                         **args)
-  elif kind == 'copy':
-    from tasks import copy as task_lib  # pylint: disable=g-import-not-at-top
-    task = task_lib.CopyTask(batch_size=batch_size, seed=seed, **args)
-  elif kind == 'ar':
-    from tasks import associative_recall  # pylint: disable=g-import-not-at-top
-    task = associative_recall.AssociativeRecallTask(
-        batch_size=batch_size, seed=seed, **args)
-  elif kind == 'rr':
-    from tasks import representation_recall  # pylint: disable=g-import-not-at-top
-    task = representation_recall.RepresentationRecallTask(
-        batch_size=batch_size, seed=seed, **args)
-  elif kind == 'nfar':
-    from tasks import nth_farthest  # pylint: disable=g-import-not-at-top
-    task = nth_farthest.NthFarthestTask(batch_size=batch_size, seed=seed,
-                                        **args)
-  elif kind == 'convexhull':
-    from tasks import convex_hull  # pylint: disable=g-import-not-at-top
-    rng = np.random.default_rng(seed)
-    n = args['max_n']
-    points, hulls = convex_hull.generate_examples(batch_size, n, n, rng)
-    task = convex_hull.ConvexHullTask({n: (points, hulls)},
-                                      batch_size=batch_size, seed=seed,
-                                      **args)
-  else:
-    raise ValueError(f'unknown task {kind!r}')
+  """The task of a configuration (`tasks.base.Task`, its registered class's
+  `synthetic`: no data files) and one batch of it."""
+  from tasks import registry  # pylint: disable=g-import-not-at-top
+  task = registry.get(config['task']).synthetic(
+      batch_size, seed=seed, **config.get('task_args', {}))
   return task, task.next_batch()
 
 
@@ -151,7 +117,7 @@ def build_case(name, model_name, mode, scale):
       memory_size=config['memory_size'], word_size=config['word_size'],
       num_reads=config['num_reads'], num_blocks=config['num_blocks'],
       mlp_sizes=config['mlp_sizes'], seed=0)
-  model = model_lib.SequenceModel(core, config.get('vocab_size'),
+  model = model_lib.SequenceModel(core, task.vocab_size,
                                   config.get('embedding_size'))
   optimizer = optimizers.make_optimizer(config['optimizer'],
                                         config['learning_rate'])

@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # pylint: disable=g-import-not-at-top
 
+from bench import cases  # pylint: disable=g-import-not-at-top
 from bench.machine import machine  # pylint: disable=g-import-not-at-top
 from dam import model as model_lib  # pylint: disable=g-import-not-at-top
 from damrun import plots  # pylint: disable=g-import-not-at-top
@@ -35,38 +36,44 @@ flags.DEFINE_integer('repeats', 5, 'Timed calls per configuration.')
 flags.DEFINE_string('output', None, 'Also write the JSON here.')
 FLAGS = flags.FLAGS
 
-# (name, core settings, input: ('bits', D) or ('tokens', V, embedding),
-# time steps): the authors' Copy (longest sequence) and bAbI (a 200-token
-# story) models.
-CONFIGS = (
-    ('copy', dict(output_size=10, hidden_size=128, memory_size=64,
-                  word_size=36, num_reads=1, num_blocks=2), ('bits', 10), 66),
-    ('babi', dict(output_size=160, hidden_size=256, memory_size=128,
-                  word_size=48, num_reads=4, num_blocks=2),
-     ('tokens', 160, 64), 200),
-)
+# (name, `bench.cases` configuration): the authors' Copy (its longest
+# sequence) and bAbI (a 200-token story) models; the input and output sizes
+# and the length come from the configuration's task.
+CONFIGS = (('copy', 'copy'), ('babi', 'babi200'))
 
 
-def _model(settings, inputs, use_dam):
-  core = model_lib.build_core(use_dam=use_dam, seed=0, **settings)
-  if inputs[0] == 'tokens':
-    return model_lib.SequenceModel(core, inputs[1], inputs[2])
+def _model(config, task, use_dam):
+  core = model_lib.build_core(
+      task.output_size, use_dam=use_dam, hidden_size=config['hidden_size'],
+      memory_size=config['memory_size'], word_size=config['word_size'],
+      num_reads=config['num_reads'], num_blocks=config['num_blocks'],
+      mlp_sizes=config['mlp_sizes'], seed=0)
+  if task.vocab_size:
+    return model_lib.SequenceModel(core, task.vocab_size,
+                                   config['embedding_size'])
   return model_lib.SequenceModel(core)
 
 
-def _batch(inputs, steps, rng):
-  if inputs[0] == 'tokens':
-    x = rng.integers(4, inputs[1], size=[1, steps]).astype(np.int32)
+def _batch(task, rng):
+  """One example of the task's longest length: random bits, or random
+  token ids past the reserved ones (bAbI)."""
+  steps = task.max_time
+  if task.vocab_size:
+    x = rng.integers(4, task.vocab_size, size=[1, steps]).astype(np.int32)
   else:
-    x = rng.integers(0, 2, size=[1, steps, inputs[1]]).astype(np.float32)
+    x = rng.integers(0, 2, size=[1, steps, task.input_size]).astype(
+        np.float32)
   zeros = np.zeros([1, steps], np.float32)
   return base.Batch(x, x, np.array([steps], np.int32), zeros, zeros)
 
 
-def measure(name, settings, inputs, steps, use_dam, repeats):
+def measure(name, config_name, use_dam, repeats):
   rng = np.random.default_rng(0)
-  recorder = pictures.Recorder(_model(settings, inputs, use_dam))
-  batch = _batch(inputs, steps, rng)
+  config = cases.CONFIGS[config_name]
+  task, _ = cases.make_task(config, 1)
+  recorder = pictures.Recorder(_model(config, task, use_dam))
+  batch = _batch(task, rng)
+  steps = task.max_time
   start = time.perf_counter()
   pictures.memory_picture(recorder, batch)
   first = time.perf_counter() - start
@@ -91,8 +98,8 @@ def measure(name, settings, inputs, steps, use_dam, repeats):
 
 def main(argv):
   del argv
-  results = [measure(name, settings, inputs, steps, use_dam, FLAGS.repeats)
-             for name, settings, inputs, steps in CONFIGS
+  results = [measure(name, config_name, use_dam, FLAGS.repeats)
+             for name, config_name in CONFIGS
              for use_dam in (True, False)]
   for row in results:
     print(json.dumps(row))

@@ -29,22 +29,32 @@ leaving --info_dir, ...) are refused when the flags are parsed, before
 anything is written; `run_main` prints a script's own argument errors as
 one line.
 
-`run(task, ...)` builds the model, the optimizer and the
-`damrun.trainer.Trainer` from the flags and trains. This module imports
-neither TensorFlow nor the model at import time, so `--help` and flag
-errors answer at once.
+The scripts reach the rest through this module too: `run(task, ...)`
+(`damrun.training_run`) builds the model, the optimizer and the
+`damrun.trainer.Trainer` from the flags and trains; `set_precision`,
+`precision_note` and `mlp_sizes` come from `damrun.build`. None of these
+modules imports TensorFlow or the model at import time, so `--help` and
+flag errors answer at once.
 """
 
-import contextlib
-import dataclasses
 import math
-import os
 import sys
 
 from absl import app
 from absl import flags
 
+from damrun import build
+from damrun import training_run
+
 FLAGS = flags.FLAGS
+
+# What the scripts use of `damrun.build` and `damrun.training_run`, reached
+# through this module with the flags.
+mlp_sizes = build.mlp_sizes
+precision_note = build.precision_note
+set_precision = build.set_precision
+run = training_run.run
+
 
 # -- validators ----------------------------------------------------------------
 
@@ -57,16 +67,6 @@ def positive_integers(*names):
   for name in names:
     flags.register_validator(name, lambda v: v is None or v >= 1,
                              message=f'--{name} must be a positive integer.')
-
-
-def _parse_sizes(text):
-  """'256,256' -> (256, 256); '' -> (); None if malformed."""
-  parts = [p.strip() for p in (text or '').split(',') if p.strip()]
-  try:
-    sizes = tuple(int(p) for p in parts)
-  except ValueError:
-    return None
-  return sizes if all(s > 0 for s in sizes) else None
 
 
 # -- the flag groups -----------------------------------------------------------
@@ -107,7 +107,7 @@ def define_model_flags(defaults, embedding=False):
   flags.register_validator('clip_value', lambda v: v >= 0.,
                            message='--clip_value must be >= 0 (0: off).')
   flags.register_validator(
-      'mlp_sizes', lambda v: _parse_sizes(v) is not None,
+      'mlp_sizes', lambda v: build.parse_sizes(v) is not None,
       message='--mlp_sizes must be comma-separated positive integers, e.g. '
       '"256,256", or "" for none.')
 
@@ -264,92 +264,7 @@ def define_flags(defaults, embedding=False):
   define_strategy_flags()
 
 
-# -- reading the flags ---------------------------------------------------------
-
-
-def set_precision(tf32=None):
-  """Applies --tf32 (or `tf32`) to TensorFlow; returns the setting.
-
-  TensorFlow (>= 2.4) runs float32 matmuls as TF32 on Ampere and newer
-  GPUs unless told otherwise; the authors' numbers are full FP32.
-  """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  tf32 = FLAGS.tf32 if tf32 is None else bool(tf32)
-  tf.config.experimental.enable_tensor_float_32_execution(tf32)
-  return tf32
-
-
-def precision_note():
-  """One line saying what the matmul precision is (for the log)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  if tf.config.experimental.tensor_float_32_execution_enabled():
-    return 'TF32 matmuls allowed on GPUs (--tf32)'
-  return 'full FP32 (TF32 off; --tf32 allows it on GPUs)'
-
-
-def make_strategy():
-  """The --strategy's `tf.distribute` strategy (None for 'default'), after
-  splitting the CPU into --cpu_devices logical devices.
-
-  Must run before TensorFlow initialises its devices (the first op).
-
-  Raises:
-    app.UsageError: --cpu_devices after TensorFlow started, or
-      multi_worker without TF_CONFIG.
-  """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  if FLAGS.cpu_devices:
-    cpu = tf.config.list_physical_devices('CPU')[0]
-    try:
-      tf.config.set_logical_device_configuration(
-          cpu, [tf.config.LogicalDeviceConfiguration()] * FLAGS.cpu_devices)
-    except RuntimeError as e:
-      raise app.UsageError(f'--cpu_devices: {e}') from e
-  if FLAGS.strategy == 'default':
-    return None
-  if FLAGS.strategy == 'mirrored':
-    devices = ([d.name for d in tf.config.list_logical_devices('GPU')] or
-               [d.name for d in tf.config.list_logical_devices('CPU')])
-    return tf.distribute.MirroredStrategy(devices)
-  if 'TF_CONFIG' not in os.environ:
-    raise app.UsageError(
-        '--strategy=multi_worker needs TF_CONFIG, the cluster and this '
-        'worker\'s place in it, e.g. TF_CONFIG=\'{"cluster": {"worker": '
-        '["host1:12345", "host2:12345"]}, "task": {"type": "worker", '
-        '"index": 0}}\' (docs/distributed.md).')
-  return tf.distribute.MultiWorkerMirroredStrategy()
-
-
-def worker(strategy):
-  """(is_chief, task id) of this process in a multi-worker `strategy`
-  ((True, 0) otherwise): the chief is task 'chief', or worker 0 of a
-  cluster without one."""
-  resolver = getattr(strategy, 'cluster_resolver', None)
-  if resolver is None or not resolver.task_type:
-    return True, 0
-  task_type, task_id = resolver.task_type, resolver.task_id or 0
-  has_chief = 'chief' in resolver.cluster_spec().as_dict()
-  chief = task_type == 'chief' or (task_type == 'worker' and task_id == 0
-                                   and not has_chief)
-  return chief, task_id
-
-
-def mlp_sizes():
-  """The --mlp_sizes flag as a tuple of ints."""
-  return _parse_sizes(FLAGS.mlp_sizes)
-
-
-def model_config():
-  """The shared settings a checkpoint depends on (for config.json)."""
-  return dict(
-      dam=FLAGS.dam, hidden_size=FLAGS.hidden_size,
-      memory_address_size=FLAGS.memory_address_size,
-      memory_length_size=FLAGS.memory_length_size,
-      num_write_heads=FLAGS.num_write_heads,
-      num_read_heads=FLAGS.num_read_heads,
-      num_memory_blocks=FLAGS.num_memory_blocks if FLAGS.dam else 1,
-      mlp_sizes=list(mlp_sizes()), batch_size=FLAGS.batch_size,
-      optimizer=FLAGS.optimizer)
+# -- the scripts' main ---------------------------------------------------------
 
 
 def run_main(main):
@@ -372,138 +287,3 @@ def check_no_arguments(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]} (a flag missing '
                          f'its "--", or a line break without "\\"?)')
-
-
-def build_model(output_size, vocab_size=None, embedding_size=None,
-                row_levels=1):
-  """The DAM (`--dam=True`) or DNC core from the model flags, unrolled.
-
-  Args:
-    output_size: O, width of the core's output.
-    vocab_size: with token inputs (bAbI), the embedding's vocabulary; None
-      for vector inputs.
-    embedding_size: the embedding's width (with `vocab_size`).
-    row_levels: see `dam.model.SequenceModel` (training on sequences of
-      unequal lengths).
-
-  Returns:
-    A `dam.model.SequenceModel`.
-  """
-  from dam import model as model_lib  # pylint: disable=g-import-not-at-top
-  core = model_lib.build_core(
-      output_size, use_dam=FLAGS.dam, hidden_size=FLAGS.hidden_size,
-      memory_size=FLAGS.memory_address_size,
-      word_size=FLAGS.memory_length_size, num_reads=FLAGS.num_read_heads,
-      num_writes=FLAGS.num_write_heads, num_blocks=FLAGS.num_memory_blocks,
-      keep_prob=FLAGS.keep_prob, clip_value=FLAGS.clip_value,
-      mlp_sizes=mlp_sizes(), seed=FLAGS.seed)
-  if vocab_size:
-    return model_lib.SequenceModel(core, vocab_size, embedding_size,
-                                   row_levels=row_levels)
-  return model_lib.SequenceModel(core, row_levels=row_levels)
-
-
-def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
-        phase_steps=None, time_bucket=None, embedding_size=None,
-        picture=None, row_levels=1):
-  """Builds the model, the optimizer and the trainer from the flags; trains.
-
-  Args:
-    task: the training task (`tasks.base.Task`); its `output_size` is the
-      core's output width, its `vocab_size` (if any) the embedding's.
-    task_name: for messages and config.json.
-    config: task settings saved in config.json with `model_config()`.
-    evaluation: a `damrun.trainer.Evaluation` (held-out batches, fixed
-      test sets), or None.
-    checkpoint_interval: steps between checkpoints (default:
-      --checkpoint_interval).
-    phase_steps: see `damrun.trainer.Settings` (bAbI epochs, fine-tuning).
-    time_bucket: with XLA, pad the time axis to a multiple of this (None:
-      to the task's longest length).
-    embedding_size: the embedding width of a token task (bAbI).
-    picture: a `Batch` of one fixed example whose memory picture goes to
-      TensorBoard at each evaluation (with --memory_pictures).
-    row_levels: see `dam.model.SequenceModel`.
-
-  Returns:
-    The process exit code: 0; 1 when training stopped on a non-finite loss
-    or exploded weights (nothing bad was saved); 2 on a refused resume.
-  """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from dam import optimizers  # pylint: disable=g-import-not-at-top
-  from damrun import checkpoints  # pylint: disable=g-import-not-at-top
-  from damrun import rundir  # pylint: disable=g-import-not-at-top
-  from damrun import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
-
-  run_dir = rundir.RunDirectory(FLAGS.name, FLAGS.info_dir)
-  if picture is not None and FLAGS.memory_pictures:
-    evaluation = dataclasses.replace(
-        evaluation or trainer_lib.Evaluation(), picture=picture)
-  strategy = make_strategy()
-  replicas = strategy.num_replicas_in_sync if strategy else 1
-  chief, task_id = worker(strategy)
-  restore_directory = None
-
-  def log(line):
-    print(line, flush=True)
-
-  if not chief:
-    # Another worker of a multi-worker run: it resumes from the chief's
-    # checkpoints and writes its files (checkpoints included: every worker
-    # must save) to <run>/worker<id>/; the chief reports.
-    restore_directory = run_dir.checkpoint
-    run_dir = rundir.RunDirectory(os.path.join(FLAGS.name,
-                                               f'worker{task_id}'),
-                                  FLAGS.info_dir)
-    log = lambda line: None  # pylint: disable=unnecessary-lambda-assignment
-  if task.batch_size % replicas:
-    from damrun import steps  # pylint: disable=g-import-not-at-top
-    try:
-      steps.check_divisible(task.batch_size, strategy)
-    except ValueError as e:
-      raise app.UsageError(str(e)) from e
-  set_precision()
-  tf.random.set_seed(FLAGS.seed)
-  with strategy.scope() if strategy else contextlib.nullcontext():
-    model = build_model(task.output_size, task.vocab_size, embedding_size,
-                        row_levels)
-    optimizer = optimizers.make_optimizer(
-        FLAGS.optimizer, FLAGS.learning_rate, momentum=FLAGS.momentum,
-        epsilon=FLAGS.optimizer_epsilon)
-  settings = trainer_lib.Settings(
-      total_steps=FLAGS.training_iteration,
-      max_grad_norm=FLAGS.max_grad_norm,
-      report_interval=FLAGS.report_interval,
-      checkpoint_interval=checkpoint_interval or FLAGS.checkpoint_interval,
-      keep_checkpoints=FLAGS.keep_checkpoints or None,
-      phase_steps=phase_steps, jit_compile=FLAGS.jit_compile,
-      time_bucket=time_bucket,
-      checkpoint_seconds=60. * FLAGS.checkpoint_minutes or None)
-  try:
-    trainer = trainer_lib.Trainer(
-        model, task, optimizer, run_dir, settings, evaluation,
-        config=dict(task=task_name, **model_config(), **config),
-        run_info=dict(
-            tf32=tf.config.experimental.tensor_float_32_execution_enabled(),
-            reproduce_quirks=FLAGS.reproduce_quirks,
-            strategy=FLAGS.strategy, replicas=replicas),
-        log=log, strategy=strategy, restore_directory=restore_directory)
-  except (rundir.ConfigMismatchError, checkpoints.CheckpointError) as e:
-    print(f'{sys.argv[0]}: {e}', file=sys.stderr)
-    return 2
-  params = sum(int(tf.size(v)) for v in trainer.variables)
-  replicas_note = (f'; {replicas} replicas (--strategy={FLAGS.strategy})'
-                   if strategy else '')
-  log(f'{"DAM" if FLAGS.dam else "DNC"} on {task_name}: {params:,} '
-      f'parameters; run directory {run_dir.root}; {precision_note()}; '
-      f'{"" if FLAGS.reproduce_quirks else "no "}original-code quirks'
-      f'{" (--noreproduce_quirks)" if not FLAGS.reproduce_quirks else ""}'
-      f'{replicas_note}.')
-  try:
-    summary = trainer.train()
-  except FloatingPointError as e:  # A non-finite loss or exploded weights.
-    print(f'{sys.argv[0]}: {e}', file=sys.stderr)
-    return 1
-  log(f'Done: {summary["steps"]} steps, {summary["steps_per_sec"] or 0:.2f} '
-      f'steps/s; summary in {run_dir.summary}')
-  return 0

@@ -11,7 +11,9 @@ import json
 import os
 
 from damrun import checkpoints
+from damrun import presets
 from damrun import rundir
+from tasks import registry
 
 SavedRun = collections.namedtuple('SavedRun', ('run_dir', 'config', 'flags'))
 SavedRun.__doc__ = """A run directory and what it recorded.
@@ -23,9 +25,11 @@ Fields:
     a run started before flags were recorded).
 """
 
-# config.json's 'task' of the DAM / DNC scripts.
-TASKS = ('Copy', 'AssociativeRecall', 'RepresentationRecall', 'bAbI',
-         'NthFarthest', 'ConvexHull')
+# The defaults of the scripts that train the registered tasks
+# (`tasks.registry`): what a run recorded no flag for.
+SCRIPT_DEFAULTS = {'train.py': presets.TRAIN,
+                   'run_nfar.py': presets.NTH_FARTHEST,
+                   'run_convexhull.py': presets.CONVEX_HULL}
 
 
 class SavedRunError(Exception):
@@ -53,19 +57,21 @@ def open_run(name, info_dir='info', need_checkpoint=True):
   except rundir.RunDirError as e:
     raise SavedRunError(str(e)) from None
   if config is None:
+    scripts = registry.scripts()
     raise SavedRunError(
         f'No run at {run_dir.root} (no config.json): pass the --name (and '
-        f'--info_dir) of a run trained with train.py, run_nfar.py or '
-        f'run_convexhull.py.')
+        f'--info_dir) of a run trained with {", ".join(scripts[:-1])} or '
+        f'{scripts[-1]}.')
   if config.get('model') == 'KV-MemNN':
     raise SavedRunError(
         f'{run_dir.root} is a KV-MemNN run (run_kvmemnn.py): it has no '
         f'DNC-style memory to draw. Its learning curves: python '
         f'visualize.py --curves {run_dir.root}')
-  if config.get('task') not in TASKS:
+  if registry.canonical(config.get('task')) is None:
     raise SavedRunError(
         f'{run_dir.config} names the task {config.get("task")!r}, not one '
-        f'of {", ".join(TASKS)}: is this a run directory of this project?')
+        f'of {", ".join(registry.names())} (tasks/registry.py): is this a '
+        f'run directory of this project?')
   if need_checkpoint and not checkpoints.intact_steps(run_dir.checkpoint):
     raise SavedRunError(
         f'The run {run_dir.root} has no checkpoint yet (checkpoints are '
@@ -80,6 +86,19 @@ def open_run(name, info_dir='info', need_checkpoint=True):
     except (OSError, ValueError) as e:
       raise SavedRunError(f'Cannot read {flags_path}: {e}') from None
   return SavedRun(run_dir, config, flags)
+
+
+def settings(run):
+  """A run's settings: flag name -> value, its flags.json over its
+  config.json over the defaults of the script that trains its task
+  (`SCRIPT_DEFAULTS`), what `tasks.base.Task.reopen` reads."""
+  script = registry.entry(run.config['task']).script
+  return {**SCRIPT_DEFAULTS.get(script, {}), **run.config, **run.flags}
+
+
+def task_class(run):
+  """The task class of a run (`tasks.registry`)."""
+  return registry.get(run.config['task'])
 
 
 def build_model(config, output_size, input_size=None, vocab_size=None,

@@ -35,6 +35,8 @@ class AssociativeRecallTask(example.ExampleTask):
     batch_size, p_re, bit_w, item_bit, min_length, max_length: the flags.
   """
 
+  flag_args = example.ExampleTask.flag_args + ('bit_w', 'item_bit')
+
   def __init__(self, batch_size=16, bit_w=8, item_bit=3, min_length=2,
                max_length=8, p_re=0.0, seed=None):
     """Args are the authors' flags (their defaults); seed: data/MRL seed.

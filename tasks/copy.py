@@ -32,6 +32,8 @@ class CopyTask(example.ExampleTask):
     batch_size, p_re, bit_w, min_length, max_length: the flags.
   """
 
+  flag_args = example.ExampleTask.flag_args + ('bit_w',)
+
   def __init__(self, batch_size=16, bit_w=8, min_length=8, max_length=32,
                p_re=0.0, seed=None):
     """Args are the authors' flags (their defaults); seed: data/MRL seed.

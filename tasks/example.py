@@ -79,17 +79,21 @@ class ExampleTask(base.Task):
   """A task of examples with a length range and sigmoid outputs.
 
   Subclasses set `input_size`, `output_size`, `max_time` and
-  `answer_channels` and implement `_example()`.
+  `answer_channels`, add their constructor's flags to `flag_args` and
+  implement `_example()`.
 
   Attributes:
     min_length, max_length: the inclusive length range (items / queries).
     answer_channels: slice of the output channels that carry data (the bit
       metrics count these).
     report_metrics: (('accuracy', 'acc'), ('bit_accuracy', 'bit_acc')).
+    flag_args: ('min_length', 'max_length') and a subclass's own (train.py's
+      flags).
   """
 
   answer_channels = None
   report_metrics = (('accuracy', 'acc'), ('bit_accuracy', 'bit_acc'))
+  flag_args = ('min_length', 'max_length')
 
   def __init__(self, batch_size, min_length, max_length, p_re, seed,
                min_length_floor=1):

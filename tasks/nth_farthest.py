@@ -127,7 +127,13 @@ class NthFarthestTask(two_head.TwoHeadTask):
     max_time: N.
     answer_channels: slice(input_size, input_size + num_classes), the logits.
     report_metrics: (('mrl_loss', 'mrl'), ('answer_accuracy', 'acc')).
+    test: a reopened task's fixed test set (`reopen`), else None.
   """
+
+  flag_args = ('num_vectors', 'vector_size')
+  fixed_examples = True
+  picture = 'nth_farthest'
+  test = None
 
   def __init__(self, batch_size=1600, num_vectors=8, vector_size=16,
                p_re=0.0, seed=None):
@@ -154,6 +160,37 @@ class NthFarthestTask(two_head.TwoHeadTask):
   def test_set(self, num_examples=TEST_SET_SIZE, seed=TEST_SET_SEED):
     """The fixed test set at this task's sizes (module `test_set`)."""
     return test_set(num_examples, self.num_vectors, self.vector_size, seed)
+
+  @classmethod
+  def reopen(cls, settings, seed=0, data_dir=None):
+    """The task of a saved run with its fixed test set of
+    settings['test_examples'] examples (`tasks.base.Task.reopen`)."""
+    del data_dir  # generated
+    task = cls.from_flags(settings, 1, 0., seed)
+    task.test = task.test_set(settings['test_examples'])
+    return task
+
+  def example(self, index=None, seed=0, subtask=None):
+    """Example `index` of the test set (None: one picked with `seed`)."""
+    del subtask
+    count = len(self.test.seq_len)
+    i = base.pick(index, count, 'the Nth Farthest test set', seed)
+    batch = base.Batch(*(a[i:i + 1] for a in self.test))
+    return batch, f'test-{i}', dict(
+        description=f'Nth Farthest test example {i}')
+
+  def picture_arrays(self, batch, info, logits):
+    """`damrun.plots.nth_farthest_figure`'s arguments: the vectors, their
+    labels, n, m, the true answer and the predicted class probabilities."""
+    del info
+    num, dv, d = self.num_vectors, self.vector_size, self.input_size
+    first = batch.inputs[0]
+    return dict(
+        vectors=first[:, :dv], labels=first[:, dv:dv + num].argmax(-1),
+        nth=int(first[0, dv + num:dv + 2 * num].argmax()),
+        reference_label=int(first[0, dv + 2 * num:].argmax()),
+        answer_label=int(batch.targets[0, -1, d:].argmax()),
+        probabilities=base.softmax(logits[-1, d:]))
 
 
 def test_set(num_examples=TEST_SET_SIZE, num_vectors=8, vector_size=16,

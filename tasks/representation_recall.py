@@ -53,6 +53,8 @@ class RepresentationRecallTask(example.ExampleTask):
       the flags (min_length / max_length bound the number of queries).
   """
 
+  flag_args = example.ExampleTask.flag_args + ('N', 'bit_w', 'num_bit')
+
   def __init__(self, batch_size=16, N=8, bit_w=64, num_bit=8, min_length=8,
                max_length=16, p_re=0.0, seed=None):  # pylint: disable=invalid-name
     """Args are the authors' flags (their defaults); seed: data seed.

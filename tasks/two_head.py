@@ -10,6 +10,8 @@ at every step, then one-hot classes on the answer steps. A sampled
 a step counts in both terms of `dam.mrl.two_head_loss`.
 """
 
+import numpy as np
+
 from dam import losses
 from dam import mrl
 from tasks import base
@@ -36,6 +38,11 @@ class TwoHeadTask(base.Task):
   @property
   def answer_channels(self):
     return slice(self.reconstruction_size, self.output_size)
+
+  def activate(self, logits):
+    """The reconstruction head as is, the softmax of the class head."""
+    d = self.reconstruction_size
+    return np.concatenate([logits[:, :d], base.softmax(logits[:, d:])], -1)
 
   def loss(self, logits, batch):
     """Softmax task loss plus the reconstruction MRL term.

@@ -19,10 +19,16 @@ from tasks import example
 
 
 def test_tasks_registry():
+  from tasks import babi  # pylint: disable=import-outside-toplevel
+  from tasks import convex_hull  # pylint: disable=import-outside-toplevel
+  from tasks import nth_farthest  # pylint: disable=import-outside-toplevel
   assert tasks.TASKS == {
       'Copy': tasks.CopyTask,
       'AssociativeRecall': tasks.AssociativeRecallTask,
-      'RepresentationRecall': tasks.RepresentationRecallTask}
+      'RepresentationRecall': tasks.RepresentationRecallTask,
+      'bAbI': babi.BabiTask,
+      'NthFarthest': nth_farthest.NthFarthestTask,
+      'ConvexHull': convex_hull.ConvexHullTask}
   assert tasks.Batch is base.Batch
   assert base.Batch._fields == ('inputs', 'targets', 'seq_len',
                                 'answer_mask', 'refresh_mask')

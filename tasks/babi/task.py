@@ -98,6 +98,11 @@ class BabiTask(base.Task):
 
   report_metrics = (('reported_loss', 'answer_loss'),
                     ('answer_accuracy', 'acc'))
+  fixed_examples = True
+  has_subtasks = True
+  sequence_picture = False  # token ids: the answers picture instead
+  picture = 'babi_answers'
+  data = None  # a reopened task's `BabiData` (`reopen`)
 
   def __init__(self, stories, vocab_size, batch_size, p_re=0., seed=None,
                max_time=LENGTH_LIMIT, reproduce_quirks=True):
@@ -220,3 +225,121 @@ class BabiTask(base.Task):
                        f'({self.steps_per_epoch} steps per epoch).')
     super().set_state(state)
     self.epoch, self.position, self._order = epoch, position, order
+
+  # -- a saved run's task (`tasks.base.Task.reopen`) ---------------------------
+
+  @classmethod
+  def reopen(cls, settings, seed=0, data_dir=None):
+    """The task of a saved run over the test stories of its data: the set
+    settings['babi_set'] in `data_dir` (None: settings['data_dir']), which
+    must give the lexicon the run trained with (settings['lexicon_sha']).
+
+    Raises:
+      ValueError: the data cannot be read or give another lexicon.
+    """
+    from tasks.babi import cache  # pylint: disable=import-outside-toplevel
+    from tasks.babi import encoding  # pylint: disable=import-outside-toplevel
+    from tasks.babi.data import BabiDataError  # pylint: disable=import-outside-toplevel
+    data_dir = data_dir or settings['data_dir']
+    try:
+      data = cache.load(data_dir, settings['babi_set'],
+                        length_limit=settings.get('length_limit',
+                                                  LENGTH_LIMIT),
+                        cache_dir=settings.get('cache_dir'))
+    except BabiDataError as e:
+      raise ValueError(f'{e}\n(pass --data_dir=<the bAbI data the run '
+                       f'trained on>)') from None
+    if encoding.lexicon_fingerprint(data.lexicon) != settings.get(
+        'lexicon_sha'):
+      raise ValueError(
+          f'The bAbI data in {data_dir} give another lexicon than the one '
+          f'the run was trained with: pass the --data_dir of its training '
+          f'data.')
+    stories = [story for t in sorted(data.test)
+               for story in data.test[t].stories]
+    if not stories:
+      raise ValueError(f'The bAbI data in {data_dir} have no test stories.')
+    task = cls(stories, data.vocab_size, 1, seed=seed,
+               max_time=data.length_limit)
+    task.data = data
+    return task
+
+  def example(self, index=None, seed=0, subtask=None):
+    """Test story `index` of tasks 1..20 in order, or of task `subtask`
+    (None: one picked with `seed`); info: its 'lexicon' (id -> word) and
+    'question_mask'."""
+    from tasks.babi import grading  # pylint: disable=import-outside-toplevel
+    data = self.data
+    if subtask is not None and subtask not in data.test:
+      raise ValueError(f'--babi_task={subtask}: the test data have tasks '
+                       f'{sorted(data.test)}.')
+    listed = [(t, i) for t in sorted(data.test)
+              if subtask is None or t == subtask
+              for i in range(len(data.test[t].stories))]
+    what = ('the bAbI test stories' if subtask is None else
+            f'bAbI task {subtask}\'s test stories')
+    t, i = listed[base.pick(index, len(listed), what, seed)]
+    story = data.test[t].stories[i]
+    batch = grading.test_batches([story], 1)[0]
+    words = {i: w for w, i in data.lexicon.items()}
+    return batch, f'task{t}-{i}', dict(
+        description=f'bAbI task {t} ({data.task_names[t]}) test story {i}',
+        lexicon=words, question_mask=np.asarray(story.question_mask, bool))
+
+  def activate(self, logits):
+    """The softmax over the lexicon."""
+    return base.softmax(logits)
+
+  def picture_arrays(self, batch, info, logits):
+    """`damrun.plots.babi_answers_figure`'s questions (each with the
+    predicted and the true answer words) and, under 'memory', the memory
+    figure's time labels (the story's tokens, '-> word' at each answer step
+    with the predicted word), question spans and answer marks."""
+    length = int(batch.seq_len[0])
+    lexicon = info['lexicon']
+    tokens = batch.inputs[0, :length]
+    words = [lexicon.get(int(i), '?') for i in tokens]
+    answers = np.flatnonzero(tokens == ANSWER)
+    spans = _runs(info['question_mask'][:length])
+    predicted = logits.argmax(-1)
+    questions = []
+    for start, end in spans:
+      after = answers[answers >= end]
+      next_question = [s for s, _ in spans if s > start]
+      stop = next_question[0] if next_question else length
+      steps = after[after < stop]
+      questions.append(dict(
+          question=' '.join(words[start:end]),
+          target=','.join(lexicon[int(batch.targets[0, s])] for s in steps),
+          predicted=','.join(lexicon.get(int(predicted[s]), '?')
+                             for s in steps)))
+    # On the time axis each answer step '-' shows the predicted word.
+    labels = list(words)
+    for step in answers:
+      labels[step] = '-> ' + lexicon.get(int(predicted[step]), '?')
+    return dict(questions=questions, memory=dict(
+        time_labels=labels, spans=spans, marks=list(answers)))
+
+  @classmethod
+  def synthetic(cls, batch_size, seed=0, time=200, vocab_size=160, **args):
+    """A task over `batch_size` stories of exactly `time` random tokens of a
+    `vocab_size`-word lexicon, one answer token in ten (bench/: the cost
+    does not depend on the words)."""
+    from tasks.babi.data import Story  # pylint: disable=import-outside-toplevel
+    rng = np.random.default_rng(seed)
+    t, v = time, vocab_size
+    stories = []
+    for _ in range(batch_size):
+      inputs = rng.integers(ANSWER + 1, v, size=t).astype(np.int32)
+      answers = rng.random(t) < 0.1
+      inputs[answers] = ANSWER
+      targets = np.where(answers, rng.integers(ANSWER + 1, v, size=t),
+                         inputs).astype(np.int32)
+      stories.append(Story(inputs, targets, np.zeros(t, bool), 1))
+    return cls(stories, v, batch_size, seed=seed, max_time=t, **args)
+
+
+def _runs(mask):
+  """(start, end) of the runs of True in a bool [T]."""
+  edges = np.diff(np.concatenate([[0], mask.astype(int), [0]]))
+  return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))

@@ -46,12 +46,16 @@ scores an example right only when the argmax class is right at every answer
 step (the authors' test accuracy).
 """
 
+import os
+
 import numpy as np
 
 from dam import mrl
 from tasks import base
 from tasks import example
 from tasks import two_head
+from tasks.convex_hull import files
+from tasks.convex_hull import geometry
 from tasks.convex_hull.files import Examples
 
 END_TOKEN = 0
@@ -159,10 +163,18 @@ class ConvexHullTask(two_head.TwoHeadTask):
     batch_size, p_re: the flags.
     report_metrics: (('mrl_loss', 'mrl'), ('answer_accuracy', 'acc'),
       ('sequence_accuracy', 'seq_acc')).
+    test: a reopened task's test files, dict n -> `Examples` (`reopen`),
+      else None.
+
+  Built from its data (run_convexhull.py reads the files), not from flags
+  alone.
   """
 
   report_metrics = (('mrl_loss', 'mrl'), ('answer_accuracy', 'acc'),
                     ('sequence_accuracy', 'seq_acc'))
+  fixed_examples = True
+  picture = 'convex_hull'
+  test = None
 
   def __init__(self, examples_by_n, batch_size=128, max_n=20, p_re=0.0,
                seed=None):
@@ -208,3 +220,63 @@ class ConvexHullTask(two_head.TwoHeadTask):
         encoded, self.input_size, self.output_size)
     refresh_mask = mrl.sample_refresh_mask(eligible, self.p_re, self._rng)
     return base.Batch(inputs, targets, seq_len, answer_mask, refresh_mask)
+
+  @classmethod
+  def reopen(cls, settings, seed=0, data_dir=None):
+    """The task of a saved run over the test files (n = 5 and 10) in
+    `data_dir` (None: settings['data_dir']); settings['max_n'] its max_n
+    (`tasks.base.Task.reopen`).
+
+    Raises:
+      ValueError: a test file is missing or malformed.
+    """
+    data_dir = data_dir or settings['data_dir']
+    tests = {}
+    for n, file_name in sorted(files.TEST_FILES.items()):
+      path = os.path.join(data_dir, file_name)
+      if not os.path.isfile(path):
+        raise ValueError(
+            f'The Convex Hull test file {path} is missing: pass '
+            f'--data_dir=<the folder the run trained from> (it holds '
+            f'{" and ".join(files.TEST_FILES.values())}).')
+      tests[n] = files.read_file(path)[n]
+    task = cls(tests, batch_size=1, max_n=settings['max_n'], seed=seed)
+    task.test = tests
+    return task
+
+  def example(self, index=None, seed=0, subtask=None):
+    """Example `index` of the test files, the n = 5 file then n = 10 (None:
+    one picked with `seed`); info: its 'points' and 'hull'."""
+    del subtask
+    listed = [(n, i) for n, group in sorted(self.test.items())
+              for i in range(len(group.points))]
+    j = base.pick(index, len(listed), 'the Convex Hull test files (n = 5, '
+                  'then n = 10)', seed)
+    n, i = listed[j]
+    group = self.test[n]
+    one = Examples(group.points[i:i + 1], group.hulls[i:i + 1])
+    batch = encode_test(one, 1, max_n=self.max_n)[0]
+    return batch, f'test{n}-{i}', dict(
+        description=f'Convex Hull test example {i} of n = {n}',
+        points=group.points[i], hull=group.hulls[i])
+
+  def picture_arrays(self, batch, info, logits):
+    """`damrun.plots.convex_hull_figure`'s arguments: the points, the true
+    closed tour and the predicted labels up to the end token."""
+    answer = np.flatnonzero(batch.answer_mask[0] > 0)
+    predicted = logits[answer, self.input_size:].argmax(-1)
+    tour = [int(label) for label in predicted]
+    if END_TOKEN in tour:
+      tour = tour[:tour.index(END_TOKEN)]
+    hull = [int(i) + 1 for i in info['hull']]
+    return dict(points=info['points'], true_tour=hull + hull[:1],
+                predicted_tour=tour)
+
+  @classmethod
+  def synthetic(cls, batch_size, seed=0, max_n=20, **args):
+    """A task over `batch_size` generated examples of max_n points each
+    (bench/: no data files)."""
+    rng = np.random.default_rng(seed)
+    points, hulls = geometry.generate_examples(batch_size, max_n, max_n, rng)
+    return cls({max_n: (points, hulls)}, batch_size=batch_size, seed=seed,
+               max_n=max_n, **args)
