@@ -24,6 +24,7 @@ import sys
 
 from absl import flags
 
+from dam import config as config_lib
 from damrun import cli
 from damrun import presets
 
@@ -53,7 +54,7 @@ cli.positive_integers('batch_size')
 # Model flags checked against config.json (same names there).
 MODEL_FLAGS = ('embedding_size', 'hidden_size', 'memory_address_size',
                'memory_length_size', 'num_write_heads', 'num_read_heads',
-               'num_memory_blocks', 'dam', 'mlp_sizes')
+               'num_memory_blocks', 'dam', 'memory', 'mlp_sizes')
 
 
 class EvalError(Exception):
@@ -85,8 +86,11 @@ def check_flags(config):
   """Model flags given on the command line must match the checkpoint's."""
   expected = dict(config, mlp_sizes=','.join(
       str(size) for size in config.get('mlp_sizes', ())))
-  if not expected.get('dam', True):
-    expected['num_memory_blocks'] = FLAGS.num_memory_blocks  # unused by DNC
+  if config.get('memory') is not None or 'dam' in config:
+    expected['memory'] = config_lib.memory_of(config)
+    core = config_lib.CORES.get(expected['memory'])
+    if core is not None and 'num_blocks' not in core.takes:  # the DNC's K
+      expected['num_memory_blocks'] = FLAGS.num_memory_blocks  # is unused
   given = {name: getattr(FLAGS, name) for name in MODEL_FLAGS}
   given['mlp_sizes'] = ','.join(str(size) for size in cli.mlp_sizes())
   differences = [
@@ -158,7 +162,7 @@ def main(argv):
     print(f'eval.py: {e}', file=sys.stderr)
     return 2
   step = int(path.rsplit('-', 1)[-1])
-  print(f'Evaluating {path} ({"DAM" if config["dam"] else "DNC"}, step '
+  print(f'Evaluating {path} ({config_lib.label(config)}, step '
         f'{step}) on {sum(len(s.stories) for s in data.test.values())} test '
         f'stories of {len(data.test)} tasks; {cli.precision_note()}.',
         flush=True)

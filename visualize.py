@@ -99,6 +99,7 @@ def curves(run_dirs, out):
 
 def memory(name):
   """--name: the pictures of one example (see the module docstring)."""
+  from dam import config as config_lib  # pylint: disable=g-import-not-at-top
   from damrun import checkpoints  # pylint: disable=g-import-not-at-top
   from damrun import pictures  # pylint: disable=g-import-not-at-top
   from damrun import saved  # pylint: disable=g-import-not-at-top
@@ -114,7 +115,7 @@ def memory(name):
                            task=task)
   except (saved.SavedRunError, checkpoints.CheckpointError) as e:
     raise VisualizeError(str(e)) from None
-  print(f'{"DAM" if run.config["dam"] else "DNC"} {run.run_dir.root}, '
+  print(f'{config_lib.label(run.config)} {run.run_dir.root}, '
         f'{loaded.checkpoint}: {example.info["description"]}.', flush=True)
   out = FLAGS.out or os.path.join(run.run_dir.root, 'plots')
   return pictures.draw(loaded, example, out, record=FLAGS.record)

@@ -70,16 +70,13 @@ def _signal_all(pids, signum):
 def _build(model_name, row_levels, vocab_size):
   """The authors' bAbI model (seeded as train.py) and its XLA train step."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from dam import config as config_lib  # pylint: disable=g-import-not-at-top
   from dam import model as model_lib  # pylint: disable=g-import-not-at-top
   from dam import optimizers  # pylint: disable=g-import-not-at-top
-  s = dict(presets.settings('babi'), dam=model_name == 'dam')
+  s = presets.settings('babi')
   tf.random.set_seed(0)
-  core = model_lib.build_core(
-      vocab_size, use_dam=s['dam'], hidden_size=s['hidden_size'],
-      memory_size=s['memory_address_size'],
-      word_size=s['memory_length_size'], num_reads=s['num_read_heads'],
-      num_blocks=s['num_memory_blocks'], keep_prob=s['keep_prob'],
-      clip_value=s['clip_value'], seed=0)
+  core = config_lib.ModelConfig.from_settings(
+      dict(s, memory=model_name, seed=0)).build_core(vocab_size)
   model = model_lib.SequenceModel(core, vocab_size, s['embedding_size'],
                                   row_levels=row_levels)
   optimizer = optimizers.make_optimizer(s['optimizer'], s['learning_rate'],

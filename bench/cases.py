@@ -94,7 +94,8 @@ def make_task(config, batch_size, seed=0):
 
 
 def build_case(name, model_name, mode, scale):
-  """Our model of a configuration and its compiled steps.
+  """Our model `model_name` (a `dam.config.CORES` name) of a configuration
+  and its compiled steps.
 
   Returns:
     dict: train_step / eval_step (callables of `tensors`, the batch as
@@ -102,6 +103,7 @@ def build_case(name, model_name, mode, scale):
     traces, flops {'train', 'eval'} (analytic, `dam.flops`), rss_built_mb.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from dam import config as config_lib  # pylint: disable=g-import-not-at-top
   from dam import model as model_lib  # pylint: disable=g-import-not-at-top
   from dam import optimizers  # pylint: disable=g-import-not-at-top
   from damrun import steps  # pylint: disable=g-import-not-at-top
@@ -111,12 +113,11 @@ def build_case(name, model_name, mode, scale):
   task, batch = make_task(config, batch_size)
   time_steps = int(batch.inputs.shape[1])
   tf.random.set_seed(0)
-  use_dam = model_name == 'dam'
-  core = model_lib.build_core(
-      task.output_size, use_dam=use_dam, hidden_size=config['hidden_size'],
+  core = config_lib.ModelConfig(
+      memory=model_name, hidden_size=config['hidden_size'],
       memory_size=config['memory_size'], word_size=config['word_size'],
       num_reads=config['num_reads'], num_blocks=config['num_blocks'],
-      mlp_sizes=config['mlp_sizes'], seed=0)
+      mlp_sizes=config['mlp_sizes'], seed=0).build_core(task.output_size)
   model = model_lib.SequenceModel(core, task.vocab_size,
                                   config.get('embedding_size'))
   optimizer = optimizers.make_optimizer(config['optimizer'],
@@ -134,8 +135,8 @@ def build_case(name, model_name, mode, scale):
       tensors=steps.to_tensors(batch), batch=batch, task=task, core=core,
       batch_size=batch_size, time_steps=time_steps, variables=variables,
       traces=traces, rss_built_mb=rss_built,
-      flops=step_flops(config, task, batch_size, time_steps, use_dam,
-                       core.access.interface_size))
+      flops=step_flops(config, task, batch_size, time_steps,
+                       model_name == 'dam', core.access.interface_size))
 
 
 def step_flops(config, task, batch_size, time_steps, use_dam,

@@ -27,6 +27,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 
 from bench import cases  # pylint: disable=g-import-not-at-top
 from bench.machine import machine  # pylint: disable=g-import-not-at-top
+from dam import config as config_lib  # pylint: disable=g-import-not-at-top
 from dam import model as model_lib  # pylint: disable=g-import-not-at-top
 from damrun import plots  # pylint: disable=g-import-not-at-top
 from damrun import pictures  # pylint: disable=g-import-not-at-top
@@ -42,12 +43,8 @@ FLAGS = flags.FLAGS
 CONFIGS = (('copy', 'copy'), ('babi', 'babi200'))
 
 
-def _model(config, task, use_dam):
-  core = model_lib.build_core(
-      task.output_size, use_dam=use_dam, hidden_size=config['hidden_size'],
-      memory_size=config['memory_size'], word_size=config['word_size'],
-      num_reads=config['num_reads'], num_blocks=config['num_blocks'],
-      mlp_sizes=config['mlp_sizes'], seed=0)
+def _model(config, task, model_config):
+  core = model_config.build_core(task.output_size)
   if task.vocab_size:
     return model_lib.SequenceModel(core, task.vocab_size,
                                    config['embedding_size'])
@@ -67,11 +64,16 @@ def _batch(task, rng):
   return base.Batch(x, x, np.array([steps], np.int32), zeros, zeros)
 
 
-def measure(name, config_name, use_dam, repeats):
+def measure(name, config_name, memory, repeats):
   rng = np.random.default_rng(0)
   config = cases.CONFIGS[config_name]
+  model_config = config_lib.ModelConfig(
+      memory=memory, hidden_size=config['hidden_size'],
+      memory_size=config['memory_size'], word_size=config['word_size'],
+      num_reads=config['num_reads'], num_blocks=config['num_blocks'],
+      mlp_sizes=config['mlp_sizes'], seed=0)
   task, _ = cases.make_task(config, 1)
-  recorder = pictures.Recorder(_model(config, task, use_dam))
+  recorder = pictures.Recorder(_model(config, task, model_config))
   batch = _batch(task, rng)
   steps = task.max_time
   start = time.perf_counter()
@@ -87,7 +89,7 @@ def measure(name, config_name, use_dam, repeats):
     record_s.append(middle - start)
     render_s.append(end - middle)
     total_s.append(end - start)
-  return dict(config=name, model='DAM' if use_dam else 'DNC',
+  return dict(config=name, model=model_config.label,
               time_steps=steps, first_call_s=round(first, 3),
               record_median_s=round(statistics.median(record_s), 4),
               render_median_s=round(statistics.median(render_s), 4),
@@ -98,9 +100,9 @@ def measure(name, config_name, use_dam, repeats):
 
 def main(argv):
   del argv
-  results = [measure(name, config_name, use_dam, FLAGS.repeats)
+  results = [measure(name, config_name, memory, FLAGS.repeats)
              for name, config_name in CONFIGS
-             for use_dam in (True, False)]
+             for memory in cases.MODELS]
   for row in results:
     print(json.dumps(row))
   report = dict(machine=machine(), repeats=FLAGS.repeats,

@@ -17,6 +17,7 @@ import types
 _EXPORTS = {
     'DAM': 'dam.dam',
     'DNC': 'dam.dnc',
+    'ModelConfig': 'dam.config',
     'MemoryCore': 'dam.core',
     'CoreState': 'dam.core',
     'ControllerResult': 'dam.core',

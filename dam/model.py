@@ -1,17 +1,17 @@
 """The model a script trains: a DAM or DNC core unrolled over sequences.
 
 `build_core` makes the DAM (Park et al. 2021) or the DNC baseline
-(Graves et al. 2016, Methods) from the authors' settings; `SequenceModel`
-unrolls it over a padded batch (optionally embedding token ids first, bAbI)
-and returns the logits.
+(Graves et al. 2016, Methods) from the authors' settings (the keyword form
+of `dam.config.ModelConfig`, the model settings of the scripts and runs);
+`SequenceModel` unrolls it over a padded batch (optionally embedding token
+ids first, bAbI) and returns the logits.
 """
 
 import sonnet as snt
 import tensorflow as tf
 
+from dam import config as config_lib
 from dam import core as core_lib
-from dam import dam as dam_lib
-from dam import dnc as dnc_lib
 from dam.unroll import unroll
 from dam.unroll import unroll_packed
 
@@ -19,7 +19,9 @@ from dam.unroll import unroll_packed
 def build_core(output_size, use_dam=True, hidden_size=128, memory_size=64,
                word_size=36, num_reads=1, num_writes=1, num_blocks=2,
                keep_prob=0.9, clip_value=20., mlp_sizes=(), seed=None):
-  """The DAM (`use_dam=True`) or the DNC baseline, from the authors' flags.
+  """The DAM (`use_dam=True`) or the DNC baseline: the keyword form of
+  `dam.config.ModelConfig(...).build_core(output_size)`, which names any
+  core of `dam.config.CORES`.
 
   Args:
     output_size: O.
@@ -35,14 +37,12 @@ def build_core(output_size, use_dam=True, hidden_size=128, memory_size=64,
     mlp_sizes: widths of the ReLU MLP before the output layer.
     seed: seed of the DAM's dropout stream.
   """
-  common = dict(output_size=output_size, hidden_size=hidden_size,
-                memory_size=memory_size, word_size=word_size,
-                num_reads=num_reads, num_writes=num_writes,
-                clip_value=clip_value, mlp_sizes=mlp_sizes)
-  if use_dam:
-    return dam_lib.DAM(num_blocks=num_blocks, keep_prob=keep_prob, seed=seed,
-                       **common)
-  return dnc_lib.DNC(**common)
+  return config_lib.ModelConfig(
+      memory=config_lib.memory_name(use_dam), hidden_size=hidden_size,
+      memory_size=memory_size, word_size=word_size, num_reads=num_reads,
+      num_writes=num_writes, num_blocks=num_blocks, keep_prob=keep_prob,
+      clip_value=clip_value, mlp_sizes=mlp_sizes,
+      seed=seed).build_core(output_size)
 
 
 class SequenceModel(snt.Module):

@@ -1,16 +1,19 @@
 """What a training script builds from its flags (`damrun.cli`): the matmul
-precision, the distribution strategy, the DAM / DNC model, its optimizer
-and the model settings a checkpoint depends on.
+precision, the distribution strategy, the model (`dam.config.ModelConfig`
+of the model flags: the DAM, the DNC, ...), its optimizer and the model
+settings a checkpoint depends on.
 
-TensorFlow and the model are imported inside the functions, so that
-importing this module (and `damrun.cli`) stays fast: `--help` and flag
-errors answer at once.
+TensorFlow and the model are imported inside the functions (`dam.config`
+imports neither), so that importing this module (and `damrun.cli`) stays
+fast: `--help` and flag errors answer at once.
 """
 
 import os
 
 from absl import app
 from absl import flags
+
+from dam import config as config_lib
 
 FLAGS = flags.FLAGS
 
@@ -88,14 +91,8 @@ def worker(strategy):
 # -- the model and its optimizer -----------------------------------------------
 
 
-def parse_sizes(text):
-  """'256,256' -> (256, 256); '' -> (); None if malformed."""
-  parts = [p.strip() for p in (text or '').split(',') if p.strip()]
-  try:
-    sizes = tuple(int(p) for p in parts)
-  except ValueError:
-    return None
-  return sizes if all(s > 0 for s in sizes) else None
+# '256,256' -> (256, 256); '' -> (); None if malformed (--mlp_sizes).
+parse_sizes = config_lib.parse_sizes
 
 
 def mlp_sizes():
@@ -103,22 +100,47 @@ def mlp_sizes():
   return parse_sizes(FLAGS.mlp_sizes)
 
 
+def memory_flags_problem(memory, dam, dam_given):
+  """Why --memory and --dam disagree (a message naming both), or None.
+
+  Args:
+    memory: --memory (None: not given, the memory comes from --dam).
+    dam: --dam.
+    dam_given: whether --dam was on the command line.
+  """
+  if memory is None or not dam_given:
+    return None
+  implied = config_lib.memory_name(dam)
+  if memory == implied:
+    return None
+  return (f'--memory={memory} and --dam={dam} name different memories '
+          f'(--dam={dam} means --memory={implied}): pass one of them.')
+
+
+def model_settings():
+  """The `dam.config.ModelConfig` of the model flags (--memory, or --dam).
+
+  Raises:
+    app.UsageError: --memory and --dam both given and disagreeing.
+  """
+  settings = FLAGS.flag_values_dict()
+  problem = memory_flags_problem(settings.get('memory'), settings['dam'],
+                                 FLAGS['dam'].present)
+  if problem:
+    raise app.UsageError(problem)
+  return config_lib.ModelConfig.from_settings(settings)
+
+
 def model_config():
   """The shared settings a checkpoint depends on (for config.json)."""
-  return dict(
-      dam=FLAGS.dam, hidden_size=FLAGS.hidden_size,
-      memory_address_size=FLAGS.memory_address_size,
-      memory_length_size=FLAGS.memory_length_size,
-      num_write_heads=FLAGS.num_write_heads,
-      num_read_heads=FLAGS.num_read_heads,
-      num_memory_blocks=FLAGS.num_memory_blocks if FLAGS.dam else 1,
-      mlp_sizes=list(mlp_sizes()), batch_size=FLAGS.batch_size,
-      optimizer=FLAGS.optimizer)
+  return dict(model_settings().to_run_config(), batch_size=FLAGS.batch_size,
+              optimizer=FLAGS.optimizer)
 
 
 def build_model(output_size, vocab_size=None, embedding_size=None,
                 row_levels=1):
-  """The DAM (`--dam=True`) or DNC core from the model flags, unrolled.
+  """The core of the model flags (`model_settings`: the DAM, the DNC, ...),
+  unrolled.
 
   Args:
     output_size: O, width of the core's output.
@@ -132,13 +154,7 @@ def build_model(output_size, vocab_size=None, embedding_size=None,
     A `dam.model.SequenceModel`.
   """
   from dam import model as model_lib  # pylint: disable=g-import-not-at-top
-  core = model_lib.build_core(
-      output_size, use_dam=FLAGS.dam, hidden_size=FLAGS.hidden_size,
-      memory_size=FLAGS.memory_address_size,
-      word_size=FLAGS.memory_length_size, num_reads=FLAGS.num_read_heads,
-      num_writes=FLAGS.num_write_heads, num_blocks=FLAGS.num_memory_blocks,
-      keep_prob=FLAGS.keep_prob, clip_value=FLAGS.clip_value,
-      mlp_sizes=mlp_sizes(), seed=FLAGS.seed)
+  core = model_settings().build_core(output_size)
   if vocab_size:
     return model_lib.SequenceModel(core, vocab_size, embedding_size,
                                    row_levels=row_levels)

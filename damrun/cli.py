@@ -5,8 +5,8 @@ Every script defines its flags from these groups with its defaults from
 
 * model (`define_model_flags`): hidden_size H, memory_address_size N,
   memory_length_size W, num_write_heads Wh, num_read_heads R, keep_prob,
-  num_memory_blocks K, dam, clip_value, mlp_sizes; with `embedding=True`
-  also embedding_size (token inputs: bAbI);
+  num_memory_blocks K, dam, memory, clip_value, mlp_sizes; with
+  `embedding=True` also embedding_size (token inputs: bAbI);
 * optimisation (`define_optimisation_flags`): optimizer, learning_rate,
   max_grad_norm, momentum, optimizer_epsilon, p_re;
 * loop and run (`define_loop_flags`, `define_run_dir_flags`,
@@ -22,10 +22,11 @@ Every script defines its flags from these groups with its defaults from
 run_convexhull.py); eval.py and run_kvmemnn.py take the groups whose flags
 mean the same for them. `positive_integers(...)` is the one validator of
 positive-integer flags. Flag names are the authors' (Park et al. 2021 code),
-plus ours: seed, info_dir, cache_dir, jit_compile, keep_checkpoints,
-memory_pictures, optimizer, mlp_sizes, tf32, reproduce_quirks, strategy,
-cpu_devices. Values that would break a run (an inf learning rate, a --name
-leaving --info_dir, ...) are refused when the flags are parsed, before
+plus ours: memory, seed, info_dir, cache_dir, jit_compile,
+keep_checkpoints, memory_pictures, optimizer, mlp_sizes, tf32,
+reproduce_quirks, strategy, cpu_devices. Values that would break a run (an
+inf learning rate, a --name leaving --info_dir, --memory and --dam naming
+different memories, ...) are refused when the flags are parsed, before
 anything is written; `run_main` prints a script's own argument errors as
 one line.
 
@@ -43,6 +44,7 @@ import sys
 from absl import app
 from absl import flags
 
+from dam import config as config_lib
 from damrun import build
 from damrun import training_run
 
@@ -69,6 +71,15 @@ def positive_integers(*names):
                              message=f'--{name} must be a positive integer.')
 
 
+def _memory_agrees(values):
+  """--memory and --dam, both given, must name the same memory."""
+  problem = build.memory_flags_problem(values['memory'], values['dam'],
+                                       FLAGS['dam'].present)
+  if problem:
+    raise flags.ValidationError(problem)
+  return True
+
+
 # -- the flag groups -----------------------------------------------------------
 
 
@@ -89,7 +100,11 @@ def define_model_flags(defaults, embedding=False):
                      'Bypass dropout keep probability (DAM, training only).')
   flags.DEFINE_integer('num_memory_blocks', d['num_memory_blocks'],
                        'Memory blocks K (DAM).')
-  flags.DEFINE_boolean('dam', d['dam'], 'True: DAM; False: the DNC baseline.')
+  flags.DEFINE_boolean('dam', d['dam'], 'True: DAM; False: the DNC baseline '
+                       '(the authors\' switch; see also --memory).')
+  flags.DEFINE_enum('memory', None, sorted(config_lib.CORES),
+                    'The memory core, a name of dam/config.py CORES (dam: the '
+                    'DAM; dnc: the DNC baseline). Default: from --dam.')
   flags.DEFINE_float('clip_value', d.get('clip_value', 20.),
                      'Controller/output clipping in training (0: off).')
   flags.DEFINE_string('mlp_sizes', d.get('mlp_sizes', ''),
@@ -102,6 +117,7 @@ def define_model_flags(defaults, embedding=False):
   positive_integers('hidden_size', 'memory_address_size',
                     'memory_length_size', 'num_write_heads', 'num_read_heads',
                     'num_memory_blocks')
+  flags.register_multi_flags_validator(['memory', 'dam'], _memory_agrees)
   flags.register_validator('keep_prob', lambda v: 0. < v <= 1.,
                            message='--keep_prob must be in (0, 1].')
   flags.register_validator('clip_value', lambda v: v >= 0.,

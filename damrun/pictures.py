@@ -37,6 +37,7 @@ import os
 
 import numpy as np
 
+from dam import config as config_lib
 from damrun import saved
 from tasks import registry
 
@@ -240,7 +241,7 @@ def draw(loaded, example_, out_dir, record=False):
   task, batch = loaded.task, example_.batch
   logits, one = Recorder(loaded.model)(batch)
   length = int(batch.seq_len[0])
-  model_name = 'DAM' if loaded.run.config['dam'] else 'DNC'
+  model_name = config_lib.label(loaded.run.config)
   title = (f'{model_name}, {os.path.basename(loaded.run.run_dir.root)}, '
            f'step {loaded.step}: {example_.info["description"]}')
   prefix = os.path.join(out_dir, f'step{loaded.step}_{example_.name}')
@@ -302,10 +303,9 @@ def run_label(run_dir):
     return name
   if config.get('model') == 'KV-MemNN':
     return f'{name} (KV-MemNN)'
-  if 'dam' not in config:
+  if 'dam' not in config and 'memory' not in config:
     return name
-  parts = ([f'DAM K={config.get("num_memory_blocks")}'] if config['dam']
-           else ['DNC'])
+  parts = [config_lib.label(config, blocks=True)]
   for flag, short in (('p_re', 'p_re'), ('learning_rate', 'lr')):
     if isinstance(flags.get(flag), (int, float)):
       parts.append(f'{short} {flags[flag]:g}')

@@ -4,13 +4,16 @@ A training script's flags go to <run>/flags.json at the start. On resume a
 flag that differs from the recorded value is refused if it would alter the
 maths or the data stream; the others (run length, reporting, where files
 are) are accepted, and each start of the run appends a line with its step
-and the accepted changes to <run>/history.jsonl.
+and the accepted changes to <run>/history.jsonl. --memory and --dam may
+change together when they name the same memory (--dam=False, then
+--memory=dnc).
 """
 
 import json
 import os
 import time
 
+from dam import config as config_lib
 from dam import fileio
 from damrun import rundir
 
@@ -33,6 +36,15 @@ def flag_record(flag_values, modules):
   by_module = flag_values.flags_by_module_dict()
   return {flag.name: flag.value for module in modules
           for flag in by_module.get(module, ())}
+
+
+def _memory(flag_values):
+  """The memory that flags {name: value} name (--memory, else --dam), or
+  None (neither flag)."""
+  try:
+    return config_lib.memory_of(flag_values)
+  except KeyError:
+    return None
 
 
 def flags_path(run_root):
@@ -74,6 +86,9 @@ def check_changes(run_root, flags, phased, finished):
     allowed.add('learning_rate')
   elif finished:
     allowed.add('reproduce_quirks')
+  memory = _memory(saved)
+  if memory is not None and memory == _memory(new):
+    allowed.update(('memory', 'dam'))  # one memory spelled two ways
   refused = [f'--{name}: the run has {old!r}, the flags give {value!r}'
              for name, (old, value) in changes.items()
              if name not in allowed]

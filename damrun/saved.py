@@ -7,9 +7,11 @@ training command, when the run has one) and checkpoint/ (the weights).
 """
 
 import collections
+import dataclasses
 import json
 import os
 
+from dam import config as config_lib
 from damrun import checkpoints
 from damrun import presets
 from damrun import rundir
@@ -101,12 +103,28 @@ def task_class(run):
   return registry.get(run.config['task'])
 
 
+def model_settings(config, flags=None):
+  """The `dam.config.ModelConfig` of a run: its config.json (the model it
+  trained: memory, or dam without it; sizes) with its flags.json (keep_prob,
+  clip_value: training-only settings, recorded for completeness; absent
+  ones take their defaults). The dropout stream is left unseeded, as a
+  reopened model is not trained (a checkpoint restores the stream).
+
+  Raises:
+    KeyError: config.json lacks a model setting.
+    ValueError: it names an unknown memory.
+  """
+  merged = {**(flags or {}), **config, 'memory': config.get('memory')}
+  model = config_lib.ModelConfig.from_settings(merged)
+  return dataclasses.replace(model, seed=None)
+
+
 def build_model(config, output_size, input_size=None, vocab_size=None,
                 embedding_size=None, flags=None):
   """The model of a run's configuration, with its variables created.
 
   Args:
-    config: config.json (dam, hidden_size, memory_address_size,
+    config: config.json (dam or memory, hidden_size, memory_address_size,
       memory_length_size, num_read_heads, num_write_heads,
       num_memory_blocks, mlp_sizes).
     output_size: O.
@@ -121,17 +139,7 @@ def build_model(config, output_size, input_size=None, vocab_size=None,
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from dam import model as model_lib  # pylint: disable=g-import-not-at-top
-  flags = flags or {}
-  core = model_lib.build_core(
-      output_size, use_dam=config['dam'], hidden_size=config['hidden_size'],
-      memory_size=config['memory_address_size'],
-      word_size=config['memory_length_size'],
-      num_reads=config['num_read_heads'],
-      num_writes=config['num_write_heads'],
-      num_blocks=config['num_memory_blocks'],
-      keep_prob=flags.get('keep_prob', 0.9),
-      clip_value=flags.get('clip_value', 20.),
-      mlp_sizes=tuple(config.get('mlp_sizes', ())))
+  core = model_settings(config, flags).build_core(output_size)
   if vocab_size:
     model = model_lib.SequenceModel(core, vocab_size, embedding_size)
     model(tf.zeros([1, 1], tf.int32), tf.ones([1], tf.int32))

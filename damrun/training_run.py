@@ -150,7 +150,7 @@ def _start_line(trainer, task_name, run_dir, strategy):
   params = sum(int(tf.size(v)) for v in trainer.variables)
   replicas_note = (f'; {_replicas(strategy)} replicas '
                    f'(--strategy={FLAGS.strategy})' if strategy else '')
-  return (f'{"DAM" if FLAGS.dam else "DNC"} on {task_name}: {params:,} '
+  return (f'{build.model_settings().label} on {task_name}: {params:,} '
           f'parameters; run directory {run_dir.root}; '
           f'{build.precision_note()}; '
           f'{"" if FLAGS.reproduce_quirks else "no "}original-code quirks'
