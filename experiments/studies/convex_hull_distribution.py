@@ -5,7 +5,7 @@ Compares the authors' `convex_hull_5_test.txt` (Vinyals, Fortunato & Jaitly
 i.i.d. uniform points (the generator's default), the closest candidate found,
 'drop_interior' (tasks/convex_hull/geometry.py), and, with --hypotheses
 (default on), every candidate process tried while searching
-(experiments/convex_hull_candidates.py, docs/convex_hull_data.md).
+(experiments/studies/convex_hull_candidates.py, docs/convex_hull_data.md).
 Each generated sample has --lines lines of 5 points.
 
 Result (results/convex_hull_distribution.json): NO process passes every test
@@ -14,7 +14,7 @@ on repeated seeds; 'drop_interior' passes all but the min pair distance
 
 Statistics of every sample and the tests against the real file (p-values; a
 sample PASSES when every test of `ACCEPT_TESTS` has p > 0.01) are in
-experiments/convex_hull_candidates.py, with every candidate process. A
+experiments/studies/convex_hull_candidates.py, with every candidate process. A
 process is ACCEPTED when its samples pass on every one of --repeats seeds AND
 the pooled sample of those seeds (--repeats x --lines lines) passes too.
 'drop_interior' and uniform are run on seeds --seed, --seed + 1, ...; every
@@ -24,7 +24,7 @@ other hypothesis on one seed, and if it passes there, on --repeats more seeds
 Usage (writes results/convex_hull_distribution.json; ~15 minutes on 2 cores
 with --hypotheses, ~1 minute with --nohypotheses):
 
-    python experiments/convex_hull_distribution.py \\
+    python experiments/studies/convex_hull_distribution.py \\
       --data=../shared/data/convex_hull/convex_hull_5_test.txt \\
       --out=results/convex_hull_distribution.json --lines=10000 --seed=0
 """
@@ -41,7 +41,8 @@ from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-positio
 from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 from scipy import stats  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))  # the repository root
 
 # The sibling module: this directory is on sys.path when run as a script.
 import convex_hull_candidates as cand  # pylint: disable=g-import-not-at-top,wrong-import-position,import-error

@@ -1,6 +1,6 @@
 """Statistics, tests and candidate processes for the convex hull data search.
 
-The measurements and the generators that experiments/convex_hull_distribution.py
+The measurements and the generators that experiments/studies/convex_hull_distribution.py
 (the driver: flags, seeds, output JSON) compares with the authors'
 `convex_hull_5_test.txt` (Vinyals, Fortunato & Jaitly 2015, Pointer Networks;
 lines of 5 points in [0, 1]^2); docs/convex_hull_data.md gives the findings.

@@ -16,7 +16,7 @@ Writes one JSON (default results/faithfulness_audit.json) with:
 
 Usage:
 
-    python experiments/faithfulness_audit.py \
+    python experiments/studies/faithfulness_audit.py \
       --babi_dir=../shared/data/babi --out=results/faithfulness_audit.json
 
 Without --babi_dir (or without the data there) the bAbI part is skipped.
@@ -30,7 +30,8 @@ import numpy as np
 from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))  # the repository root
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 
