@@ -1,4 +1,4 @@
-"""Evaluates a bAbI checkpoint on the 20 test tasks (the authors' eval.py).
+r"""Evaluates a bAbI checkpoint on the 20 test tasks (the authors' eval.py).
 
     python eval.py --dam=True --num_memory_blocks=2 --hidden_size=256 \
       --memory_address_size=128 --memory_length_size=48 --num_read_heads=4 \
@@ -17,9 +17,14 @@ refused (file:line) before the model is built.
 
 The model is rebuilt from the configuration saved with the checkpoint
 (info/<name>/config.json); model flags given here that disagree with it are
-reported by name instead of failing on a tensor shape.
+reported by name instead of failing on a tensor shape. The test data are
+read from --data_dir; without it, from the folder the run was trained on
+(its flags.json), or bAbI_data when that folder is not there (a released
+run); the lexicon must be the run's.
 """
 
+import json
+import os
 import sys
 
 from absl import flags
@@ -41,9 +46,12 @@ flags.DEFINE_integer('num', None, 'Checkpoint step to evaluate (default: '
                      'the latest).')
 # Ours.
 flags.DEFINE_string('data_dir', _D['data_dir'], 'Directory holding '
-                    'tasks_1-20_v1-2.tar.gz or the extracted folder.')
+                    'tasks_1-20_v1-2.tar.gz or the extracted folder. Not '
+                    'given: the run\'s own (recorded in its flags.json) if '
+                    'the data are there, else this default.')
 flags.DEFINE_boolean('download', False, 'Download the official archive into '
-                     '--data_dir if no data is there.')
+                     '--data_dir (not given: the default folder) if no data '
+                     'is there.')
 cli.define_precision_flags(quirks=False)
 
 FLAGS = flags.FLAGS
@@ -80,6 +88,40 @@ def read_config(run_dir):
                     f'run, not {registry.name_of(babi.BabiTask)}: eval.py '
                     f'evaluates bAbI checkpoints.')
   return config
+
+
+def data_dir(run_dir, set_name):
+  """--data_dir when given; else the folder the run trained on (flags.json's
+  data_dir) if it holds the set, else the default (`babi.run_data_dir`),
+  with a note when the default replaces the run's.
+
+  Raises:
+    EvalError: neither holds the set, and no --download.
+  """
+  from tasks import babi  # pylint: disable=g-import-not-at-top
+  if FLAGS['data_dir'].present:
+    return FLAGS.data_dir
+  recorded = recorded_data_dir(run_dir)
+  chosen = babi.run_data_dir(recorded, set_name, default=FLAGS.data_dir)
+  if chosen is None:
+    if FLAGS.download:
+      return FLAGS.data_dir
+    raise EvalError(babi.no_run_data_message(recorded, set_name,
+                                             FLAGS.data_dir))
+  if recorded and chosen != recorded:
+    print(f'The run\'s data folder {recorded} holds no bAbI {set_name!r} '
+          f'set; reading {chosen} instead.', file=sys.stderr)
+  return chosen
+
+
+def recorded_data_dir(run_dir):
+  """The --data_dir the run was trained with (its flags.json), or None."""
+  try:
+    with open(os.path.join(run_dir.root, 'flags.json')) as f:
+      recorded = json.load(f).get('data_dir')
+  except (OSError, ValueError, AttributeError):
+    return None
+  return recorded if isinstance(recorded, str) and recorded else None
 
 
 def check_flags(config):
@@ -146,16 +188,17 @@ def main(argv):
     elif not checkpoints.available_steps(run_dir.checkpoint):
       raise EvalError(f'No checkpoint in {run_dir.checkpoint}.')
     set_name = config.get('babi_set', 'en-10k')
-    data = babi.load(FLAGS.data_dir, set_name,
+    folder = data_dir(run_dir, set_name)
+    data = babi.load(folder, set_name,
                      length_limit=config.get('length_limit', 800),
                      download=FLAGS.download, cache_dir=FLAGS.cache_dir)
     if babi.lexicon_fingerprint(data.lexicon) != config.get('lexicon_sha'):
       raise EvalError(
-          f'The bAbI data in {FLAGS.data_dir} give another lexicon than the '
+          f'The bAbI data in {folder} give another lexicon than the '
           f'one this model was trained with ({data.vocab_size} words): use '
           f'the same data (and set) as for training.')
     data_info = dict(
-        fingerprint=babi.find_source(FLAGS.data_dir, set_name).fingerprint(),
+        fingerprint=babi.find_source(folder, set_name).fingerprint(),
         source=data.source, set=set_name, lexicon_sha=config['lexicon_sha'])
     model, path = restore_model(config, run_dir.checkpoint, FLAGS.num)
   except (EvalError, checkpoints.CheckpointError, babi.BabiDataError) as e:

@@ -1,4 +1,4 @@
-"""Trains the DAM (or the DNC baseline) on the Convex Hull task
+r"""Trains the DAM (or the DNC baseline) on the Convex Hull task
 (Park et al. 2021, experiments, "Convex Hull"; the data of Vinyals et al.
 2015).
 

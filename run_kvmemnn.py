@@ -10,9 +10,13 @@ The reference implementation's two scripts are one here:
 With --task_id the model trains on that one task with single.py's defaults;
 without it, jointly on all 20 tasks with joint.py's defaults
 (`damrun.presets.KVMEMNN`; any flag given explicitly wins). Data: bAbI v1.2
-`en` (1k) by default, read by the project's one bAbI reader (`tasks.babi`)
-from --data_dir (the reference's `data/tasks_1-20_v1-2/en/`, or a folder
-holding the archive).
+`en` (1k) by default (--babi_set=en-10k for the other set), read by the
+project's one bAbI reader (`tasks.babi`) from --data_dir, the folder
+train.py reads: `bAbI_data/` by default, holding tasks_1-20_v1-2.tar.gz or
+the extracted tasks_1-20_v1-2/ folder; --download fetches the official
+archive there (`tasks.babi.find_or_fetch`, as train.py). The reference's
+form, the set folder itself (`--data_dir=data/tasks_1-20_v1-2/en/`), is read
+too, its set then named by the folder unless --babi_set is given.
 
 Every --evaluation_interval epochs (and at the end) the per-task training,
 validation and test accuracies are printed and appended to
@@ -70,11 +74,16 @@ flags.DEFINE_integer('random_state', None, 'Seed of the train/validation '
                      'split, the initial weights, the batch order and the '
                      'gradient noise (none: drawn once and saved with the '
                      'run).')
-flags.DEFINE_string('data_dir', 'data/tasks_1-20_v1-2/en/', 'bAbI data: the '
-                    'set folder, the tasks_1-20_v1-2 folder, or a folder '
-                    'holding tasks_1-20_v1-2.tar.gz.')
-flags.DEFINE_enum('babi_set', 'en', ['en', 'en-10k'], 'bAbI set when '
-                  '--data_dir is not the set folder itself.')
+flags.DEFINE_string('data_dir', presets.TRAIN['data_dir'], 'bAbI data, the '
+                    'folder train.py reads: it holds tasks_1-20_v1-2.tar.gz '
+                    'or the extracted tasks_1-20_v1-2/ folder (the set '
+                    'folder itself, e.g. the reference\'s '
+                    'data/tasks_1-20_v1-2/en/, is read too).')
+flags.DEFINE_enum('babi_set', 'en', ['en', 'en-10k'], 'bAbI set (1k or 10k '
+                  'training questions per task); when --data_dir is a set '
+                  'folder and this flag is not given, that folder\'s set.')
+flags.DEFINE_boolean('download', False, 'Download the official bAbI archive '
+                     'into --data_dir if no data is there (as train.py).')
 flags.DEFINE_string('output_file', None, 'Final accuracies (CSV; default '
                     'in the run directory: logs/scores_<timestamp>.csv '
                     '(joint) or single_scores.csv (single task)).')
@@ -133,6 +142,27 @@ def settings():
     if getattr(FLAGS, key) is not None:
       values[key] = getattr(FLAGS, key)
   return mode, values
+
+
+def babi_set():
+  """--babi_set, or, when not given and --data_dir is a set folder (the
+  reference's form, data/tasks_1-20_v1-2/en-10k/), that folder's set."""
+  if FLAGS['babi_set'].present:
+    return FLAGS.babi_set
+  folder = os.path.basename(os.path.normpath(os.path.abspath(
+      FLAGS.data_dir)))
+  if folder in ('en', 'en-10k') and any(
+      name.startswith('qa') and name.endswith('_test.txt')
+      for name in _listdir(FLAGS.data_dir)):
+    return folder
+  return FLAGS.babi_set
+
+
+def _listdir(folder):
+  try:
+    return os.listdir(folder)
+  except OSError:
+    return []
 
 
 def output_path_problem(path, flag):
@@ -222,17 +252,24 @@ def main(argv):
       print(f'run_kvmemnn.py: {problem}', file=sys.stderr)
       return 2
   random_state = FLAGS.random_state
+  seed_note = ''
   if random_state is None:  # Draw once; a resumed run reuses the saved one.
+    # Unseeded by default, as the reference's scripts; the drawn seed is
+    # printed and saved (config.json, summary.json) so a run can be repeated.
     try:
       saved = run_dir.saved_config() or {}
     except rundir.RunDirError as e:
       print(f'run_kvmemnn.py: {e}', file=sys.stderr)
       return 2
-    random_state = saved.get('random_state',
-                             int(np.random.SeedSequence().entropy % 2**31))
+    random_state = saved.get('random_state')
+    seed_note = ' (the run\'s, from config.json)'
+    if random_state is None:
+      random_state = int(np.random.SeedSequence().entropy % 2**31)
+      seed_note = (f' (drawn: --random_state={random_state} repeats this '
+                   f'run)')
   try:
-    data = babi_kv.load_kv(FLAGS.data_dir, task_ids, set_name=FLAGS.babi_set,
-                           memory_size=hp['memory_size'],
+    source = babi.find_or_fetch(FLAGS.data_dir, babi_set(), FLAGS.download)
+    data = babi_kv.load_kv(source, task_ids, memory_size=hp['memory_size'],
                            random_state=random_state)
   except (babi.BabiDataError, ValueError) as e:
     print(f'run_kvmemnn.py: {e}', file=sys.stderr)
@@ -289,10 +326,9 @@ def main(argv):
         f'{data.memory_size} slots (longest story {data.max_story_size}, '
         f'mean {data.mean_story_size}); train {len(data.train.A)}, '
         f'validation {len(data.val.A)}, test {len(data.test.A)}; '
-        f'random_state {random_state}.', flush=True)
+        f'random_state {random_state}{seed_note}.', flush=True)
   if restored:
-    print(f'Resumed from {restored} at epoch {int(trainer.epoch.numpy())}.',
-          flush=True)
+    print(trainer.resumed_line(restored), flush=True)
   if trainer.num_batches < 1:
     print(f'run_kvmemnn.py: {len(data.train.A)} training examples are too '
           f'few for --batch_size={hp["batch_size"]}.', file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Trains the DAM (or the DNC baseline) on the Nth Farthest task
+r"""Trains the DAM (or the DNC baseline) on the Nth Farthest task
 (Park et al. 2021, experiments, "Nth Farthest"; the task of Santoro et al.
 2018).
 

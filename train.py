@@ -1,4 +1,4 @@
-"""Trains the DAM (or the DNC baseline) on an algorithmic task or bAbI.
+r"""Trains the DAM (or the DNC baseline) on an algorithmic task or bAbI.
 
 The authors' command lines work as written, e.g. their Copy run:
 
@@ -117,9 +117,9 @@ def train_babi():
   except ValueError as e:
     raise app.UsageError(str(e)) from e
   steps_per_epoch = task.steps_per_epoch
-  print(f'bAbI {FLAGS.babi_set}: {len(data.train)} training stories, '
-        f'{steps_per_epoch} steps per epoch of {FLAGS.batch_size}, lexicon '
-        f'{data.vocab_size} words.', flush=True)
+  # The stories and the lexicon: in the loader's line (`tasks.babi.cache`).
+  print(f'bAbI {FLAGS.babi_set}: {steps_per_epoch} steps per epoch of '
+        f'{FLAGS.batch_size}.', flush=True)
   name = registry.name_of(babi.BabiTask)
   config = dict(mode=name, embedding_size=FLAGS.embedding_size,
                 vocab_size=data.vocab_size, babi_set=FLAGS.babi_set,

@@ -13,6 +13,9 @@ import importlib
 import sys
 import types
 
+# The package's version: pyproject.toml's (a test compares them).
+__version__ = '0.1.0'
+
 # Public name -> module that defines it.
 _EXPORTS = {
     'DAM': 'dam.dam',

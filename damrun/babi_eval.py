@@ -72,7 +72,7 @@ def report(results):
   errors = [r[3] for r in results.values()]
   mean = sum(errors) / len(errors)
   failed = sum(e > 5. for e in errors)
-  lines = [f'{"Task":<27}Result', '-' * 35]
+  lines = [f'{"Task":<27}error %', '-' * 35]
   lines += [f'{name.replace("-", " "):<27}{error:.2f}%'
             for name, _, _, error in results.values()]
   lines += ['-' * 35, f'{"Mean Err.":<27}{mean:.2f}%',

@@ -24,11 +24,11 @@ mean the same for them. `positive_integers(...)` is the one validator of
 positive-integer flags. Flag names are the authors' (Park et al. 2021 code),
 plus ours: memory, seed, info_dir, cache_dir, jit_compile,
 keep_checkpoints, memory_pictures, optimizer, mlp_sizes, tf32,
-reproduce_quirks, strategy, cpu_devices. Values that would break a run (an
-inf learning rate, a --name leaving --info_dir, --memory and --dam naming
-different memories, ...) are refused when the flags are parsed, before
+reproduce_quirks, strategy, cpu_devices, tf_logs. Values that would break a
+run (an inf learning rate, a --name leaving --info_dir, --memory and --dam
+naming different memories, ...) are refused when the flags are parsed, before
 anything is written; `run_main` prints a script's own argument errors as
-one line.
+one line and hides TensorFlow's log lines (--tf_logs shows them).
 
 The scripts reach the rest through this module too: `run(task, ...)`
 (`damrun.training_run`) builds the model, the optimizer and the
@@ -38,7 +38,10 @@ modules imports TensorFlow or the model at import time, so `--help` and
 flag errors answer at once.
 """
 
+import logging
 import math
+import os
+import re
 import sys
 
 from absl import app
@@ -282,12 +285,84 @@ def define_flags(defaults, embedding=False):
 
 # -- the scripts' main ---------------------------------------------------------
 
+flags.DEFINE_boolean(
+    'tf_logs', False, 'Show TensorFlow\'s own log lines (C++ and Python: '
+    'CUDA probing, oneDNN and XLA notes, INFO lines). By default they are '
+    'hidden (TF_CPP_MIN_LOG_LEVEL=3, or the level set in the environment; '
+    'TensorFlow\'s Python logger at ERROR; absl at WARNING unless '
+    '--verbosity is given); errors that stop a run are printed anyway.')
+
+
+def quiet_tensorflow():
+  """Hides TensorFlow's log lines unless --tf_logs (see its help).
+
+  Runs before TensorFlow is imported (the scripts import it inside
+  `main`), since its C++ logging reads TF_CPP_MIN_LOG_LEVEL when it loads;
+  a level set in the environment is kept. TensorFlow is imported here,
+  with the lines its libraries print while loading, which ignore that
+  level, filtered by it (`_import_tensorflow_filtered`).
+  """
+  if FLAGS.tf_logs:
+    return
+  level = os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+  logging.getLogger('tensorflow').setLevel(logging.ERROR)
+  if not FLAGS['verbosity'].present:
+    from absl import logging as absl_log  # pylint: disable=g-import-not-at-top
+    absl_log.set_verbosity(absl_log.WARNING)
+  try:
+    level = int(level)
+  except ValueError:
+    level = 0
+  if level > 0 and 'tensorflow' not in sys.modules:
+    _import_tensorflow_filtered(level)
+
+
+# absl's C++ log lines ('I0000 00:00:...', W, E) and the notes around them
+# that TensorFlow's libraries print while they load (oneDNN is on, no CUDA
+# driver, the CPU features), whatever TF_CPP_MIN_LOG_LEVEL says.
+_LOG_LINE = re.compile(r'([IWE])\d{4} ')
+_SEVERITY = {'I': 0, 'W': 1, 'E': 2}
+_LOAD_NOTES = ('WARNING: All log messages before absl::InitializeLog() is '
+               'called', 'To enable the following instructions:')
+
+
+def _import_tensorflow_filtered(level):
+  """Imports TensorFlow, dropping from stderr the log lines below `level`
+  (TF_CPP_MIN_LOG_LEVEL: 1 INFO, 2 WARNING, 3 ERROR) printed meanwhile;
+  every other line (Python warnings, a traceback) is printed as it was."""
+  import tempfile  # pylint: disable=g-import-not-at-top
+
+  def shown(line):
+    match = _LOG_LINE.match(line)
+    if match:
+      return _SEVERITY[match.group(1)] >= level
+    return not line.startswith(_LOAD_NOTES)
+
+  sys.stderr.flush()
+  saved = os.dup(2)
+  try:
+    with tempfile.TemporaryFile() as captured:
+      os.dup2(captured.fileno(), 2)
+      try:
+        import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
+      finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        captured.seek(0)
+        lines = captured.read().decode(errors='replace').splitlines(True)
+        sys.stderr.write(''.join(filter(shown, lines)))
+        sys.stderr.flush()
+  finally:
+    os.close(saved)
+
 
 def run_main(main):
   """`absl.app.run(main)`, with a `app.UsageError` raised by `main` printed
-  as one line (`<script>: <reason>`) instead of the script's whole help."""
+  as one line (`<script>: <reason>`) instead of the script's whole help,
+  and TensorFlow's log lines hidden (`quiet_tensorflow`)."""
 
   def main_with_messages(argv):
+    quiet_tensorflow()
     try:
       return main(argv)
     except app.UsageError as e:

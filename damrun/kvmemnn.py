@@ -73,12 +73,16 @@ class KVTrainer:
     noise = tf.random.Generator.from_seed(random_state + 1)
     self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name='epoch')
     self.shuffle_rng = np.random.default_rng(random_state)
+    # The learning rate the restored checkpoint was trained at (recorded
+    # with the epoch order since this version; None: not known).
+    self.restored_learning_rate = None
     self.checkpoints = checkpoints_lib.Checkpoints(
         run_dir.checkpoint,
         dict(model=model, optimizer=self.optimizer, epoch=self.epoch,
              noise=noise),
         keep=3, state_key='order_state',
-        get_state=lambda: self.shuffle_rng.bit_generator.state,
+        get_state=lambda: dict(order=self.shuffle_rng.bit_generator.state,
+                               learning_rate=hp['learning_rate']),
         set_state=self._set_order_state)
     self._train_step = self._make_train_step(variables, noise,
                                              gradient_noise)
@@ -96,6 +100,11 @@ class KVTrainer:
     self._reporter = reporting.Reporter(run_dir, tensorboard=False)
 
   def _set_order_state(self, state):
+    """Restores the epoch order and notes the learning rate saved with it
+    (a checkpoint of an earlier version holds the order alone)."""
+    if 'order' in state:
+      self.restored_learning_rate = state.get('learning_rate')
+      state = state['order']
     self.shuffle_rng.bit_generator.state = state
 
   def _make_train_step(self, variables, noise, gradient_noise):
@@ -132,6 +141,18 @@ class KVTrainer:
     """Restores the latest checkpoint (None for a new run); see
     `damrun.checkpoints.Checkpoints.resume`."""
     return self.checkpoints.resume()
+
+  def resumed_line(self, restored):
+    """The line of a resumed run (`restored`: the checkpoint), saying when
+    it goes on at another --learning_rate than it was trained at."""
+    line = f'Resumed from {restored} at epoch {int(self.epoch.numpy())}.'
+    previous, rate = self.restored_learning_rate, self.hp['learning_rate']
+    if previous is not None and not np.isclose(previous, rate, rtol=1e-6,
+                                               atol=0.):
+      line += (f' Learning rate changed: {previous:g} -> {rate:g} (the base '
+               f'rate; its decay goes on from step '
+               f'{int(self.optimizer.step.numpy())}).')
+    return line
 
   def predict(self, stories, queries):
     """Answer ids [N] of stories [N, M, J] and queries [N, J]."""

@@ -317,7 +317,7 @@ def learning_curves(run_dirs, info_dir='info', smooth=0., log_scale=False,
   """The learning-curve figure of runs (`damrun.plots.curves_figure`).
 
   Args:
-    run_dirs: run directories (e.g. info/copy_dam), or names under
+    run_dirs: run directories (e.g. info/copy_first), or names under
       `info_dir`.
     info_dir: where bare names are looked up.
     smooth, log_scale, metrics: see `damrun.plots.curves_figure`.
@@ -339,7 +339,7 @@ def learning_curves(run_dirs, info_dir='info', smooth=0., log_scale=False,
     if not os.path.isfile(path):
       raise PictureError(
           f'No metrics.csv in {run_dir}: give the directories of runs that '
-          f'reported at least once (e.g. info/copy_dam).')
+          f'reported at least once (e.g. info/copy_first).')
     try:
       columns = reporting.read_metrics(path)
     except (OSError, ValueError) as e:

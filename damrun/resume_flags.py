@@ -27,7 +27,7 @@ CHANGEABLE_FLAGS = frozenset({
     'keep_checkpoints', 'eval_batches', 'eval_interval', 'info_dir', 'name',
     'data_dir', 'cache_dir', 'download', 'jit_compile', 'generate_data',
     'return_to_learning_rate', 'test_examples', 'eval_batch_size',
-    'memory_pictures', 'strategy', 'cpu_devices'})
+    'memory_pictures', 'strategy', 'cpu_devices', 'tf_logs'})
 
 
 def flag_record(flag_values, modules):

@@ -222,6 +222,10 @@ class Trainer:
     mode = 'xla' if self.jit_compile else 'function'
     self.traces = {}
     self.compiled_shapes = {'train': set(), 'eval': set()}
+    # Seconds and count of the training steps that compiled (XLA, or the
+    # first step's tf.function trace): the progress line's ETA leaves them
+    # out (`damrun.trainer_reports`).
+    self.compile_seconds, self.compile_steps = 0., 0
     self._train_step = steps.make_train_step(
         self.model, self.optimizer, task.loss,
         task.batch_specs(task.batch_size), self.settings.max_grad_norm, mode,
@@ -252,6 +256,13 @@ class Trainer:
     resume_flags.record(self.run_dir.root, self.flags,
                         int(self.step.numpy()), self.restored_from,
                         self._flag_changes, self.log)
+
+  @property
+  def finished(self):
+    """Whether the run already stands at (or past) its last step: training
+    it again trains nothing (`train` only says so, or evaluates the test
+    sets again)."""
+    return int(self.step.numpy()) >= self.total_steps
 
   @property
   def history_path(self):
@@ -292,21 +303,35 @@ class Trainer:
   # -- steps -------------------------------------------------------------------
 
   def _pad(self, batch, kind):
-    """Pads for XLA (see `Settings.time_bucket`); notes a new shape."""
+    """Pads for XLA (see `Settings.time_bucket`); notes a new shape.
+
+    Returns (the padded batch, the time.time() at which the step's XLA
+    compilation starts, or None when its shape is compiled already). The
+    message goes out before the compilation starts.
+    """
     batch = steps.pad_time(batch, self.time_bucket, self.task.max_time)
     shape = tuple(batch.inputs.shape[:2])
     if self.jit_compile and shape not in self.compiled_shapes[kind]:
       self.compiled_shapes[kind].add(shape)
       self.log(f'XLA: compiling the {kind} step for batch x time {shape} '
-               f'(compilation {len(self.compiled_shapes[kind])}).')
-    return batch
+               f'(compilation {len(self.compiled_shapes[kind])})...')
+      return batch, time.time()
+    return batch, None
 
   def train_step(self, batch):
     """One compiled training step on a `Batch`; returns float metrics."""
-    batch = self._pad(batch, 'train')
+    batch, compiling = self._pad(batch, 'train')
+    tracing = not self.compile_steps and time.time()  # the first step
     metrics = self._train_step(steps.to_tensors(batch))
     self.step.assign_add(1)
-    return {k: float(v) for k, v in metrics.items()}
+    metrics = {k: float(v) for k, v in metrics.items()}
+    if compiling is not None or tracing:
+      seconds = time.time() - (compiling or tracing)
+      self.compile_seconds += seconds
+      self.compile_steps += 1
+      if compiling is not None:
+        self.log(f'XLA: compiled in {seconds:.0f} s.')
+    return metrics
 
   def evaluate_batches(self, batches):
     """Metrics over `Batch`es (no update), averaged over examples.
@@ -317,7 +342,7 @@ class Trainer:
     totals, count = {}, 0
     for batch in batches:
       size = batch.inputs.shape[0]
-      batch = self._pad(batch, 'eval')
+      batch, _ = self._pad(batch, 'eval')
       metrics = self.eval_step(steps.to_tensors(batch))
       for k, v in metrics.items():
         totals[k] = totals.get(k, 0.) + float(v) * size
@@ -370,10 +395,13 @@ class Trainer:
       return self._train(start_step, previous_final)
 
   def _train(self, start_step, previous_final):
-    if self.restored_from:
+    finished = start_step >= self.total_steps
+    if finished:
+      self.log(self._finished_line(start_step))
+    elif self.restored_from:
       self.log(f'Resumed from {self.restored_from} at step {start_step}.')
     run_start = time.time()
-    if start_step >= self.total_steps and self.eval_sets:
+    if finished and self.eval_sets:
       # A finished run: evaluate it again.
       self._reports.evaluate_finished(start_step)
     try:
@@ -388,8 +416,24 @@ class Trainer:
       self._reports.reporter.flush()
     wall = time.time() - run_start
     summary = self._reports.summary(start_step, step, wall, previous_final)
+    if finished:  # Nothing trained: the training's own timing stays.
+      summary = trainer_reports.keep_timing(self.run_dir.summary, summary)
     reporting.write_summary(self.run_dir.summary, summary)
     return summary
+
+  def _finished_line(self, step):
+    """What a command says when its run has nothing left to train."""
+    root = self.run_dir.root
+    of = (f'of {self.total_steps}' if step == self.total_steps else
+          f'(this command trains to step {self.total_steps})')
+    longer = ('a larger --epoch (or --training_iteration, if given), or '
+              'fine-tune it at another --learning_rate'
+              if self.settings.phase_steps is not None else
+              'a larger --training_iteration')
+    return (f'Already trained: the run in {root} is at step {step} {of}; '
+            f'its results are in {self.run_dir.summary} and '
+            f'{self.run_dir.metrics}. To train longer, run the same command '
+            f'with {longer}.')
 
 
 def _checked_eval_interval(settings, evaluation):

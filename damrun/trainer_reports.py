@@ -25,6 +25,10 @@ class Reports:
     self._trainer = trainer
     self._recorder = None  # `damrun.pictures.Recorder` of the pictures
     self.reporter = None
+    # The trainer's (compile_seconds, compile_steps) at the last report and
+    # the last steps/s measured without compilation (for the ETA).
+    self._compiled_before = (0., 0)
+    self._rate_without_compiling = None
 
   def start(self, start_step):
     """Opens the files of a training that starts at `start_step`: rows and
@@ -64,7 +68,8 @@ class Reports:
     step = progress.count
     means = {k: float(np.mean(v)) for k, v in window.items()}
     rate = progress.window_rate()
-    eta = (trainer.total_steps - step) / max(rate, 1e-9)
+    rate_note, eta_rate = self._eta_rate(progress, rate)
+    eta = (trainer.total_steps - step) / max(eta_rate, 1e-9)
     row = {'step': step,
            'wall_time_s': round(time.time() - progress.run_start, 3),
            'steps_per_sec': rate}
@@ -76,8 +81,31 @@ class Reports:
             f'{"" if epoch is None else f" epoch {epoch:.2f}"} '
             f'loss {means["loss"]:.4f} '
             f'{reporting.format_metrics(means, trainer.report_metrics)} '
-            f'| {rate:.2f} steps/s, ETA {reporting.format_duration(eta)}')
+            f'| {rate:.2f} steps/s, ETA {reporting.format_duration(eta)}'
+            f'{rate_note}')
     return row, line
+
+  def _eta_rate(self, progress, rate):
+    """(note for the line, steps/s for the ETA): the steps that compiled
+    (XLA, the first trace) since the last report, and their time, left out
+    of the ETA's rate; the note says so ('' when none compiled). Without a
+    step left (all compiled), the last such rate, else `rate`."""
+    trainer = self._trainer
+    seconds = getattr(trainer, 'compile_seconds', 0.)
+    compiled = getattr(trainer, 'compile_steps', 0)
+    seconds_before, compiled_before = self._compiled_before
+    self._compiled_before = (seconds, compiled)
+    seconds, compiled = seconds - seconds_before, compiled - compiled_before
+    if not compiled:
+      self._rate_without_compiling = rate
+      return '', rate
+    steps = progress.count - progress.window_count - compiled
+    elapsed = time.time() - progress.window_start - seconds
+    if steps > 0 and elapsed > 0:
+      self._rate_without_compiling = steps / elapsed
+    eta_rate = self._rate_without_compiling or rate
+    return (f' (at {eta_rate:.2f} steps/s: the {seconds:.0f} s of '
+            f'compilation left out)', eta_rate)
 
   def _log_picture(self, step):
     """The memory picture of `Evaluation.picture` to TensorBoard."""
@@ -134,6 +162,27 @@ class Reports:
         phases=trainer.phases.finished(),
         history=history if os.path.exists(history) else None,
         xla_compiles={k: len(v) for k, v in trainer.compiled_shapes.items()})
+
+
+# The entries of summary.json that time the training; a command that only
+# finds its run finished keeps them as they were.
+TIMING_KEYS = ('start_step', 'wall_time_s', 'steps_per_sec', 'traces',
+               'xla_compiles')
+
+
+def keep_timing(summary_path, summary):
+  """`summary` with the timing entries (`TIMING_KEYS`) of the run's
+  summary.json if it is at the same step, else none measured (None)."""
+  try:
+    with open(summary_path) as f:
+      previous = json.load(f)
+  except (OSError, ValueError):
+    previous = None
+  if not isinstance(previous, dict) or previous.get('steps') != summary.get(
+      'steps'):  # none, or of an earlier process that stopped before
+    previous = dict(wall_time_s=None, steps_per_sec=None)
+  return dict(summary, **{k: previous[k] for k in TIMING_KEYS
+                          if k in previous})
 
 
 def previous_final(summary_path, start_step):

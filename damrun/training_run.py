@@ -75,13 +75,16 @@ def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
     print(f'{sys.argv[0]}: {e}', file=sys.stderr)
     return 2
   log(_start_line(trainer, task_name, run_dir, strategy))
+  finished = trainer.finished  # it only says so (`Trainer.train`)
   try:
     summary = trainer.train()
   except FloatingPointError as e:  # A non-finite loss or exploded weights.
     print(f'{sys.argv[0]}: {e}', file=sys.stderr)
     return 1
-  log(f'Done: {summary["steps"]} steps, {summary["steps_per_sec"] or 0:.2f} '
-      f'steps/s; summary in {run_dir.summary}')
+  if not finished:
+    log(f'Done: {summary["steps"]} steps, '
+        f'{summary["steps_per_sec"] or 0:.2f} steps/s; summary in '
+        f'{run_dir.summary}')
   return 0
 
 
@@ -150,8 +153,10 @@ def _start_line(trainer, task_name, run_dir, strategy):
   params = sum(int(tf.size(v)) for v in trainer.variables)
   replicas_note = (f'; {_replicas(strategy)} replicas '
                    f'(--strategy={FLAGS.strategy})' if strategy else '')
+  mrl = (f'Memory Refreshing Loss on (p_re={FLAGS.p_re:g})' if FLAGS.p_re
+         else 'Memory Refreshing Loss off (--p_re=0)')
   return (f'{build.model_settings().label} on {task_name}: {params:,} '
-          f'parameters; run directory {run_dir.root}; '
+          f'parameters; {mrl}; run directory {run_dir.root}; '
           f'{build.precision_note()}; '
           f'{"" if FLAGS.reproduce_quirks else "no "}original-code quirks'
           f'{" (--noreproduce_quirks)" if not FLAGS.reproduce_quirks else ""}'

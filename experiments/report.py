@@ -216,9 +216,9 @@ def table(rows, experiments, suite=None):
     lines += ['', 'Claims tested and how to run each row again:', '']
   for name in names:
     line = f'* {name}: {by_name[name].paper}.'
-    if suite:
+    if suite:  # with what a fresh clone needs (`suites.rerun_flags`)
       line += (f' `python experiments/run_suite.py --suite={suite} '
-               f'--only={name}`')
+               f'--only={name}{suites.rerun_flags(by_name[name])}`')
     lines.append(line)
   return '\n'.join(lines) + '\n'
 

@@ -1,10 +1,21 @@
 """Runs a suite of the paper's experiments (experiments/suites.py), resumably,
 then writes its report.
 
-    python experiments/run_suite.py --suite=cpu --parallel=2 --threads=1
+    python experiments/run_suite.py --suite=cpu --download
     python experiments/run_suite.py --suite=cpu --report_only
     python experiments/run_suite.py --suite=gpu --estimate=20 \
-        --babi_dir=... --convex_hull_dir=...
+        --babi_dir=<folder holding tasks_1-20_v1-2> \
+        --convex_hull_dir=<folder holding the Convex Hull files>
+
+Data: the bAbI runs (train.py --babi=True, eval.py, run_kvmemnn.py) read
+--babi_dir, by default bAbI_data/, the folder train.py reads (holding
+tasks_1-20_v1-2.tar.gz or the extracted tasks_1-20_v1-2/); --download
+fetches the official archive there when it is missing. The Convex Hull
+runs read --convex_hull_dir (default Convexhull_data/, run_convexhull.py's).
+Before the first run starts, every selected run's data are checked (in a
+child process, `experiments/suite_data.py`); if some are missing, the
+suite stops at once with one message naming the flag that supplies them
+and what the folder must hold.
 
 Each run trains in <info_dir>/<run name>/ through its script (train.py,
 run_nfar.py, ...), its output appended to <info_dir>/<run name>/suite.log.
@@ -28,6 +39,7 @@ into a scratch folder and writes the expected hours of the whole suite on
 this machine (results/<suite>/estimate.json) instead of training.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -40,6 +52,7 @@ from absl import flags
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # `python experiments/run_suite.py` from a checkout
 
+from damrun import presets  # pylint: disable=g-import-not-at-top,wrong-import-position
 from experiments import report as report_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from experiments import suites  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -51,11 +64,18 @@ flags.DEFINE_string('results_dir', 'results', 'Where the report goes '
 flags.DEFINE_integer('parallel', 2, 'Runs at once.')
 flags.DEFINE_integer('threads', 1, 'TensorFlow threads per run '
                      '(TF_NUM_INTRAOP_THREADS).')
-flags.DEFINE_string('babi_dir', None, 'bAbI data folder, passed as --data_dir '
-                    'to the bAbI runs (train.py, eval.py) and the KV-MemNN '
-                    'runs (default: each script\'s own).')
-flags.DEFINE_string('convex_hull_dir', None, 'Convex Hull data folder, passed '
-                    'as --data_dir to run_convexhull.py.')
+flags.DEFINE_string('babi_dir', presets.TRAIN['data_dir'], 'bAbI data folder '
+                    '(holding tasks_1-20_v1-2.tar.gz or the extracted '
+                    'tasks_1-20_v1-2/), passed as --data_dir to the bAbI '
+                    'runs (train.py, eval.py) and the KV-MemNN runs; the '
+                    'default is train.py\'s.')
+flags.DEFINE_boolean('download', False, 'Download the official bAbI archive '
+                     'into --babi_dir before the first run if no data is '
+                     'there (as train.py --download).')
+flags.DEFINE_string('convex_hull_dir', presets.CONVEX_HULL['data_dir'],
+                    'Convex Hull data folder (the Pointer Networks files, or '
+                    'run_convexhull.py --generate_data\'s), passed as '
+                    '--data_dir to run_convexhull.py; the default is its.')
 flags.DEFINE_list('only', None, 'Run only these experiments (names in '
                   'experiments/suites.py); the report still covers the '
                   'whole suite.')
@@ -76,25 +96,47 @@ flags.register_validator('estimate', lambda v: v == 0 or v >= 2,
 
 # The en-10k folder the DAM / DNC bAbI runs read (`babi_data.complete`:
 # --babi_dir, or its copy with the missing 10k training files replaced by
-# the 1k ones); set in main.
+# the 1k ones); set by check_data.
 _babi_10k_dir = []
-
-
-def _reads_babi_10k(script, phase_flags):
-  """Whether a phase reads bAbI through train.py / eval.py (en-10k)."""
-  return script == 'eval.py' or (script == 'train.py' and
-                                 bool(phase_flags.get('babi')))
 
 
 def _argv(script, phase_flags, info_dir):
   phase_flags = dict(phase_flags)
-  if script == 'run_kvmemnn.py' and FLAGS.babi_dir:
-    phase_flags['data_dir'] = FLAGS.babi_dir
-  if _reads_babi_10k(script, phase_flags) and FLAGS.babi_dir:
-    phase_flags['data_dir'] = (_babi_10k_dir or [FLAGS.babi_dir])[0]
-  if script == 'run_convexhull.py' and FLAGS.convex_hull_dir:
-    phase_flags['data_dir'] = FLAGS.convex_hull_dir
+  data = suites.data_read(script, phase_flags)
+  if data is not None and data[0] == 'babi':
+    folder = os.path.abspath(FLAGS.babi_dir)
+    if script != 'run_kvmemnn.py':  # en-10k, completed
+      folder = (_babi_10k_dir or [folder])[0]
+    phase_flags['data_dir'] = folder
+  elif data is not None and data[0] == 'convex_hull':
+    phase_flags['data_dir'] = os.path.abspath(FLAGS.convex_hull_dir)
   return suites.command_line(script, phase_flags, info_dir)
+
+
+def check_data(runs, info_dir):
+  """Checks the data every run reads before the first starts (fetching
+  the bAbI archive first with --download), in a child process
+  (`experiments.suite_data`: the runner imports no TensorFlow). Sets
+  `_babi_10k_dir`. Returns False (the child has printed why) when data are
+  missing."""
+  needs = suites.data_needs(runs)
+  if not needs:
+    return True
+  request = dict(needs=needs, babi_dir=os.path.abspath(FLAGS.babi_dir),
+                 convex_hull_dir=os.path.abspath(FLAGS.convex_hull_dir),
+                 download=FLAGS.download,
+                 babi_10k_out=os.path.join(info_dir, 'babi_data'))
+  result = subprocess.run(
+      [sys.executable, '-m', 'experiments.suite_data', json.dumps(request)],
+      cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False)
+  if result.returncode != 0:
+    if result.returncode != 2:
+      print(f'run_suite.py: the data check failed (exit code '
+            f'{result.returncode}); no run was started.', file=sys.stderr)
+    return False
+  folder = json.loads(result.stdout.strip().splitlines()[-1])['babi_10k_dir']
+  _babi_10k_dir[:] = [folder] if folder else []
+  return True
 
 
 def _env(info_dir=None):
@@ -104,8 +146,9 @@ def _env(info_dir=None):
   instead of compiling them again (bAbI: a minute or more per padded
   length)."""
   threads = str(FLAGS.threads)
+  # Logs: the scripts quiet TensorFlow themselves (--tf_logs shows them).
   env = dict(os.environ, TF_NUM_INTRAOP_THREADS=threads,
-             TF_NUM_INTEROP_THREADS='1', TF_CPP_MIN_LOG_LEVEL='2')
+             TF_NUM_INTEROP_THREADS='1')
   # glibc: large blocks are mapped and unmapped, not kept in the heap, so
   # a run's memory falls back after the peak of a long step or a
   # compilation (two bAbI runs side by side kept ~13 GB each without it).
@@ -227,17 +270,15 @@ def main(argv):
     runs = [run for run in runs if run.experiment in FLAGS.only]
   info_dir = os.path.abspath(FLAGS.info_dir)
   out_dir = os.path.join(FLAGS.results_dir, FLAGS.suite)
+  if (FLAGS.estimate or not FLAGS.report_only) and not check_data(
+      runs, info_dir):
+    return 2
   if FLAGS.estimate:
     path = report_lib.estimate(runs, FLAGS.estimate, out_dir,
                                lambda script, phase_flags, scratch: _argv(
                                    script, phase_flags, scratch), _env(), ROOT)
     print(f'Wrote {path}')
     return 0
-  if FLAGS.babi_dir and any(_reads_babi_10k(*phase) for run in runs
-                            for phase in run.phases):
-    from experiments import babi_data  # pylint: disable=g-import-not-at-top
-    _babi_10k_dir[:] = [babi_data.complete(
-        FLAGS.babi_dir, os.path.join(info_dir, 'babi_data'))[0]]
   if not FLAGS.report_only:
     try:
       failed = train(runs, info_dir)

@@ -201,6 +201,56 @@ def runs(suite):
   return out
 
 
+# -- the data the runs read ---------------------------------------------------
+
+# The bAbI set each script reads unless its flags say otherwise: train.py
+# --babi=True and eval.py the authors' en-10k (eval.py: the run's), the
+# KV-MemNN reference's en (run_kvmemnn.py's --babi_set default).
+_BABI_SETS = {'train.py': presets.TRAIN['babi_set'], 'eval.py': 'en-10k',
+              'run_kvmemnn.py': 'en'}
+
+
+def data_read(script, flags):
+  """The data one phase reads: ('babi', set name, every training file
+  needed: the KV-MemNN's train/validation split) for train.py --babi=True,
+  eval.py and run_kvmemnn.py; ('convex_hull', None, True) for
+  run_convexhull.py; None for generated data."""
+  if script == 'run_convexhull.py':
+    return ('convex_hull', None, True)
+  if script in ('eval.py', 'run_kvmemnn.py') or (
+      script == 'train.py' and flags.get('babi')):
+    return ('babi', flags.get('babi_set', _BABI_SETS[script]),
+            script == 'run_kvmemnn.py')
+  return None
+
+
+def data_needs(runs):
+  """The data the runs read, in order: [(`data_read` of a phase,
+  [the names of the experiments whose runs read it])]."""
+  needs = {}
+  for run in runs:
+    for script, flags in run.phases:
+      need = data_read(script, flags)
+      if need is not None and run.experiment not in needs.setdefault(need,
+                                                                      []):
+        needs[need].append(run.experiment)
+  return list(needs.items())
+
+
+def rerun_flags(experiment):
+  """What an experiment's rerun command (`run_suite.py --only=<name>`, the
+  report's) adds so that it runs on a fresh clone: --download for the
+  experiments that read bAbI (fetched into --babi_dir's default folder
+  when it is not there; nothing is fetched when it is)."""
+  for command in experiment.commands:
+    script, flags = (presets.COMMANDS[command] if isinstance(command, str)
+                     else command)
+    need = data_read(script, flags)
+    if need is not None and need[0] == 'babi':
+      return ' --download'
+  return ''
+
+
 def command_line(script, flags, info_dir):
   """argv of one phase of a run (after `python`)."""
   argv = [script]

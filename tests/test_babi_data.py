@@ -246,6 +246,32 @@ def test_missing_data_error_names_file_and_download_hint(tmp_path):
   assert not os.listdir(tmp_path)  # nothing written, no download
 
 
+def test_a_saved_run_reads_its_own_folder_else_the_default(babi_files,
+                                                           tmp_path,
+                                                           monkeypatch):
+  """eval.py and visualize.py without --data_dir: the run's recorded folder
+  when the set is there, else bAbI_data (every script's default, as
+  damrun/presets.py), else a message with the flags that supply it."""
+  from damrun import presets  # pylint: disable=import-outside-toplevel
+  assert babi.DEFAULT_DIR == presets.TRAIN['data_dir'] == presets.EVAL[
+      'data_dir']
+  monkeypatch.chdir(tmp_path)
+  recorded = babi_files.write_tree(tmp_path, babi_files.all_tasks(),
+                                   name='recorded')
+  assert babi.run_data_dir(str(recorded), 'en-10k') == str(recorded)
+  assert babi.run_data_dir(str(recorded), 'en') is None  # no en set there
+  assert babi.run_data_dir('/nowhere', 'en-10k') is None
+  babi_files.write_tree(tmp_path, babi_files.all_tasks(),
+                        name=babi.DEFAULT_DIR)
+  assert babi.run_data_dir('/nowhere', 'en-10k') == babi.DEFAULT_DIR
+  assert babi.run_data_dir(None, 'en-10k') == babi.DEFAULT_DIR
+  message = babi.no_run_data_message('/nowhere', 'en')
+  assert '/nowhere' in message and f'nor {babi.DEFAULT_DIR}/' in message
+  assert '--data_dir=<folder holding tasks_1-20_v1-2/' in message
+  assert '--download' in message and babi.DOWNLOAD_URL in message
+  assert 'neither' not in babi.no_run_data_message(babi.DEFAULT_DIR, 'en')
+
+
 def test_missing_train_file_is_recorded_not_fatal(babi_files, tmp_path):
   data_dir = babi_files.write_tree(tmp_path, babi_files.all_tasks(skip={(3, 'train')}))
   data = babi.load(data_dir, log=None)

@@ -237,6 +237,17 @@ def test_train_finetune_and_eval_scripts(babi_files, tmp_path):
   output = result.stdout + result.stderr
   assert 'skipping' in output and 'ckpt-30' in output
   assert 'ckpt-20' in output and data_file.exists()
+  # Without --data_dir: the folder the run trained on (its flags.json) ...
+  result = _run(EVAL + ['--name=b', '--num=20'], tmp_path)
+  assert result.returncode == 0, result.stderr[-3000:]
+  # ... and when it is gone (a released run) and bAbI_data/ is empty too,
+  # the flags that supply the data.
+  os.rename(data_dir, tmp_path / 'moved')
+  result = _run(EVAL + ['--name=b', '--num=20'], tmp_path)
+  assert result.returncode == 2 and 'Traceback' not in result.stderr
+  assert f'neither the run\'s data folder {data_dir}' in result.stderr
+  assert '--data_dir=<folder holding' in result.stderr
+  assert '--download' in result.stderr
 
 
 def test_missing_babi_data_is_reported(tmp_path):

@@ -227,8 +227,12 @@ def test_kvmemnn_numbers_and_table(tmp_path):
   assert '* kvmemnn_task20: bAbI 1k task 20 test accuracy' in claims
   text = report.table(report.aggregate([numbers]), suites.SUITES['cpu'],
                       'cpu')
+  # A bAbI row's command fetches the data a fresh clone lacks.
   assert text.rstrip().endswith(
-      '`python experiments/run_suite.py --suite=cpu --only=kvmemnn_task20`')
+      '`python experiments/run_suite.py --suite=cpu --only=kvmemnn_task20 '
+      '--download`')
+  assert [suites.rerun_flags(e) for e in suites.SUITES['cpu']] == [
+      '', '', '', ' --download', ' --download']
 
 
 # A stand-in for a training script in a trial: writes metrics.csv with two
@@ -292,6 +296,60 @@ def test_report_of_only_some_experiments_still_covers_the_suite(tmp_path):
     assert f'| {experiment.name}' in text, experiment.name
   # Nothing has run: no seed done anywhere.
   assert '| copy (10,000 steps) | DAM | 0 / 3 | 0 / 0 | -- |' in text
+
+
+def test_missing_data_stops_the_suite_before_any_run(tmp_path):
+  """No bAbI and no Convex Hull data: one message naming the flags that
+  supply them and what their folders must hold, exit code 2, and no run
+  started (no run folder, no report)."""
+  info = tmp_path / 'info'
+  out = subprocess.run(
+      [sys.executable, 'experiments/run_suite.py', '--suite=gpu',
+       '--only=convex_hull,babi', f'--babi_dir={tmp_path / "no_babi"}',
+       f'--convex_hull_dir={tmp_path / "no_hull"}', f'--info_dir={info}',
+       f'--results_dir={tmp_path / "results"}'],
+      capture_output=True, text=True, cwd=ROOT, timeout=300,
+      env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL='3'))
+  assert out.returncode == 2, out.stderr[-3000:]
+  assert 'Traceback' not in out.stderr, out.stderr[-3000:]
+  assert 'no run was started' in out.stderr
+  assert '--babi_dir=<folder holding tasks_1-20_v1-2/' in out.stderr
+  assert '--download' in out.stderr  # run_suite.py has it
+  assert 'convex_hull_5_test.txt' in out.stderr
+  assert '--convex_hull_dir=<folder holding' in out.stderr
+  assert 'started' not in out.stdout
+  assert not any(info.glob('*_s0')) and not (tmp_path / 'results').exists()
+
+
+def test_suite_data_check_names_the_runs_and_completes_en_10k(tmp_path,
+                                                             babi_files):
+  """The check of the cpu suite's KV-MemNN runs (set en, every training
+  file) and the babi_cpu suite's runs (en-10k, completed from en)."""
+  from experiments import suite_data  # pylint: disable=import-outside-toplevel
+  from tasks import babi  # pylint: disable=import-outside-toplevel
+
+  def check(suite, babi_dir):
+    return suite_data.check(json.loads(json.dumps(dict(
+        needs=suites.data_needs(suites.runs(suite)), babi_dir=str(babi_dir),
+        convex_hull_dir=str(tmp_path / 'hull'), download=False,
+        babi_10k_out=str(tmp_path / 'completed')))))
+
+  result, problems = check('cpu', tmp_path / 'none')
+  assert result == {'babi_10k_dir': None} and len(problems) == 2
+  assert "bAbI set 'en' (read by kvmemnn_joint, kvmemnn_task20)" in (
+      problems[0])
+  assert suite_data.babi_flag() in problems[1] and '--download' in problems[1]
+  data = babi_files.write_tree(tmp_path, babi_files.all_tasks(
+      skip={(3, 'train')}), set_name='en')
+  _, problems = check('cpu', data)
+  assert 'lacks the training file(s) qa3_three' in problems[0]
+  babi_files.write_set(data / babi.ROOT_NAME / 'en', babi_files.all_tasks())
+  babi_files.write_set(data / babi.ROOT_NAME / 'en-10k',
+                       babi_files.all_tasks(skip={(3, 'train')}))
+  assert check('cpu', data) == ({'babi_10k_dir': None}, [])
+  result, problems = check('babi_cpu', data)
+  assert problems == [] and result == {'babi_10k_dir': str(
+      tmp_path / 'completed')}
 
 
 def test_claims_comparisons_known_answers():

@@ -240,3 +240,31 @@ def test_a_failed_scores_write_is_redone_by_the_rerun(babi_files, tmp_path):
   done = _script(*flags, f'--output_file={scores}', cwd=tmp_path)
   assert done.returncode == 0 and 'Nothing to do' in done.stdout
   assert scores.read_text().count('\n') == 1
+
+
+@pytest.mark.slow
+def test_data_folder_is_train_py_s_and_the_reference_form_still_reads(
+    babi_files, tmp_path):
+  """Without --data_dir the folder train.py reads (bAbI_data/), named with
+  the flag that fetches it; the reference's set folder
+  (data/tasks_1-20_v1-2/en-10k/) reads its own set without --babi_set."""
+  missing = _script('--task_id=1', '--epochs=1',
+                    f'--info_dir={tmp_path / "info"}', cwd=tmp_path)
+  assert missing.returncode == 2 and 'Traceback' not in missing.stderr
+  assert 'data_dir=bAbI_data' in missing.stderr
+  assert '--download' in missing.stderr  # run_kvmemnn.py has it
+  babi_files.write_set(
+      tmp_path / 'data' / 'tasks_1-20_v1-2' / 'en-10k',
+      {(1, 'train'): babi_files.tiny_task(1, 'train') * 10,
+       (1, 'test'): babi_files.tiny_task(1, 'test')})
+  reference = _script('--data_dir=data/tasks_1-20_v1-2/en-10k/',
+                      '--task_id=1', '--epochs=1', '--batch_size=4',
+                      '--embedding_size=8', '--feature_size=6',
+                      '--memory_size=4', '--random_state=0',
+                      f'--info_dir={tmp_path / "info"}', cwd=tmp_path)
+  assert reference.returncode == 0, reference.stderr[-3000:]
+  # --babi_set given explicitly wins: the en-10k folder is not set 'en'.
+  other = _script('--data_dir=data/tasks_1-20_v1-2/en-10k/', '--babi_set=en',
+                  '--task_id=1', '--epochs=1', '--name=other',
+                  f'--info_dir={tmp_path / "info"}', cwd=tmp_path)
+  assert other.returncode == 2 and "'en-10k' set folder" in other.stderr

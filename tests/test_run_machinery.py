@@ -411,12 +411,21 @@ def test_resume_drops_rows_written_after_the_restored_checkpoint(tmp_path):
 
 def test_rerunning_a_finished_command_keeps_the_final_numbers(tmp_path):
   first = _echo_trainer(str(tmp_path), _EchoTask())
-  final = first.train()['final']
+  summary = first.train()
+  final = summary['final']
   assert final['step'] == 6
-  again = _echo_trainer(str(tmp_path), _EchoTask())
+  lines = []
+  again = _echo_trainer(str(tmp_path), _EchoTask(), lines=lines)
+  assert again.finished
   assert again.train()['final'] == final
+  # One line says so; the training's speed and wall time stay.
+  assert len(lines) == 1 and lines[0].startswith('Already trained: the run')
+  assert 'at step 6 of 6' in lines[0] and '--training_iteration' in lines[0]
   with open(again.run_dir.summary) as f:
-    assert json.load(f)['final'] == final
+    saved = json.load(f)
+  assert saved['final'] == final
+  for key in ('steps_per_sec', 'wall_time_s', 'start_step'):
+    assert saved[key] == summary[key], key
 
 
 @pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])

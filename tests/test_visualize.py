@@ -247,7 +247,10 @@ def test_bad_input_gets_a_message(copy_runs, tmp_path):
   info = f'--info_dir={copy_runs}'
   # No such run.
   code, err = _visualize(tmp_path, '--name=nothing', info)
-  assert code == 2 and 'No run at' in err and 'config.json' in err
+  assert code == 2 and "No run 'nothing'" in err and 'config.json' in err
+  # ... answered with the runs there are and the command that makes one.
+  assert 'copy_dam, copy_dnc' in err and '--name=copy_dam' in err
+  assert 'python train.py --name=nothing' in err
   # A run without a checkpoint yet.
   (copy_runs / 'fresh').mkdir()
   (copy_runs / 'fresh' / 'config.json').write_text(
@@ -271,6 +274,10 @@ def test_bad_input_gets_a_message(copy_runs, tmp_path):
   # Curves of a directory without metrics.csv.
   code, err = _visualize(tmp_path, '--curves', str(tmp_path))
   assert code == 2 and 'No metrics.csv' in err
+  assert 'There is no info/ folder yet' in err  # the default --info_dir
+  code, err = _visualize(tmp_path, '--curves', 'gone', info)
+  assert code == 2 and 'No metrics.csv in gone' in err
+  assert f'--curves {copy_runs}/copy_dam' in err  # a run that has curves
   # Nothing to do.
   code, err = _visualize(tmp_path)
   assert code != 0 and '--name=<run>' in err

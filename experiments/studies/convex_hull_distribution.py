@@ -25,7 +25,7 @@ Usage (writes results/convex_hull_distribution.json; ~15 minutes on 2 cores
 with --hypotheses, ~1 minute with --nohypotheses):
 
     python experiments/studies/convex_hull_distribution.py \\
-      --data=../shared/data/convex_hull/convex_hull_5_test.txt \\
+      --data=Convexhull_data/convex_hull_5_test.txt \\
       --out=results/convex_hull_distribution.json --lines=10000 --seed=0
 """
 
@@ -48,7 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
 import convex_hull_candidates as cand  # pylint: disable=g-import-not-at-top,wrong-import-position,import-error
 from tasks import convex_hull as ch  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-flags.DEFINE_string('data', '../shared/data/convex_hull/convex_hull_5_test.txt',
+flags.DEFINE_string('data', 'Convexhull_data/convex_hull_5_test.txt',
                     'The real convex_hull_5_test.txt.')
 flags.DEFINE_string('out', 'results/convex_hull_distribution.json',
                     'Output JSON.')

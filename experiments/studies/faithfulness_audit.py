@@ -17,7 +17,7 @@ Writes one JSON (default results/faithfulness_audit.json) with:
 Usage:
 
     python experiments/studies/faithfulness_audit.py \
-      --babi_dir=../shared/data/babi --out=results/faithfulness_audit.json
+      --babi_dir=bAbI_data --out=results/faithfulness_audit.json
 
 Without --babi_dir (or without the data there) the bAbI part is skipped.
 """

@@ -5,8 +5,8 @@ train the DAM on all 20 jointly; the DAM authors' `preprocess.py`,
 * `data`: constants (token ids, file names, the official URL), the record
   types (`Story`, `BabiData`, ...) and `BabiDataError`;
 * `source`: where a set is read from (a folder or the archive;
-  `find_source`, `BabiSource`);
-* `download`: the official archive (`fetch`);
+  `find_source`, `BabiSource`; a saved run's folder: `run_data_dir`);
+* `download`: the official archive (`fetch`, `find_or_fetch`);
 * `encoding`: tokens, lexicon and stories, exactly as the authors'
   preprocess.py (`split_line`, `build_lexicon`, `encode_file`);
 * `dataset`: a whole set read and encoded (`preprocess`, `task_files`);
@@ -26,6 +26,7 @@ from tasks.babi.cache import load
 from tasks.babi.data import ANSWER
 from tasks.babi.data import ARCHIVE_NAME
 from tasks.babi.data import BASE_LEXICON
+from tasks.babi.data import DEFAULT_DIR
 from tasks.babi.data import DEFAULT_SET
 from tasks.babi.data import DOT
 from tasks.babi.data import DOWNLOAD_HINT
@@ -49,6 +50,7 @@ from tasks.babi.data import check_tasks
 from tasks.babi.dataset import preprocess
 from tasks.babi.dataset import task_files
 from tasks.babi.download import fetch
+from tasks.babi.download import find_or_fetch
 from tasks.babi.encoding import build_lexicon
 from tasks.babi.encoding import encode_file
 from tasks.babi.encoding import lexicon_fingerprint
@@ -60,6 +62,8 @@ from tasks.babi.grading import grade_counts
 from tasks.babi.grading import test_batches
 from tasks.babi.source import BabiSource
 from tasks.babi.source import find_source
+from tasks.babi.source import no_run_data_message
+from tasks.babi.source import run_data_dir
 from tasks.babi.task import BabiTask
 from tasks.babi.task import authors_refresh_eligible
 from tasks.babi.task import pad_stories
@@ -67,13 +71,14 @@ from tasks.babi.task import refresh_eligible
 
 __all__ = [
     'CACHE_DIR', 'PREPROCESS_VERSION', 'cache_paths', 'load', 'ANSWER',
-    'ARCHIVE_NAME', 'BASE_LEXICON', 'DEFAULT_SET', 'DOT', 'DOWNLOAD_HINT',
-    'DOWNLOAD_URL', 'FILE_RE', 'LENGTH_LIMIT', 'PAD', 'PROBE_FILE',
-    'QUESTION', 'ROOT_NAME', 'SETS', 'TASK_NAMES', 'TASKS', 'BabiData',
-    'BabiDataError', 'Story', 'TaskCounts', 'TaskStories', 'check_set_name',
-    'check_tasks', 'preprocess', 'task_files', 'fetch', 'build_lexicon',
-    'encode_file', 'lexicon_fingerprint', 'num_questions', 'split_line',
-    'error_percent', 'grade', 'grade_counts', 'test_batches', 'BabiSource',
-    'find_source', 'BabiTask', 'authors_refresh_eligible', 'pad_stories',
+    'ARCHIVE_NAME', 'BASE_LEXICON', 'DEFAULT_DIR', 'DEFAULT_SET', 'DOT',
+    'DOWNLOAD_HINT', 'DOWNLOAD_URL', 'FILE_RE', 'LENGTH_LIMIT', 'PAD',
+    'PROBE_FILE', 'QUESTION', 'ROOT_NAME', 'SETS', 'TASK_NAMES', 'TASKS',
+    'BabiData', 'BabiDataError', 'Story', 'TaskCounts', 'TaskStories',
+    'check_set_name', 'check_tasks', 'preprocess', 'task_files', 'fetch',
+    'find_or_fetch', 'build_lexicon', 'encode_file', 'lexicon_fingerprint',
+    'num_questions', 'split_line', 'error_percent', 'grade', 'grade_counts',
+    'test_batches', 'BabiSource', 'find_source', 'no_run_data_message',
+    'run_data_dir', 'BabiTask', 'authors_refresh_eligible', 'pad_stories',
     'refresh_eligible',
 ]

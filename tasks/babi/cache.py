@@ -25,14 +25,12 @@ from tasks.babi.data import DOWNLOAD_URL
 from tasks.babi.data import LENGTH_LIMIT
 from tasks.babi.data import TASKS
 from tasks.babi.data import BabiData
-from tasks.babi.data import BabiDataError
 from tasks.babi.data import Story
 from tasks.babi.data import TaskCounts
 from tasks.babi.data import TaskStories
 from tasks.babi.data import check_set_name
 from tasks.babi.data import check_tasks
-from tasks.babi.download import fetch
-from tasks.babi.source import find_source
+from tasks.babi.download import find_or_fetch
 
 PREPROCESS_VERSION = 2  # bump when the encoding or the cache layout changes
 CACHE_DIR = 'babi_cache'
@@ -156,13 +154,7 @@ def load(data_dir, set_name=DEFAULT_SET, length_limit=LENGTH_LIMIT,
   length_limit = base.check_int('length_limit', length_limit, 1)
   tasks = check_tasks(tasks)
   data_dir = os.fspath(data_dir)
-  try:
-    source = find_source(data_dir, set_name)
-  except BabiDataError:
-    if not download:
-      raise
-    fetch(data_dir, set_name, url=url, log=log)
-    source = find_source(data_dir, set_name)
+  source = find_or_fetch(data_dir, set_name, download, url=url, log=log)
   start = time.perf_counter()
   key = None
   if cache:

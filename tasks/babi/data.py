@@ -17,8 +17,24 @@ ARCHIVE_NAME = ROOT_NAME + '.tar.gz'
 DOWNLOAD_URL = 'http://www.thespermwhale.com/jaseweston/babi/' + ARCHIVE_NAME
 DOWNLOAD_HINT = ('or pass --download to fetch it from the official URL '
                  f'({DOWNLOAD_URL}) into the data directory')
+
+
+def replace_hint(path):
+  """How to replace incomplete or corrupt data at `path` (a set folder or
+  an archive that `find_source` found, so that --download alone, which
+  fetches only where no data is found, would not replace it)."""
+  return (f'delete {path} and put the official {ARCHIVE_NAME} (from '
+          f'{DOWNLOAD_URL}) or its extracted {ROOT_NAME}/ folder in the data '
+          f'directory, or delete it and pass --download to fetch the archive')
+
+
 SETS = ('en-10k', 'en')
 DEFAULT_SET = 'en-10k'
+# The one default data folder of every script that reads bAbI (train.py,
+# eval.py, run_kvmemnn.py, visualize.py, experiments/run_suite.py): the
+# authors' folder name, `damrun.presets.TRAIN['data_dir']`. It holds the
+# archive or the extracted tasks_1-20_v1-2/ folder (with en/ and en-10k/).
+DEFAULT_DIR = 'bAbI_data'
 LENGTH_LIMIT = 800  # the authors' training length limit (tokens)
 TASKS = tuple(range(1, 21))
 # The official task names (file names qa{N}_{name}_{split}.txt).

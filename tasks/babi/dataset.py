@@ -9,11 +9,9 @@ from tasks import base
 from tasks.babi import encoding
 from tasks.babi.data import ARCHIVE_NAME
 from tasks.babi.data import DEFAULT_SET
-from tasks.babi.data import DOWNLOAD_HINT
 from tasks.babi.data import DOWNLOAD_URL
 from tasks.babi.data import FILE_RE
 from tasks.babi.data import LENGTH_LIMIT
-from tasks.babi.data import ROOT_NAME
 from tasks.babi.data import TASK_NAMES
 from tasks.babi.data import TASKS
 from tasks.babi.data import BabiData
@@ -21,6 +19,7 @@ from tasks.babi.data import BabiDataError
 from tasks.babi.data import TaskCounts
 from tasks.babi.data import TaskStories
 from tasks.babi.data import check_tasks
+from tasks.babi.data import replace_hint
 from tasks.babi.source import BabiSource
 from tasks.babi.source import find_source
 
@@ -61,14 +60,12 @@ def _index_files(names, source, tasks):
   if missing_tests:
     raise BabiDataError(
         f'bAbI test file(s) missing from {source.description}: '
-        f'{", ".join(missing_tests)}. Every task needs its test file: put '
-        f'the complete {ARCHIVE_NAME} (from {DOWNLOAD_URL}) or its extracted '
-        f'{ROOT_NAME}/ folder in {source.data_dir}, {DOWNLOAD_HINT}.')
+        f'{", ".join(missing_tests)}. Every task needs its test file: '
+        f'{replace_hint(source.path)}.')
   if not any((t, 'train') in found for t in tasks):
     raise BabiDataError(
-        f'No bAbI training file in {source.description}. Put the complete '
-        f'{ARCHIVE_NAME} (from {DOWNLOAD_URL}) or its extracted {ROOT_NAME}/ '
-        f'folder in {source.data_dir}, {DOWNLOAD_HINT}.')
+        f'No bAbI training file in {source.description}: '
+        f'{replace_hint(source.path)}.')
   missing = sorted((f'qa{t}_{names_of[t]}_train.txt' for t in tasks
                     if (t, 'train') not in found),
                    key=lambda n: int(FILE_RE.match(n).group(1)))

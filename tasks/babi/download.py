@@ -1,4 +1,6 @@
-"""Downloads the official bAbI archive (`fetch`; `load(..., download=True)`).
+"""Downloads the official bAbI archive (`fetch`), where no data is found
+(`find_or_fetch`: what `load(..., download=True)` and run_kvmemnn.py's
+--download do).
 """
 
 import os
@@ -16,6 +18,7 @@ from tasks.babi.data import PROBE_FILE
 from tasks.babi.data import ROOT_NAME
 from tasks.babi.data import BabiDataError
 from tasks.babi.data import check_set_name
+from tasks.babi.source import find_source
 
 
 def _format_bytes(n):
@@ -102,6 +105,26 @@ def fetch(data_dir, set_name=DEFAULT_SET, url=DOWNLOAD_URL, timeout=60,
     raise
   log(f'bAbI archive saved: {target} ({_format_bytes(os.path.getsize(target))})')
   return target
+
+
+def find_or_fetch(data_dir, set_name=DEFAULT_SET, download=False,
+                  url=DOWNLOAD_URL, log=print):
+  """The set's `BabiSource` in data_dir (`find_source`); when none is there
+  and `download`, the official archive is fetched into data_dir first
+  (`fetch`).
+
+  Raises:
+    BabiDataError: no data (without `download`: `find_source`'s message) or
+      the download failed (`fetch`'s).
+  """
+  data_dir = os.fspath(data_dir)
+  try:
+    return find_source(data_dir, set_name)
+  except BabiDataError:
+    if not download:
+      raise
+  fetch(data_dir, set_name, url=url, log=log)
+  return find_source(data_dir, set_name)
 
 
 def _remove(path):

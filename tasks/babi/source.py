@@ -10,6 +10,10 @@
 
 No data: `BabiDataError` (a FileNotFoundError) saying what was looked for,
 where to put which file, and `DOWNLOAD_HINT`.
+
+A saved run read again without a data folder given (eval.py, visualize.py):
+`run_data_dir` picks the run's recorded folder, else `DEFAULT_DIR`;
+`no_run_data_message` says what to do when neither holds the set.
 """
 
 import hashlib
@@ -19,6 +23,7 @@ import tarfile
 import zlib
 
 from tasks.babi.data import ARCHIVE_NAME
+from tasks.babi.data import DEFAULT_DIR
 from tasks.babi.data import DEFAULT_SET
 from tasks.babi.data import DOWNLOAD_HINT
 from tasks.babi.data import DOWNLOAD_URL
@@ -28,6 +33,7 @@ from tasks.babi.data import SETS
 from tasks.babi.data import TASK_NAMES
 from tasks.babi.data import BabiDataError
 from tasks.babi.data import check_set_name
+from tasks.babi.data import replace_hint
 
 
 def _set_files_in_folder(folder):
@@ -102,15 +108,13 @@ class BabiSource:
     except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
       raise BabiDataError(
           f'Cannot read the bAbI archive {self.path} ({type(e).__name__}: '
-          f'{e}). It may be incomplete or corrupt: delete it and put a fresh '
-          f'copy of {ARCHIVE_NAME} from {DOWNLOAD_URL} there, or the '
-          f'extracted {ROOT_NAME}/ folder, {DOWNLOAD_HINT}.') from e
+          f'{e}). It may be incomplete or corrupt: '
+          f'{replace_hint(self.path)}.') from e
     if not files:
       raise BabiDataError(
           f'The bAbI archive {self.path} holds no '
-          f'{ROOT_NAME}/{self.set_name}/qa*_{{train,test}}.txt member. Put the '
-          f'official {ARCHIVE_NAME} from {DOWNLOAD_URL} there (or the '
-          f'extracted {ROOT_NAME}/ folder), {DOWNLOAD_HINT}.')
+          f'{ROOT_NAME}/{self.set_name}/qa*_{{train,test}}.txt member: '
+          f'{replace_hint(self.path)}.')
     return files
 
   def fingerprint(self):
@@ -178,3 +182,34 @@ def find_source(data_dir, set_name=DEFAULT_SET):
   looked = ([f'{os.path.join(data_dir, "qa*_test.txt")} (data_dir as the '
              f'set folder)'] + [f + os.sep for f in candidates] + [archive])
   raise BabiDataError(_missing_data_message(data_dir, set_name, looked))
+
+
+def run_data_dir(recorded, set_name=DEFAULT_SET, default=DEFAULT_DIR):
+  """The folder to read a saved run's set from when no data folder is
+  given: the run's recorded --data_dir (its flags.json) if the set is
+  there, else `default` (every script's default folder) if it is there;
+  None if neither holds it (`no_run_data_message` says what to do). A
+  released run records the folder of the machine it trained on, which
+  another machine lacks: then `default` is read."""
+  for folder in dict.fromkeys(f for f in (recorded, default) if f):
+    try:
+      find_source(folder, set_name)
+    except BabiDataError:
+      continue
+    return folder
+  return None
+
+
+def no_run_data_message(recorded, set_name=DEFAULT_SET, default=DEFAULT_DIR):
+  """Why a saved run's set cannot be read (neither `recorded` nor `default`
+  holds it; see `run_data_dir`) and the flags that supply it (--data_dir,
+  --download: eval.py and visualize.py have both)."""
+  if recorded and os.path.abspath(recorded) != os.path.abspath(default):
+    where = (f'neither the run\'s data folder {recorded} (recorded with the '
+             f'run) nor {default}/ holds')
+  else:
+    where = f'{default}/ does not hold'
+  return (f'No bAbI data (set {set_name!r}) for this run: {where} '
+          f'{ROOT_NAME}/ or {ARCHIVE_NAME}. Pass --data_dir=<folder holding '
+          f'{ROOT_NAME}/ or {ARCHIVE_NAME}>, or --download to fetch the '
+          f'official archive ({DOWNLOAD_URL}) into {default}/.')

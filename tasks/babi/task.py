@@ -231,24 +231,36 @@ class BabiTask(base.Task):
   @classmethod
   def reopen(cls, settings, seed=0, data_dir=None):
     """The task of a saved run over the test stories of its data: the set
-    settings['babi_set'] in `data_dir` (None: settings['data_dir']), which
-    must give the lexicon the run trained with (settings['lexicon_sha']).
+    settings['babi_set'] in `data_dir` (None: the run's settings['data_dir']
+    if the set is there, else the default folder, `source.run_data_dir`),
+    which must give the lexicon the run trained with
+    (settings['lexicon_sha']). settings['cache_dir']: where the cache goes;
+    settings['download']: fetch the official archive into the folder read
+    when no data is there.
 
     Raises:
       ValueError: the data cannot be read or give another lexicon.
     """
     from tasks.babi import cache  # pylint: disable=import-outside-toplevel
     from tasks.babi import encoding  # pylint: disable=import-outside-toplevel
+    from tasks.babi import source  # pylint: disable=import-outside-toplevel
+    from tasks.babi.data import DEFAULT_DIR  # pylint: disable=import-outside-toplevel
     from tasks.babi.data import BabiDataError  # pylint: disable=import-outside-toplevel
-    data_dir = data_dir or settings['data_dir']
+    set_name, download = settings['babi_set'], bool(settings.get('download'))
+    if not data_dir:
+      recorded = settings.get('data_dir')
+      data_dir = source.run_data_dir(recorded, set_name)
+      if data_dir is None and not download:
+        raise ValueError(source.no_run_data_message(recorded, set_name))
+      data_dir = data_dir or DEFAULT_DIR  # --download fetches it there
     try:
-      data = cache.load(data_dir, settings['babi_set'],
+      data = cache.load(data_dir, set_name,
                         length_limit=settings.get('length_limit',
                                                   LENGTH_LIMIT),
+                        download=download,
                         cache_dir=settings.get('cache_dir'))
     except BabiDataError as e:
-      raise ValueError(f'{e}\n(pass --data_dir=<the bAbI data the run '
-                       f'trained on>)') from None
+      raise ValueError(str(e)) from None
     if encoding.lexicon_fingerprint(data.lexicon) != settings.get(
         'lexicon_sha'):
       raise ValueError(
