@@ -12,6 +12,9 @@ The scripts' interface:
 * `damrun.training_run`: one training script's run from its flags (the
   run directory of this worker, the trainer, the exit code);
 * `damrun.presets`: the authors' settings (script defaults, commands).
+* `damrun.scripts`: the code of train.py, eval.py and visualize.py (the
+  checkout's files are shims calling it) and the entry points of their
+  console scripts, `dam-train`, `dam-eval`, `dam-visualize`.
 
 Training:
 

@@ -20,8 +20,14 @@ their count) and of final. Written to <out_dir>/:
                        and the commit
   table.md             one row per experiment and model, then the
                        comparisons
-  <experiment>.png     learning curves, mean over seeds per model
-                       (`damrun.plots.curves_figure`, as visualize.py --curves)
+  <experiment>.png     learning curves (`experiment_figure`, drawn by
+                       `damrun.plots.curves_figure` as visualize.py
+                       --curves): per model the mean over its seeds, the
+                       held-out mean in a band from the lowest to the
+                       highest seed (min-max), and a dashed line at the
+                       0.99 threshold of steps_to_99; for the other metrics
+                       every run's curves and a dashed line at the
+                       experiment's published value, if it has one
 
 An experiment whose metric has a report of its own (`OWN_REPORTS`: bAbI's
 test error per epoch, experiments/babi_report.py) gets that one instead.
@@ -236,9 +242,12 @@ def _minutes(row):
 
 
 def _mean_curves(runs, info_dir, metric):
-  """[(label, columns)] per model: the mean over its finished seeds of the
-  train and held-out columns of `metric` (the reports of all seeds are at
-  the same steps)."""
+  """[(label, columns)] per model: the mean over its seeds (those with a
+  metrics.csv) of the train and held-out columns of `metric` and of the
+  reported loss; the held-out ones with their band columns
+  '<column>/low' and '<column>/high', the lowest and the highest seed at
+  each report, when there are two seeds or more (the reports of all seeds
+  are at the same steps; the runs' common reports are used)."""
   base = metric.split('_', 1)[1]
   curves = []
   models = []
@@ -256,7 +265,11 @@ def _mean_curves(runs, info_dir, metric):
     for name in (f'train_{base}', f'eval_{base}', 'train_reported_loss',
                  'eval_reported_loss'):
       if all(name in c for c in tables):
-        columns[name] = np.mean([c[name][:length] for c in tables], axis=0)
+        seeds = np.array([c[name][:length] for c in tables])
+        columns[name] = np.mean(seeds, axis=0)
+        if len(tables) > 1 and name.startswith('eval_'):
+          columns[f'{name}/low'] = np.min(seeds, axis=0)
+          columns[f'{name}/high'] = np.max(seeds, axis=0)
     curves.append((f'{suites.MODEL_LABELS[model]} (mean of {len(tables)} '
                    f'seeds)', columns))
   return curves
@@ -294,6 +307,47 @@ def write(suite, runs, info_dir, out_dir):
   return written
 
 
+def experiment_figure(experiment, runs, info_dir):
+  """The learning curves of one experiment's `runs` (a Figure; None when no
+  run has a metrics.csv).
+
+  An experiment whose steps to 99 % are counted: per model, the mean over
+  its seeds of the train and held-out reported loss and of its metric, a
+  band from the lowest to the highest seed around the held-out means, and
+  a dashed line at `THRESHOLD` on the metric's panel. The others (the
+  KV-MemNN's accuracies): every run's train, validation and test curves of
+  the metric, and a dashed line at the experiment's published `reference`
+  (`suites.Experiment`), titled with the experiment's `title`.
+  """
+  from damrun import plots  # pylint: disable=g-import-not-at-top
+  from damrun import reporting  # pylint: disable=g-import-not-at-top
+  base = experiment.metric.split('_', 1)[1]
+  band_label, references = '', []
+  if counts_steps_to_99(experiment.metric):
+    curves = _mean_curves(runs, info_dir, experiment.metric)
+    panels = ['reported_loss', base]
+    title = (f'{experiment.name}: {experiment.steps:,} steps, the '
+             f'authors\' configuration')
+    band_label = 'band: min-max over the seeds\n(held-out curves)'
+    references.append((base, THRESHOLD, f'{THRESHOLD:g}: the held-out '
+                       f'threshold of the table\'s\nsteps to 99 %'))
+  else:  # every run's own curves (the KV-MemNN's accuracies)
+    curves = [(suites.MODEL_LABELS[r.model],
+               reporting.read_metrics(os.path.join(info_dir, r.name,
+                                                   'metrics.csv')))
+              for r in runs if read_columns(os.path.join(info_dir, r.name))]
+    panels, title = [base], experiment.name
+  if experiment.title:
+    title = f'{experiment.name}: {experiment.title}'
+  if experiment.reference is not None:
+    references.append((base,) + tuple(experiment.reference))
+  if not curves:
+    return None
+  return plots.curves_figure(curves, log_scale=True, metrics=panels,
+                             title=title, band_label=band_label,
+                             references=references)
+
+
 def _write_common(suite, experiments, runs, info_dir, out_dir):
   """The report of the module docstring for `experiments`; the paths."""
   from damrun import plots  # pylint: disable=g-import-not-at-top
@@ -304,24 +358,11 @@ def _write_common(suite, experiments, runs, info_dir, out_dir):
   os.makedirs(out_dir, exist_ok=True)
   written = []
   for experiment in experiments:
-    mine = [r for r in runs if r.experiment == experiment.name]
-    base = experiment.metric.split('_', 1)[1]
-    if counts_steps_to_99(experiment.metric):
-      curves = _mean_curves(mine, info_dir, experiment.metric)
-      panels = ['reported_loss', base]
-      title = (f'{experiment.name}: {experiment.steps:,} steps, the '
-               f'authors\' configuration')
-    else:  # every run's own curves (the KV-MemNN's accuracies)
-      from damrun import reporting  # pylint: disable=g-import-not-at-top
-      curves = [(suites.MODEL_LABELS[r.model],
-                 reporting.read_metrics(os.path.join(info_dir, r.name,
-                                                     'metrics.csv')))
-                for r in mine if read_columns(os.path.join(info_dir, r.name))]
-      panels, title = [base], experiment.name
-    if not curves:
+    figure = experiment_figure(
+        experiment, [r for r in runs if r.experiment == experiment.name],
+        info_dir)
+    if figure is None:
       continue
-    figure = plots.curves_figure(curves, log_scale=True, metrics=panels,
-                                 title=title)
     path = os.path.join(out_dir, f'{experiment.name}.png')
     plots.save_png(figure, path)
     written.append(path)

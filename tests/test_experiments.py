@@ -161,6 +161,79 @@ sys.exit(int(open(fail).read()) if os.path.exists(fail) else 0)
 '''
 
 
+def _gid_lines(ax, prefix):
+  return {line.get_gid(): line for line in ax.get_lines()
+          if (line.get_gid() or '').startswith(prefix)}
+
+
+def test_report_pictures_mean_band_threshold_and_published_line(tmp_path):
+  # A synthetic suite: Copy, two models of three seeds at known values,
+  # and the KV-MemNN's joint run.
+  from damrun import plots  # pylint: disable=g-import-not-at-top
+  copy = [e for e in suites.SUITES['cpu'] if e.name == 'copy'][0]
+  runs = [r for r in suites.runs('cpu') if r.experiment == 'copy' and
+          r.model in ('dam', 'dnc')]
+  steps = [100, 200, 300]
+  accuracy = {}
+  for run in runs:
+    level = 0.9 if run.model == 'dam' else 0.6
+    accuracy[run.name] = [0.5, level + 0.01 * run.seed, 0.99 + 0.004 *
+                          run.seed]
+    _write_metrics(str(tmp_path / run.name / 'metrics.csv'), [
+        dict(step=step, steps_per_sec=10., eval_bit_accuracy=a,
+             train_bit_accuracy=a, eval_reported_loss=1. - a,
+             train_reported_loss=1. - a)
+        for step, a in zip(steps, accuracy[run.name])])
+  figure = report.experiment_figure(copy, runs, str(tmp_path))
+  axes = plots.axes_by_gid(figure)
+  dam = np.array([accuracy[f'copy_dam_s{s}'] for s in (0, 1, 2)])
+  mean = _gid_lines(axes['bit_accuracy'], 'DAM (mean of 3 seeds)/')[
+      'DAM (mean of 3 seeds)/eval_bit_accuracy']
+  np.testing.assert_allclose(mean.get_ydata(), dam.mean(axis=0))
+  # The band: from the lowest to the highest seed at each report.
+  (band,) = [c for c in axes['bit_accuracy'].collections
+             if c.get_gid() == 'DAM (mean of 3 seeds)/eval_bit_accuracy/band']
+  y = band.get_paths()[0].vertices[:, 1]
+  np.testing.assert_allclose(np.unique(y), np.unique(np.r_[
+      dam.min(axis=0), dam.max(axis=0)]))
+  assert any(c.get_gid() == 'DNC (mean of 3 seeds)/eval_reported_loss/band'
+             for c in axes['reported_loss'].collections)
+  # The table's threshold, on the accuracy panel.
+  (threshold,) = _gid_lines(axes['bit_accuracy'], 'reference/').values()
+  np.testing.assert_array_equal(threshold.get_ydata(),
+                                [report.THRESHOLD] * 2)
+  legend = ' '.join(t.get_text() for t in figure.legends[0].get_texts())
+  assert 'min-max over the seeds' in legend
+  assert "0.99: the held-out threshold of the table's" in legend
+  assert 'cross-entropy on the answer steps only' in axes[
+      'reported_loss'].get_ylabel()
+  # The KV-MemNN: a real title and the published mean accuracy, labelled
+  # with its source.
+  joint = [e for e in suites.SUITES['cpu'] if e.name == 'kvmemnn_joint'][0]
+  kv_runs = [r for r in suites.runs('cpu') if r.experiment == joint.name]
+  for run in kv_runs:
+    _write_metrics(str(tmp_path / run.name / 'metrics.csv'), [
+        dict(step=10 * e, epoch=e, wall_time_s=e, train_mean=0.5 + 0.1 * e,
+             val_mean=0.45 + 0.1 * e, test_mean=0.4 + 0.1 * e)
+        for e in (1, 2, 3)])
+  figure = report.experiment_figure(joint, kv_runs, str(tmp_path))
+  title = figure.get_suptitle().replace('\n', ' ')
+  assert title.startswith('kvmemnn_joint: the KV-MemNN on bAbI 1k, 20 tasks')
+  (published,) = _gid_lines(figure.axes[0], 'reference/').values()
+  np.testing.assert_array_equal(published.get_ydata(), [0.796, 0.796])
+  legend = ' '.join(t.get_text() for t in figure.legends[0].get_texts())
+  assert 'published 0.796' in legend
+  assert 'siyuanzhao/key-value-memory-networks' in legend
+  assert report.experiment_figure(joint, kv_runs, str(tmp_path / 'none')) \
+      is None
+  # The report writes them.
+  written = report.write('cpu', runs + kv_runs, str(tmp_path),
+                         str(tmp_path / 'out'))
+  for name in ('copy.png', 'kvmemnn_joint.png'):
+    assert str(tmp_path / 'out' / name) in written
+    assert (tmp_path / 'out' / name).read_bytes()[:4] == b'\x89PNG'
+
+
 def test_runner_skips_finished_phases_and_reruns_failed_ones(tmp_path):
   fake = str(tmp_path / 'fake.py')
   (tmp_path / 'fake.py').write_text(_FAKE)

@@ -464,14 +464,38 @@ def _columns():
   }
 
 
-def test_smoothed_is_the_debiased_ema():
+def test_smoothed_is_the_centred_exponential_smoothing():
+  # s_i = sum_{|k| <= m_i} w^|k| y_{i+k} / sum w^|k|, m_i = min(i, L-1-i).
   np.testing.assert_allclose(plots.smoothed([1., 2., 4.], 0.5),
-                             [1., 1.25 / 0.75, 2.625 / 0.875])
-  np.testing.assert_allclose(plots.smoothed([1., 2., 4.], 0.5),
-                             [1., 1.6666667, 3.], rtol=1e-6)
+                             [1., (2. + 0.5 * (1. + 4.)) / 2., 4.])
+  np.testing.assert_allclose(plots.smoothed([0., 0., 1., 0., 0.], 0.5),
+                             [0., 0.5 / 2., 1. / 2.5, 0.5 / 2., 0.])
   np.testing.assert_array_equal(plots.smoothed([3., 1.], 0.), [3., 1.])
+  np.testing.assert_array_equal(plots.smoothed([3., 1.], 0.9), [3., 1.])
   with pytest.raises(ValueError, match=r'smooth must be in \[0, 1\)'):
     plots.smoothed([1.], 1.)
+
+
+def test_smoothed_ends_at_the_last_value():
+  # A step: 50 reports at 0, then 10 at 1. TensorBoard's debiased EMA
+  # (smooth 0.9) ends at 1 - 0.9^10 = 0.65; the centred one at 1 (within
+  # 1e-12), and the plateau's last five points are all 1.
+  step = np.r_[np.zeros(50), np.ones(10)]
+  out = plots.smoothed(step, 0.9)
+  assert abs(out[-1] - 1.) < 1e-12
+  np.testing.assert_allclose(out[-5:], 1., atol=1e-12)
+  assert out[50] < 1. and out[49] > 0.  # the step itself is smoothed
+  # The newcomer's case: a held-out bit accuracy back at 0.9999 after
+  # three reports at 0.9 is drawn at 0.9999, not at ~0.98.
+  dip = np.r_[np.full(20, 1.), np.full(3, 0.9), 0.9999]
+  assert abs(plots.smoothed(dip, 0.6)[-1] - 0.9999) < 1e-12
+  # Centred: no lag on a straight line, mirror-symmetric, constants kept.
+  ramp = 0.1 * np.arange(40.)
+  np.testing.assert_allclose(plots.smoothed(ramp, 0.95), ramp, atol=1e-12)
+  noisy = np.random.default_rng(0).normal(size=31)
+  np.testing.assert_allclose(plots.smoothed(noisy[::-1], 0.7),
+                             plots.smoothed(noisy, 0.7)[::-1], atol=1e-12)
+  np.testing.assert_allclose(plots.smoothed(np.full(7, 2.5), 0.99), 2.5)
 
 
 def test_curves_figure_plots_the_finite_points():
@@ -496,8 +520,13 @@ def test_curves_figure_plots_the_finite_points():
   assert train.get_linestyle() == '-' and evaluation.get_linestyle() == '--'
   assert len(styles) == 3
   for ax in fig.axes:
-    assert ax.get_xlabel() == 'step' and ax.get_ylabel() == ax.get_gid()
+    name = ax.get_gid()
+    # The y label: the metric, and what it is when `METRIC_LABELS` knows.
+    assert ax.get_xlabel() == 'step' and ax.get_ylabel() == (
+        f'{name}\n{plots.METRIC_LABELS[name]}'
+        if name in plots.METRIC_LABELS else name)
     assert ax.get_yscale() == 'linear'
+  assert 'MRL' in plots.METRIC_LABELS['reported_loss']
   legend = [t.get_text() for t in fig.legends[0].get_texts()]
   assert 'a' in legend and {'train', 'eval', 'test5'} <= set(legend)
 
@@ -510,8 +539,7 @@ def test_curves_figure_smoothing_colours_and_log_scale():
                             log_scale=True)
   axes = plots.axes_by_gid(fig)
   smoothed = _line(axes['loss'], 'b/train_loss')
-  np.testing.assert_allclose(smoothed.get_ydata(), [1., 1.6666667, 3.],
-                             rtol=1e-6)
+  np.testing.assert_allclose(smoothed.get_ydata(), [1., 2.25, 4.])
   raw = _line(axes['loss'], 'b/train_loss/raw')
   np.testing.assert_array_equal(raw.get_ydata(), [1., 2., 4.])
   assert raw.get_alpha() == pytest.approx(0.25)
@@ -556,3 +584,77 @@ def test_curves_figure_bad_input():
     plots.curves_figure([('a', {'step': np.ones(3),
                                 'train_loss': np.ones(2)})])
 
+
+def test_curves_figure_bands_and_reference_lines():
+  steps = np.array([100., 200., 300., 400.])
+  columns = {'step': steps,
+             'train_bit_accuracy': np.array([0.5, 0.8, 0.95, 0.999]),
+             'eval_bit_accuracy': np.array([0.5, 0.7, 0.9, 0.995]),
+             'eval_bit_accuracy/low': np.array([0.4, 0.6, 0.85, 0.99]),
+             'eval_bit_accuracy/high': np.array([0.6, 0.8, 0.97, 1.]),
+             'train_reported_loss': np.array([0.7, 0.3, 0.1, 0.01])}
+  fig = plots.curves_figure(
+      [('a', columns)], metrics=['reported_loss', 'bit_accuracy'],
+      band_label='band: min-max over 3 seeds',
+      references=[('bit_accuracy', 0.99, '0.99 threshold')])
+  axes = plots.axes_by_gid(fig)
+  # The band columns are no metric: two panels.
+  assert [ax.get_gid() for ax in fig.axes] == ['reported_loss',
+                                               'bit_accuracy']
+  (band,) = [c for c in axes['bit_accuracy'].collections
+             if c.get_gid() == 'a/eval_bit_accuracy/band']
+  y = band.get_paths()[0].vertices[:, 1]
+  np.testing.assert_allclose(np.unique(y), np.unique(np.r_[
+      columns['eval_bit_accuracy/low'], columns['eval_bit_accuracy/high']]))
+  assert mcolors.to_hex(band.get_facecolor()[0]) == mcolors.to_hex(
+      _line(axes['bit_accuracy'], 'a/eval_bit_accuracy').get_color())
+  assert not [c for c in axes['bit_accuracy'].collections
+              if c.get_gid() == 'a/train_bit_accuracy/band']
+  # The threshold: a horizontal dashed line at 0.99 on its panel only, in
+  # black (no run's colour), with its value written by it.
+  threshold = _line(axes['bit_accuracy'], 'reference/0.99')
+  np.testing.assert_array_equal(threshold.get_ydata(), [0.99, 0.99])
+  assert threshold.get_linestyle() == '--'
+  assert mcolors.to_hex(threshold.get_color()) == '#000000'
+  assert not [line for line in axes['reported_loss'].get_lines()
+              if line.get_gid().startswith('reference')]
+  assert [t.get_text() for t in axes['bit_accuracy'].texts] == ['0.99']
+  legend = [t.get_text() for t in fig.legends[0].get_texts()]
+  assert 'band: min-max over 3 seeds' in legend
+  assert '0.99 threshold' in legend
+  plots.figure_to_rgb(fig)
+  # Smoothing smooths the band with its line.
+  fig = plots.curves_figure([('a', columns)], smooth=0.5,
+                            metrics=['bit_accuracy'])
+  (band,) = [c for c in fig.axes[0].collections
+             if c.get_gid() == 'a/eval_bit_accuracy/band']
+  assert np.min(band.get_paths()[0].vertices[:, 1]) == pytest.approx(0.4)
+  assert np.max(band.get_paths()[0].vertices[:, 1]) == pytest.approx(1.)
+  # Bad input.
+  lone = dict(columns)
+  del lone['eval_bit_accuracy/high']
+  with pytest.raises(ValueError, match="without 'eval_bit_accuracy/high'"):
+    plots.curves_figure([('a', lone)])
+  with pytest.raises(ValueError, match='must be one of the panels'):
+    plots.curves_figure([('a', columns)], metrics=['bit_accuracy'],
+                        references=[('reported_loss', 1., 'x')])
+  with pytest.raises(ValueError, match='triples'):
+    plots.curves_figure([('a', columns)], references=[(0.99, 'x')])
+
+
+def test_sequence_figure_says_what_the_answer_strip_marks():
+  mask = np.r_[np.zeros(5), np.ones(5)]
+  fig = plots.sequence_figure(np.zeros((10, 3)), np.zeros((10, 2)),
+                              np.zeros((10, 2)), mask)
+  legend = plots.axes_by_gid(fig)['answer_mask'].get_legend()
+  assert legend.get_gid() == 'answer_mask/legend'
+  assert tuple(t.get_text() for t in legend.get_texts()) == (
+      plots.ANSWER_STRIP_LABELS)
+  assert 'answer step' in plots.ANSWER_STRIP_LABELS[0]
+  # The first entry has the strip's answer colour, the second the other.
+  strip = plots.axes_by_gid(fig)['answer_mask'].get_images()[0]
+  colours = [mcolors.to_hex(patch.get_facecolor())
+             for patch in legend.get_patches()]
+  assert colours == [mcolors.to_hex(strip.cmap(1.)),
+                     mcolors.to_hex(strip.cmap(0.))]
+  plots.figure_to_rgb(fig)

@@ -1,10 +1,15 @@
 """The project's own promises: CI runs exactly README's commands, the
-package installs what the scripts import, the scripts run from a checkout."""
+package installs what the scripts import (and its console scripts are the
+scripts), the scripts run from a checkout."""
 
 import fnmatch
 import os
 import re
+import subprocess
+import sys
 import tomllib
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -14,9 +19,22 @@ def _read(*path):
     return f.read()
 
 
-def _readme_code_lines():
-  blocks = re.findall(r'```bash\n(.*?)```', _read('README.md'), re.S)
+def _readme_code_lines(section=None):
+  """The lines of README's ```bash blocks (of the `## section` only, if
+  given)."""
+  text = _read('README.md')
+  if section:
+    match = re.search(rf'^## {re.escape(section)}\n(.*?)(?=^## |\Z)', text,
+                      re.S | re.M)
+    assert match, f'README has no section "## {section}"'
+    text = match.group(1)
+  blocks = re.findall(r'```bash\n(.*?)```', text, re.S)
   return {line.strip() for block in blocks for line in block.splitlines()}
+
+
+def _pyproject():
+  with open(os.path.join(ROOT, 'pyproject.toml'), 'rb') as f:
+    return tomllib.load(f)
 
 
 def test_ci_runs_exactly_readme_install_and_test_commands():
@@ -24,13 +42,15 @@ def test_ci_runs_exactly_readme_install_and_test_commands():
               if line.strip() and not line.startswith('#')]
   commands = [line for line in ci_lines
               if not line.startswith(('set ', 'cd '))]
-  assert commands == [
-      'python3 -m venv .venv', '. .venv/bin/activate',
-      'pip install -r requirements.txt',
-      'python -m pytest -q tests -m "slow or not slow"']
-  readme = _readme_code_lines()
-  missing = [c for c in commands if c not in readme]
-  assert not missing, f'.ci/run commands not in README: {missing}'
+  install = ['python3 -m venv .venv', '. .venv/bin/activate',
+             'pip install -r requirements.txt']
+  test = ['pip install -r requirements-test.txt',
+          'python -m pytest -q tests -m "slow or not slow"']
+  assert commands == install + test
+  for section, lines in (('Install', install), ('Test', test)):
+    readme = _readme_code_lines(section)
+    missing = [c for c in lines if c not in readme]
+    assert not missing, f'.ci/run commands not in README\'s {section}: {missing}'
 
 
 def test_default_test_selection_leaves_out_only_slow_tests():
@@ -42,11 +62,29 @@ def test_default_test_selection_leaves_out_only_slow_tests():
   assert 'python -m pytest -q tests' in _readme_code_lines()
 
 
+def _requirements(name):
+  """The requirement lines of a requirements file, comments left out."""
+  lines = [line.split('#')[0].strip() for line in _read(name).splitlines()]
+  return [line for line in lines if line]
+
+
 def test_requirements_have_version_bounds():
-  for line in _read('requirements.txt').splitlines():
-    line = line.split('#')[0].strip()
-    if line:
-      assert '>=' in line and '<' in line.replace('>=', ''), line
+  for name in ('requirements.txt', 'requirements-test.txt'):
+    for line in _requirements(name):
+      assert '>=' in line and '<' in line.replace('>=', ''), (name, line)
+
+
+def test_pytest_is_a_test_requirement_only():
+  def names(file):
+    return {re.split(r'[<>=\[; ]', line)[0].lower()
+            for line in _requirements(file)}
+  assert 'pytest' not in names('requirements.txt')
+  assert names('requirements-test.txt') == {'pytest'}
+  project = _pyproject()
+  assert set(project['project']['dynamic']) == {'dependencies',
+                                                'optional-dependencies'}
+  assert project['tool']['setuptools']['dynamic'][
+      'optional-dependencies'] == {'test': {'file': ['requirements-test.txt']}}
 
 
 def test_faithfulness_table_is_linked_and_names_the_switches():
@@ -54,7 +92,7 @@ def test_faithfulness_table_is_linked_and_names_the_switches():
   assert '(docs/faithfulness.md)' in _read('README.md')
   for script in ('train.py', 'run_nfar.py', 'run_convexhull.py',
                  'run_kvmemnn.py'):
-    source = _read(script)
+    source = _read(*_script_code(script))
     assert ('define_precision_flags()' in source or
             'define_flags(' in source), script
     assert f'`{script}`' in doc, script
@@ -70,29 +108,119 @@ def test_faithfulness_table_is_linked_and_names_the_switches():
 SCRIPTS = ('train.py', 'run_nfar.py', 'run_convexhull.py', 'run_kvmemnn.py',
            'eval.py', 'visualize.py')
 
+# Script -> its console script; the code is damrun/scripts/<script>.
+CONSOLE_SCRIPTS = {'train.py': 'dam-train', 'eval.py': 'dam-eval',
+                   'visualize.py': 'dam-visualize'}
+
+
+def _script_code(script):
+  """The path of the file holding a script's code: damrun/scripts/ for the
+  shims of CONSOLE_SCRIPTS, else the script itself."""
+  if script in CONSOLE_SCRIPTS:
+    return ('damrun', 'scripts', script)
+  return (script,)
+
 
 def test_scripts_run_from_a_checkout_without_path_tricks():
   # `python train.py` puts the repository root on sys.path; installed, the
   # packages are found anyway.
   for script in SCRIPTS:
     assert 'sys.path' not in _read(script), script
+    assert 'sys.path' not in _read(*_script_code(script)), script
+
+
+# The top-level packages `pip install .` installs: the three layers
+# (tests/test_layers.py). `tasks` is a common name; README's Install says so.
+INSTALLED = ('dam', 'tasks', 'damrun')
 
 
 def test_pyproject_packages_every_package_and_requirements():
-  with open(os.path.join(ROOT, 'pyproject.toml'), 'rb') as f:
-    project = tomllib.load(f)
-  assert project['project']['dynamic'] == ['dependencies']
+  project = _pyproject()
   assert project['tool']['setuptools']['dynamic']['dependencies'] == {
       'file': ['requirements.txt']}
   include = project['tool']['setuptools']['packages']['find']['include']
-  packages = [os.path.relpath(path, ROOT).replace(os.sep, '.')
-              for top in ('dam', 'tasks', 'damrun')
-              for path, _, files in os.walk(os.path.join(ROOT, top))
-              if '__init__.py' in files]
-  assert 'damrun' in packages
-  for package in packages:
-    assert any(fnmatch.fnmatch(package, pattern) for pattern in include), (
-        package)
+
+  def installed(package):
+    return any(fnmatch.fnmatch(package, pattern) for pattern in include)
+
+  # Every top-level package of the checkout, and every package under the
+  # installed ones, is installed exactly when it is one of INSTALLED.
+  tops = sorted(name for name in os.listdir(ROOT)
+                if os.path.isfile(os.path.join(ROOT, name, '__init__.py')))
+  assert tops == sorted(INSTALLED)
+  for top in tops:
+    packages = [os.path.relpath(path, ROOT).replace(os.sep, '.')
+                for path, _, files in os.walk(os.path.join(ROOT, top))
+                if '__init__.py' in files]
+    for package in packages:
+      assert installed(package), package
+    assert top in packages
+  assert installed('damrun.scripts')  # the console scripts' code
+  for other in ('tests', 'experiments', 'bench', 'train', 'eval'):
+    assert not installed(other), other
+  install = _section_text('Install')
+  for top in INSTALLED:
+    assert f'`{top}`' in install, top
+
+
+def _section_text(title):
+  match = re.search(rf'^## {re.escape(title)}\n(.*?)(?=^## |\Z)',
+                    _read('README.md'), re.S | re.M)
+  assert match, f'README has no section "## {title}"'
+  return match.group(1)
+
+
+def test_console_scripts_are_the_scripts():
+  # [project.scripts] names each script's `run`, the function its
+  # checkout shim calls (test_script_and_its_console_script_print_the_same_
+  # help calls it); README's Install names them.
+  scripts = _pyproject()['project']['scripts']
+  assert scripts == {
+      console: f'damrun.scripts.{script[:-3]}:run'
+      for script, console in CONSOLE_SCRIPTS.items()}
+  install = _section_text('Install')
+  for script, console in CONSOLE_SCRIPTS.items():
+    shim = _read(script)
+    module = script[:-3]
+    assert re.search(rf'^from damrun\.scripts import {module}\b', shim,
+                     re.M), script
+    assert re.search(r'^  \w+\.run\(\)$', shim, re.M), script
+    assert 'flags' not in shim, script  # defined once, in damrun/scripts/
+    assert re.search(r'^def run\(\):', _read(*_script_code(script)), re.M)
+    assert f'`{console}`' in install, console
+
+
+# Runs a console script's entry point as pip's generated script does (in
+# its own process: each script module defines its flags once, when
+# imported).
+_CONSOLE_SCRIPT = '''
+import importlib, sys
+module, function = sys.argv[1].split(':')
+run = getattr(importlib.import_module(module), function)
+assert callable(run), sys.argv[1]
+sys.argv = sys.argv[2:]
+sys.exit(run())
+'''
+
+
+def _help(*argv):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', CUDA_VISIBLE_DEVICES='')
+  result = subprocess.run([sys.executable, *argv], capture_output=True,
+                          text=True, env=env, timeout=300, cwd=ROOT)
+  assert result.returncode == 1, result.stderr[-3000:]  # absl's --help exit
+  return result.stdout + result.stderr
+
+
+@pytest.mark.parametrize('script', sorted(CONSOLE_SCRIPTS))
+def test_script_and_its_console_script_print_the_same_help(script):
+  console = CONSOLE_SCRIPTS[script]
+  entry = _pyproject()['project']['scripts'][console]
+  for option in ('--help', '--helpfull'):
+    shown = _help(script, option)
+    installed = _help('-c', _CONSOLE_SCRIPT, entry, console, option)
+    # absl files the script's flags under the program's name, first.
+    assert f'\nflags:\n\n{script}:\n  --' in shown, shown[:3000]
+    assert installed.replace(f'\n{console}:\n', f'\n{script}:\n') == shown
 
 
 def test_readme_shows_the_cpu_suite_report_as_written():

@@ -230,7 +230,7 @@ def test_learning_curves_plot_the_metrics_csv_points(tmp_path):
   for axes in figure.axes:
     for line in axes.get_lines():
       if len(line.get_xdata()):
-        lines[(axes.get_ylabel(), line.get_linestyle())] = (
+        lines[(axes.get_gid(), line.get_linestyle())] = (
             list(line.get_xdata()), list(line.get_ydata()))
   assert lines[('loss', '-')] == ([10, 20, 30], [2.5, 1.5, 0.5])
   assert lines[('loss', '--')] == ([20, 30], [1.75, 0.25])

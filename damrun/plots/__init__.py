@@ -17,8 +17,10 @@ One module per family of figures; every public name is re-exported here:
 * `babi_answers_figure`, `convex_hull_figure`, `nth_farthest_figure`
   (predictions.py): one example's predictions of the bAbI, Convex Hull and
   Nth Farthest tasks.
-* `curves_figure` (and its `smoothed` EMA; curves.py): learning curves of
-  several runs from their metrics.csv columns.
+* `curves_figure` (its centred smoothing `smoothed`, and `METRIC_LABELS`,
+  what the metrics are; curves.py): learning curves of several runs from
+  their metrics.csv columns, with optional bands (e.g. the spread over
+  seeds) and reference lines (a threshold, a published value).
 * `figure_to_rgb` (for `tf.summary.image`), `save_png` (atomic write) and
   `axes_by_gid` (common.py, with the input checks, time axes and heatmaps
   the figures share).
@@ -31,8 +33,9 @@ caller or a test can find what was drawn. Indices in gids are 0-based array
 indices; the titles and labels a reader sees count from 1 (k1 = block 0).
 
   sequence_figure:     'inputs', 'targets', 'outputs' (heatmaps of
-                       array.T), 'answer_mask' (a 1 x T strip); colour bars
-                       '<gid>/colorbar'.
+                       array.T), 'answer_mask' (a 1 x T strip, its legend
+                       'answer_mask/legend': `ANSWER_STRIP_LABELS`);
+                       colour bars '<gid>/colorbar'.
   memory_figure:       per block k: 'k{k}/write_weights/w{w}' (image
                        write_weights[:, k, w, :].T), 'k{k}/read_weights/r{r}'
                        (read_weights[:, k, r, :].T), 'k{k}/gates' (lines
@@ -56,7 +59,10 @@ indices; the titles and labels a reader sees count from 1 (k1 = block 0).
                        probabilities).
   curves_figure:       one axes per metric, gid = the metric name, with
                        lines '{run label}/{column}' (plotted values) and,
-                       when smoothing, '{run label}/{column}/raw'.
+                       when smoothing, '{run label}/{column}/raw'; bands
+                       '{run label}/{column}/band' (fill_between
+                       collections); reference lines 'reference/{value:g}'
+                       (texts 'reference/{value:g}/value').
 """
 
 from damrun.plots.common import axes_by_gid
@@ -64,6 +70,7 @@ from damrun.plots.common import figure_to_rgb
 from damrun.plots.common import save_png
 from damrun.plots.common import WEIGHTS_CMAP
 from damrun.plots.curves import curves_figure
+from damrun.plots.curves import METRIC_LABELS
 from damrun.plots.curves import NON_METRIC_COLUMNS
 from damrun.plots.curves import smoothed
 from damrun.plots.memory import memory_figure
@@ -71,10 +78,12 @@ from damrun.plots.memory import read_mode_names
 from damrun.plots.predictions import babi_answers_figure
 from damrun.plots.predictions import convex_hull_figure
 from damrun.plots.predictions import nth_farthest_figure
+from damrun.plots.sequence import ANSWER_STRIP_LABELS
 from damrun.plots.sequence import sequence_figure
 
 __all__ = [
-    'axes_by_gid', 'babi_answers_figure', 'convex_hull_figure',
-    'curves_figure', 'figure_to_rgb', 'memory_figure', 'nth_farthest_figure',
+    'ANSWER_STRIP_LABELS', 'METRIC_LABELS', 'axes_by_gid',
+    'babi_answers_figure', 'convex_hull_figure', 'curves_figure',
+    'figure_to_rgb', 'memory_figure', 'nth_farthest_figure',
     'read_mode_names', 'save_png', 'sequence_figure', 'smoothed',
 ]

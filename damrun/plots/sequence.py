@@ -1,10 +1,12 @@
 """The sequence figure: inputs, targets and outputs of one example.
 
 The Copy-task figure of Graves et al. 2016 (Fig. 2): channels x time
-heatmaps on one time axis, the answer steps marked by a strip below.
+heatmaps on one time axis, the answer steps marked by a green strip below
+(with its legend).
 """
 
 from matplotlib import colors as mcolors
+from matplotlib import patches as mpatches
 import numpy as np
 
 from damrun.plots import common
@@ -54,13 +56,27 @@ def _draw_heatmaps(fig, grid, inputs, targets, outputs):
   return axes
 
 
+# The strip's colours: other steps, answer steps.
+_STRIP_COLORS = ('#f2f2f2', '#2e7d32')
+# What the strip's colours mean (its legend).
+ANSWER_STRIP_LABELS = ("answer step: the task's loss and accuracy count "
+                       'its outputs', 'other step')
+
+
 def _draw_answer_mask(ax, answer_mask):
-  """The answer steps as a green 1 x T strip."""
+  """The answer steps as a green 1 x T strip, with its legend above it."""
   ax.imshow((answer_mask > 0)[None, :].astype(np.float64), aspect='auto',
             interpolation='nearest', vmin=0., vmax=1.,
-            cmap=mcolors.ListedColormap(['#f2f2f2', '#2e7d32']))
+            cmap=mcolors.ListedColormap(list(_STRIP_COLORS)))
   ax.set_gid('answer_mask')
   ax.set_yticks([0], ['answer'], fontsize=7)
+  handles = [mpatches.Patch(facecolor=color, edgecolor='0.5', linewidth=0.5)
+             for color in _STRIP_COLORS[::-1]]
+  legend = ax.legend(handles, ANSWER_STRIP_LABELS, loc='lower left',
+                     bbox_to_anchor=(0., 1.), ncol=2, fontsize=7,
+                     frameon=False, borderaxespad=0.1, handlelength=1.4,
+                     columnspacing=1.5)
+  legend.set_gid('answer_mask/legend')
 
 
 def sequence_figure(inputs, targets, outputs, answer_mask=None, title='',
@@ -69,7 +85,7 @@ def sequence_figure(inputs, targets, outputs, answer_mask=None, title='',
 
   Three heatmaps stacked on one time axis, channels (rows) x time
   (columns), each with a colour bar; the answer steps are marked by a green
-  strip under them.
+  strip under them, its legend (`ANSWER_STRIP_LABELS`) above it.
 
   Args:
     inputs: x, [T, D].
@@ -93,7 +109,7 @@ def sequence_figure(inputs, targets, outputs, answer_mask=None, title='',
   heights = [_rows_height(inputs.shape[1]), _rows_height(targets.shape[1]),
              _rows_height(outputs.shape[1])]
   if answer_mask is not None:
-    heights.append(0.3)
+    heights.append(0.3)  # and its legend, in the row gap above
   width = float(np.clip(3. + num_steps / 10., 7., common.MAX_WIDTH))
   height = min(common.MAX_HEIGHT,
                sum(heights) + 0.6 + 0.35 * len(heights) +
