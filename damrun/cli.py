@@ -359,7 +359,8 @@ def _import_tensorflow_filtered(level):
 def run_main(main):
   """`absl.app.run(main)`, with a `app.UsageError` raised by `main` printed
   as one line (`<script>: <reason>`) instead of the script's whole help,
-  and TensorFlow's log lines hidden (`quiet_tensorflow`)."""
+  Ctrl-C / SIGTERM ending with the loop's own line (exit code 130) instead
+  of a traceback, and TensorFlow's log lines hidden (`quiet_tensorflow`)."""
 
   def main_with_messages(argv):
     quiet_tensorflow()
@@ -369,6 +370,9 @@ def run_main(main):
       print(f'{sys.argv[0]}: {e}\nPass --help to see the flags.',
             file=sys.stderr)
       return e.exitcode
+    except KeyboardInterrupt:
+      # Ctrl-C or SIGTERM: the loop has saved and said so; no traceback.
+      return 130
 
   app.run(main_with_messages)
 

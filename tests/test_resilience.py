@@ -100,6 +100,8 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
     if case == 'sigterm' and code != 0:
       assert 'SIGTERM received' in text, text[-2000:]
       assert 'Interrupted at step' in text, text[-2000:]
+      # A clean stop: the loop's line and exit code 130, no traceback.
+      assert code == 130 and 'Traceback' not in text, (code, text[-2000:])
     if code == 0:
       break
   print('\n'.join(f'{case}: rc {code}; ' + ' / '.join(
