@@ -77,8 +77,8 @@ flags.DEFINE_string('convex_hull_dir', presets.CONVEX_HULL['data_dir'],
                     'run_convexhull.py --generate_data\'s), passed as '
                     '--data_dir to run_convexhull.py; the default is its.')
 flags.DEFINE_list('only', None, 'Run only these experiments (names in '
-                  'experiments/suites.py); the report still covers the '
-                  'whole suite.')
+                  'experiments/suites.py) or runs (e.g. babi_dnc_s0); the '
+                  'report still covers the whole suite.')
 flags.DEFINE_boolean('report_only', False, 'Write the report from the runs '
                      'there are; train nothing.')
 flags.DEFINE_integer('estimate', 0, 'Time this many steps of each '
@@ -264,10 +264,10 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   runs = every_run = suites.runs(FLAGS.suite)
   if FLAGS.only:
-    unknown = set(FLAGS.only) - {run.experiment for run in runs}
-    if unknown:
-      raise app.UsageError(f'--only: unknown experiments {sorted(unknown)}.')
-    runs = [run for run in runs if run.experiment in FLAGS.only]
+    try:
+      runs = suites.select(runs, FLAGS.only)
+    except ValueError as e:
+      raise app.UsageError(f'--only: {e}') from None
   info_dir = os.path.abspath(FLAGS.info_dir)
   out_dir = os.path.join(FLAGS.results_dir, FLAGS.suite)
   if (FLAGS.estimate or not FLAGS.report_only) and not check_data(

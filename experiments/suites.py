@@ -217,6 +217,22 @@ def runs(suite):
   return out
 
 
+def select(runs, only):
+  """The runs of `runs` named by `only`: experiment names or run names.
+
+  Raises:
+    ValueError: a name that is neither (listing the names there are).
+  """
+  experiments = sorted({run.experiment for run in runs})
+  unknown = set(only) - set(experiments) - {run.name for run in runs}
+  if unknown:
+    raise ValueError(
+        f'unknown experiments or runs {sorted(unknown)}; the suite has the '
+        f'experiments {", ".join(experiments)} and the runs '
+        f'{", ".join(run.name for run in runs)}.')
+  return [run for run in runs if run.experiment in only or run.name in only]
+
+
 # -- the data the runs read ---------------------------------------------------
 
 # The bAbI set each script reads unless its flags say otherwise: train.py

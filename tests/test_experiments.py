@@ -526,3 +526,19 @@ def test_babi_data_completes_a_missing_10k_training_file(tmp_path,
   (data / babi.ROOT_NAME / 'en' / babi_files.task_file(3, 'train')).unlink()
   with pytest.raises(babi.BabiDataError, match='qa3_three-supporting-facts'):
     babi_data.complete(str(data), str(tmp_path / 'y'))
+
+
+def test_only_selects_experiments_or_single_runs():
+  every = suites.runs('babi_cpu')
+  assert [r.name for r in every] == ['babi_dam_s0', 'babi_dnc_s0']
+  assert [r.name for r in suites.select(every, ['babi_dnc_s0'])] == [
+      'babi_dnc_s0']
+  assert suites.select(every, ['babi']) == every
+  cpu = suites.runs('cpu')
+  chosen = suites.select(cpu, ['copy_dnc_mrl_s1', 'associative_recall'])
+  assert [r.name for r in chosen][0] == 'copy_dnc_mrl_s1'
+  assert {r.experiment for r in chosen} == {'copy', 'associative_recall'}
+  assert len(chosen) == 1 + 4 * 3
+  with pytest.raises(ValueError, match=r"unknown experiments or runs "
+                     r"\['bogus'\].*the runs babi_dam_s0, babi_dnc_s0"):
+    suites.select(every, ['bogus'])
