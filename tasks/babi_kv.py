@@ -110,7 +110,8 @@ def parse_stories(lines, name='<text>'):
     list of `Example`, one per question, in file order.
 
   Raises:
-    BabiDataError: a line without an integer id or without words, a
+    BabiDataError: a line without an integer id (ASCII digits,
+      `babi.line_id`) or without words, a statement not ending in '.', a
       question line without exactly three TAB-separated fields, a '?'
       but no answer field, or an empty answer.
   """
@@ -122,13 +123,12 @@ def parse_stories(lines, name='<text>'):
     if not line.strip():
       continue
     line = line.lower()
-    try:
-      nid, line = line.split(' ', 1)
-      nid = int(nid)
-    except ValueError:
+    nid, _, line = line.partition(' ')
+    nid = babi.line_id(nid)
+    if nid is None:
       raise babi.BabiDataError(
-          f'{name} line {number}: expected "<id> <text>", got '
-          f'{raw[:60]!r}.') from None
+          f'{name} line {number}: expected "<id> <text>" with a positive '
+          f'integer id in ASCII digits (0-9), got {raw[:60]!r}.')
     if nid == 1:
       story = []
     if '\t' in line:
@@ -153,6 +153,9 @@ def parse_stories(lines, name='<text>'):
           + ('a question line needs "question<TAB>answer<TAB>supporting '
              'ids"' if '?' in line else 'no words after the line id') +
           f', got {raw[:60]!r}.')
+    elif not line.rstrip().endswith('.'):
+      raise babi.BabiDataError(
+          f'{name} line {number}: {babi.NOT_A_LINE}, got {raw[:60]!r}.')
     else:
       sentence = tokenize(line)
       if sentence and sentence[-1] == '.':

@@ -8,7 +8,8 @@ train the DAM on all 20 jointly; the DAM authors' `preprocess.py`,
   `find_source`, `BabiSource`; a saved run's folder: `run_data_dir`);
 * `download`: the official archive (`fetch`, `find_or_fetch`);
 * `encoding`: tokens, lexicon and stories, exactly as the authors'
-  preprocess.py (`split_line`, `build_lexicon`, `encode_file`);
+  preprocess.py (`split_line`, `build_lexicon`, `encode_file`; a line
+  id is ASCII digits, `line_id`);
 * `dataset`: a whole set read and encoded (`preprocess`, `task_files`);
 * `cache`: the preprocessed-data cache and `load`, the entry point;
 * `task`: training batches and their Memory Refreshing Loss (`BabiTask`);
@@ -53,7 +54,9 @@ from tasks.babi.download import fetch
 from tasks.babi.download import find_or_fetch
 from tasks.babi.encoding import build_lexicon
 from tasks.babi.encoding import encode_file
+from tasks.babi.encoding import NOT_A_LINE
 from tasks.babi.encoding import lexicon_fingerprint
+from tasks.babi.encoding import line_id
 from tasks.babi.encoding import num_questions
 from tasks.babi.encoding import split_line
 from tasks.babi.grading import error_percent
@@ -76,7 +79,8 @@ __all__ = [
     'PROBE_FILE', 'QUESTION', 'ROOT_NAME', 'SETS', 'TASK_NAMES', 'TASKS',
     'BabiData', 'BabiDataError', 'Story', 'TaskCounts', 'TaskStories',
     'check_set_name', 'check_tasks', 'preprocess', 'task_files', 'fetch',
-    'find_or_fetch', 'build_lexicon', 'encode_file', 'lexicon_fingerprint',
+    'find_or_fetch', 'build_lexicon', 'encode_file', 'NOT_A_LINE',
+    'lexicon_fingerprint', 'line_id',
     'num_questions', 'split_line', 'error_percent', 'grade', 'grade_counts',
     'test_batches', 'BabiSource', 'find_source', 'no_run_data_message',
     'run_data_dir', 'BabiTask', 'authors_refresh_eligible', 'pad_stories',

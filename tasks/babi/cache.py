@@ -6,7 +6,12 @@ counts, key), no pickle, keyed by PREPROCESS_VERSION, the set, the length
 limit, the task selection and a sha256 fingerprint of the source (the
 archive's bytes, or the names and contents of the set folder's qa files). A
 changed key rebuilds it; an unwritable `data_dir` works without a cache and
-says so.
+says so. A cache of the right key is checked before it is used
+(`_check_cache`: the lexicon, every array's dtype and shape, every token
+id within the lexicon, the stories' counts): a damaged or tampered one
+would otherwise load and crash training later (an embedding lookup past
+the lexicon). It is rebuilt from the text files with a one-line note, as
+an unreadable one: the text files are the truth, the cache only saves time.
 """
 
 import json
@@ -20,6 +25,7 @@ from dam import fileio
 from tasks import base
 from tasks.babi import dataset
 from tasks.babi.data import ANSWER
+from tasks.babi.data import BASE_LEXICON
 from tasks.babi.data import DEFAULT_SET
 from tasks.babi.data import DOWNLOAD_URL
 from tasks.babi.data import LENGTH_LIMIT
@@ -99,19 +105,81 @@ def _save_cache(data, key, npz_path, json_path):
   fileio.write_json_atomic(json_path, meta, indent=1)
 
 
+# The arrays of one split ('train_' or 'test_' + name) and their kinds
+# (numpy dtype.kind: 'i' signed, 'u' unsigned integer, 'b' bool).
+_ARRAY_KINDS = {'inputs': 'iu', 'answers': 'iu', 'question_mask': 'b',
+                'offsets': 'iu', 'task': 'iu'}
+
+
+def _check_split(arrays, prefix, vocab_size, tasks):
+  """Raises ValueError naming what is wrong with one split's arrays (see
+  `_pack`); returns its number of stories per task {task: count}."""
+  for name, kinds in _ARRAY_KINDS.items():
+    array = arrays.get(prefix + name)
+    if array is None or array.ndim != 1 or array.dtype.kind not in kinds:
+      raise ValueError(f'{prefix}{name} is missing or not a 1-D array of '
+                       f'{"bools" if kinds == "b" else "integers"}')
+  inputs, offsets = arrays[prefix + 'inputs'], arrays[prefix + 'offsets']
+  if (len(offsets) != len(arrays[prefix + 'task']) + 1 or offsets[0] != 0 or
+      offsets[-1] != len(inputs) or np.any(np.diff(offsets) < 1)):
+    raise ValueError(f'{prefix}offsets do not split the {len(inputs)} tokens '
+                     f'into the {len(arrays[prefix + "task"])} stories')
+  if len(arrays[prefix + 'question_mask']) != len(inputs):
+    raise ValueError(f'{prefix}question_mask is not as long as the inputs')
+  for name in ('inputs', 'answers'):
+    ids = arrays[prefix + name]
+    if len(ids) and (ids.min() < 0 or ids.max() >= vocab_size):
+      raise ValueError(f'{prefix}{name} hold token ids outside the lexicon '
+                       f'of {vocab_size} words')
+  if np.count_nonzero(inputs == ANSWER) != len(arrays[prefix + 'answers']):
+    raise ValueError(f'{prefix}answers are not one per answer token')
+  task, count = np.unique(arrays[prefix + 'task'], return_counts=True)
+  if not set(task.tolist()) <= set(tasks):
+    raise ValueError(f'{prefix}task holds tasks outside {sorted(tasks)}')
+  return dict(zip(task.tolist(), count.tolist()))
+
+
+def _check_cache(meta, arrays):
+  """Raises ValueError naming what is wrong with a cache of the right key
+  (its .json `meta` and .npz `arrays`; see the module doc)."""
+  lexicon = meta.get('lexicon')
+  if (not isinstance(lexicon, list) or
+      not all(isinstance(w, str) for w in lexicon) or
+      len(set(lexicon)) != len(lexicon) or
+      lexicon[:len(BASE_LEXICON)] != [w for w, _ in BASE_LEXICON]):
+    raise ValueError('the lexicon is not a list of distinct words starting '
+                     'with the base tokens')
+  tasks = {int(t) for t in meta['task_names']}
+  if set(meta['counts']) != set(meta['task_names']):
+    raise ValueError('the counts and the task names name other tasks')
+  for prefix, field in (('train_', 'train_stories'),
+                        ('test_', 'test_stories')):
+    stories = _check_split(arrays, prefix, len(lexicon), tasks)
+    for t in tasks:
+      if stories.get(t, 0) != meta['counts'][str(t)][field]:
+        raise ValueError(f'task {t} has {stories.get(t, 0)} {prefix[:-1]} '
+                         f'stories, its counts say '
+                         f'{meta["counts"][str(t)][field]}')
+
+
 def _load_cache(key, npz_path, json_path):
-  """The cached `BabiData` of `key`, or None (no cache / other key)."""
+  """The cached `BabiData` of `key`, or None (no cache / other key).
+
+  Raises:
+    Exception: the cache is unreadable or invalid (`_check_cache`).
+  """
   try:
     with open(json_path, 'rb') as f:
       meta = json.loads(f.read().decode())
   except (OSError, ValueError):
     return None
-  if meta.get('key') != key:
+  if not isinstance(meta, dict) or meta.get('key') != key:
     return None
   with np.load(npz_path, allow_pickle=False) as npz:
     arrays = {k: npz[k] for k in npz.files}
   if str(arrays['cache_id']) != meta['cache_id']:
     raise ValueError('the .npz and .json files are from different builds')
+  _check_cache(meta, arrays)
   lexicon = {w: i for i, w in enumerate(meta['lexicon'])}
   task_names = {int(t): n for t, n in meta['task_names'].items()}
   counts = {int(t): TaskCounts(**c) for t, c in meta['counts'].items()}
@@ -166,8 +234,8 @@ def load(data_dir, set_name=DEFAULT_SET, length_limit=LENGTH_LIMIT,
     try:
       data = _load_cache(key, npz_path, json_path)
     except Exception as e:  # pylint: disable=broad-except
-      log(f'bAbI cache {npz_path} unreadable ({type(e).__name__}: {e}); '
-          f'rebuilding it.')
+      log(f'bAbI cache {npz_path} unreadable or invalid '
+          f'({type(e).__name__}: {e}); rebuilding it from the text files.')
       data = None
     if data is not None:
       log(f'bAbI {set_name}: loaded the cache {npz_path} '

@@ -26,6 +26,7 @@ the answer '-' tokens.
 
 import hashlib
 import json
+import re
 
 import numpy as np
 
@@ -50,17 +51,43 @@ def split_line(line):
   return bool(raw) and raw[0] == '1', tokens
 
 
+_LINE_ID = re.compile(r'[0-9]+')
+
+
+def line_id(token):
+  """The id of a bAbI line from its first token: a positive integer in
+  ASCII digits, else None.
+
+  Strict on purpose: `str.isdigit` also accepts digits of other scripts
+  ('²', which `int` then refuses; '١' or '３', which `int` reads as 1 and
+  3) and `int` accepts '+3' or '0_3'; the official files have none of
+  these, so such an id is damage, reported with its file and line.
+  """
+  if not _LINE_ID.fullmatch(token):
+    return None
+  number = int(token)
+  return number if number >= 1 else None
+
+
+# What a line must be when it is neither a statement nor a question.
+NOT_A_LINE = ('neither a statement ending in "." nor a question "<question>?'
+              '<TAB><answer><TAB><supporting ids>" (a line cut short?)')
+
+
 def line_problem(line):
   """Why a non-blank line is not a bAbI line, or None.
 
   A bAbI line is '<id> <statement>.' or '<id> <question>?<TAB><answer>
-  <TAB><supporting ids>': a positive integer id, then words; a question
-  (a '?') needs a TAB-separated answer of at least one word; a TAB only
-  follows a question.
+  <TAB><supporting ids>': a positive integer id in ASCII digits
+  (`line_id`), then words; a statement ends in '.' (a line cut before it
+  would otherwise be read as a shorter statement); a question (a '?')
+  needs a TAB-separated answer of at least one word; a TAB only follows a
+  question.
   """
   raw = line.split()
-  if not raw[0].isdigit() or int(raw[0]) < 1:
-    return 'expected "<id> <text>" with a positive integer id'
+  if line_id(raw[0]) is None:
+    return (f'expected "<id> <text>" with a positive integer id in ASCII '
+            f'digits (0-9), not {raw[0]!r}')
   starts, tokens = split_line(line)
   del starts
   if '?' in tokens:
@@ -71,8 +98,10 @@ def line_problem(line):
       return 'a question without an answer'
   elif '\t' in line:
     return 'a TAB-separated answer without a question ("?")'
-  elif not tokens:
+  elif not [t for t in tokens if t != '.']:
     return 'no words after the line id'
+  elif not line.rstrip().endswith('.'):
+    return NOT_A_LINE
   return None
 
 

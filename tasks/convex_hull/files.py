@@ -21,7 +21,10 @@ authors' `convex_hull_5_test.txt` (n = 5 on every line):
   * start: the tour starts at the hull vertex with the LOWEST index on
     10,000 / 10,000 lines (it is point 1 on 9,106 lines, the leftmost point
     on only 2,224 and the lowest point on only 2,248).
-Collinear / duplicate points (probability 0) are ignored.
+Collinear / duplicate points (probability 0) are ignored. So a hull has at
+least 3 distinct vertices: a line whose tour has 1 or 2 (`output 1 1`, a
+cut or damaged line) is refused (file:line), as `format_line` refuses to
+write one.
 
 In memory (`read_file`) a hull is a 0-based open tour (see
 `tasks.convex_hull.geometry`); `format_line` adds 1 and closes the tour.
@@ -48,6 +51,8 @@ TEST_FILES = {5: 'convex_hull_5_test.txt', 10: 'convex_hull_10_test.txt'}
 ORIGINALS_URL = ('https://drive.google.com/drive/u/0/folders/'
                  '0B2fg8yPGn2TCMzBtS0o4Q2RJaEU')
 GENERATE_COMMAND = 'python run_convexhull.py --generate_data --data_dir=<dir>'
+# The fewest vertices of a hull (a triangle; see the module doc).
+MIN_HULL = 3
 
 # One group of examples with the same point count n:
 #   points float32 [count, n, 2]; hulls: list of count int32 arrays [k]
@@ -75,6 +80,9 @@ def format_line(points, hull):
       hull.max() >= len(points) or len(set(hull.tolist())) != len(hull)):
     raise ValueError(f'hull must hold distinct 0-based indices of the '
                      f'{len(points)} points, got {hull!r}.')
+  if len(hull) < MIN_HULL:
+    raise ValueError(f'a hull has at least {MIN_HULL} distinct vertices '
+                     f'(points in general position), got {hull!r}.')
   coordinates = ' '.join(f'{v:.{DECIMALS}f}' for v in points.reshape(-1))
   tour = ' '.join(str(int(i) + 1) for i in list(hull) + [hull[0]])
   return f'{coordinates} output {tour} \n'
@@ -106,6 +114,9 @@ def _parse_line(tokens, line, path, line_number):
     raise fail(f'hull indices must be in 1..{n}')
   if len(set(hull)) != len(hull):
     raise fail('repeated hull vertex')
+  if len(hull) < MIN_HULL:
+    raise fail(f'a hull of points in general position has at least '
+               f'{MIN_HULL} distinct vertices, this one {len(hull)}')
   return points.reshape(n, 2), np.array(hull, np.int32) - 1
 
 
