@@ -107,6 +107,7 @@ flags.adopt_module_key_flags(cli)  # --help lists the shared flags too.
 
 flags.register_validator('task_id', lambda v: v is None or 1 <= v <= 20,
                          message='--task_id must be in 1..20.')
+cli.seeds('random_state')
 
 
 def _finite_bound(name, strict, note=''):

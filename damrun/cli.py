@@ -21,14 +21,15 @@ Every script defines its flags from these groups with its defaults from
 `define_flags(preset)` defines the five groups (train.py, run_nfar.py,
 run_convexhull.py); eval.py and run_kvmemnn.py take the groups whose flags
 mean the same for them. `positive_integers(...)` is the one validator of
-positive-integer flags. Flag names are the authors' (Park et al. 2021 code),
-plus ours: memory, seed, info_dir, cache_dir, jit_compile,
-keep_checkpoints, memory_pictures, optimizer, mlp_sizes, tf32,
-reproduce_quirks, strategy, cpu_devices, tf_logs. Values that would break a
-run (an inf learning rate, a --name leaving --info_dir, --memory and --dam
-naming different memories, ...) are refused when the flags are parsed, before
-anything is written; `run_main` prints a script's own argument errors as
-one line and hides TensorFlow's log lines (--tf_logs shows them).
+positive-integer flags, `seeds(...)` that of seed flags. Flag names are the
+authors' (Park et al. 2021 code), plus ours: memory, seed, info_dir,
+cache_dir, jit_compile, keep_checkpoints, memory_pictures, optimizer,
+mlp_sizes, tf32, reproduce_quirks, strategy, cpu_devices, tf_logs. Values
+that would break a run (an inf learning rate, a negative seed, a --name
+leaving --info_dir, --memory and --dam naming different memories, ...) are
+refused when the flags are parsed, before anything is written; `run_main`
+prints a script's own argument errors as one line and hides TensorFlow's
+log lines (--tf_logs shows them).
 
 The scripts reach the rest through this module too: `run(task, ...)`
 (`damrun.training_run`) builds the model, the optimizer and the
@@ -72,6 +73,24 @@ def positive_integers(*names):
   for name in names:
     flags.register_validator(name, lambda v: v is None or v >= 1,
                              message=f'--{name} must be a positive integer.')
+
+
+# The seeds every library here takes (NumPy's legacy RandomState, whose
+# range is the narrowest; TensorFlow and np.random.default_rng take more).
+SEED_MAX = 2**32 - 1
+
+
+def seeds(*names):
+  """Registers `--<name> must be an integer in [0, SEED_MAX].` for each
+  seed flag, so a negative seed is refused with the flag's name instead of
+  a library's message naming none ("expected non-negative integer").
+
+  A flag whose value is None (its default "not given") passes.
+  """
+  for name in names:
+    flags.register_validator(
+        name, lambda v: v is None or 0 <= v <= SEED_MAX,
+        message=f'--{name} must be an integer in [0, {SEED_MAX}].')
 
 
 def _memory_agrees(values):
@@ -218,6 +237,7 @@ def define_loop_flags(defaults, cache_dir=False):
                        'evaluation (visualize.py draws any checkpoint); '
                        '--nomemory_pictures: none.')
   positive_integers('batch_size', 'report_interval', 'checkpoint_interval')
+  seeds('seed')
   flags.register_validator('checkpoint_minutes', lambda v: v >= 0,
                            message='--checkpoint_minutes must be >= 0 (0: '
                            'off).')

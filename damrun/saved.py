@@ -38,6 +38,32 @@ class SavedRunError(Exception):
   """The run cannot be read back (the message says why and what to do)."""
 
 
+def run_task(config):
+  """The task a run's config.json names: its 'task' (every training run
+  since the registry) or, in older runs, its 'mode'; None if neither (a
+  KV-MemNN run's 'mode' is 'joint' or 'single', not a task)."""
+  if not isinstance(config, dict) or config.get('model') == 'KV-MemNN':
+    return None
+  name = config.get('task', config.get('mode'))
+  return name if isinstance(name, str) and name else None
+
+
+def run_kind(config):
+  """What kind of run a config.json describes, for messages about a run
+  that is not the kind a script reads: "a run of the task 'NthFarthest'
+  (run_nfar.py)", "a KV-MemNN run (run_kvmemnn.py)", ..."""
+  if isinstance(config, dict) and config.get('model') == 'KV-MemNN':
+    return 'a KV-MemNN run (run_kvmemnn.py)'
+  name = run_task(config)
+  if name is None:
+    return 'a run that names no task in its config.json'
+  known = registry.canonical(name)
+  if known is None:
+    return (f'a run of the task {name!r}, which tasks/registry.py does not '
+            f'list')
+  return f'a run of the task {known!r} ({registry.entry(known).script})'
+
+
 def open_run(name, info_dir='info', need_checkpoint=True):
   """The DAM or DNC run <info_dir>/<name>.
 

@@ -10,6 +10,8 @@ only what exits before a model is built (flag validation, the run check).
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -17,6 +19,13 @@ import pytest
 from tasks import babi
 from tasks import babi_kv
 from tasks import convex_hull as ch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(args, cwd):
+  return subprocess.run([sys.executable] + args, cwd=cwd, capture_output=True,
+                        text=True, timeout=300, check=False)
 
 
 def _test_file(line):
@@ -145,3 +154,49 @@ def test_hull_of_fewer_than_three_vertices_is_refused(tmp_path, tour):
     ch.read_file(str(path))
   with pytest.raises(ValueError, match='at least 3'):
     ch.format_line(np.zeros([5, 2]), np.array([0, 1]))
+
+
+# -- eval.py on another task's run ---------------------------------------------
+
+
+@pytest.mark.parametrize('config, kind', [
+    (dict(task='NthFarthest', num_vectors=8),
+     "a run of the task 'NthFarthest' (run_nfar.py)"),
+    (dict(task='ConvexHull'), "a run of the task 'ConvexHull' "
+     '(run_convexhull.py)'),
+    (dict(mode='copy'), "a run of the task 'Copy' (train.py)"),
+    (dict(model='KV-MemNN', mode='joint'), 'a KV-MemNN run (run_kvmemnn.py)'),
+    (dict(task='Toy'), "a run of the task 'Toy', which tasks/registry.py "
+     'does not list'),
+    (dict(hidden_size=8), 'a run that names no task in its config.json'),
+])
+def test_a_run_is_named_by_its_task(config, kind):
+  from damrun import saved  # pylint: disable=import-outside-toplevel
+  assert saved.run_kind(config) == kind
+
+
+def test_eval_names_the_task_of_a_run_that_is_not_babi(tmp_path):
+  run = tmp_path / 'info' / 'nfar'
+  os.makedirs(run / 'checkpoint')
+  (run / 'config.json').write_text(json.dumps(dict(task='NthFarthest')))
+  result = _run([os.path.join(ROOT, 'eval.py'), '--name=nfar'], tmp_path)
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert ("is a run of the task 'NthFarthest' (run_nfar.py), not a bAbI run"
+          in result.stderr)
+  assert 'None' not in result.stderr and 'Traceback' not in result.stderr
+
+
+# -- flags ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('flag, message', [
+    ('--eval_batches=-1', '--eval_batches must be >= 0'),
+    ('--seed=-1', '--seed must be an integer in [0, 4294967295]'),
+    ('--seed=4294967296', '--seed must be an integer in [0, 4294967295]'),
+])
+def test_bad_flag_value_names_the_flag(tmp_path, flag, message):
+  result = _run([os.path.join(ROOT, 'train.py'), flag,
+                 '--training_iteration=1', '--nojit_compile'], tmp_path)
+  assert result.returncode == 1, result.stderr[-2000:]
+  assert message in result.stderr and 'Traceback' not in result.stderr
+  assert os.listdir(tmp_path) == []  # refused before the run directory

@@ -81,13 +81,15 @@ def read_config(run_dir):
     raise EvalError(f'No run at {run_dir.root} (no config.json): train one '
                     f'with `python train.py --mode=bAbI --name=...` or pass '
                     f'the right --name / --info_dir.')
+  from damrun import saved  # pylint: disable=g-import-not-at-top
   from tasks import babi  # pylint: disable=g-import-not-at-top
   from tasks import registry  # pylint: disable=g-import-not-at-top
-  name = registry.canonical(config.get('mode'))
+  name = registry.canonical(saved.run_task(config))
   if name is None or registry.get(name) is not babi.BabiTask:
-    raise EvalError(f'The run in {run_dir.root} is a {config.get("mode")!r} '
-                    f'run, not {registry.name_of(babi.BabiTask)}: eval.py '
-                    f'evaluates bAbI checkpoints.')
+    raise EvalError(f'The run in {run_dir.root} is {saved.run_kind(config)}, '
+                    f'not a {registry.name_of(babi.BabiTask)} run of '
+                    f'train.py: eval.py evaluates the DAM\'s or the DNC\'s '
+                    f'bAbI checkpoints.')
   return config
 
 

@@ -81,6 +81,8 @@ flags.adopt_module_key_flags(cli)  # --help lists the shared flags too.
 cli.positive_integers('bit_w', 'epoch', 'row_levels')
 flags.register_validator('test_interval', lambda v: v >= 0,
                          message='--test_interval must be >= 0 (0: never).')
+flags.register_validator('eval_batches', lambda v: v >= 0,
+                         message='--eval_batches must be >= 0 (0: none).')
 flags.register_multi_flags_validator(
     ['min_length', 'max_length'],
     lambda f: 1 <= f['min_length'] <= f['max_length'],

@@ -90,6 +90,7 @@ flags.register_validator('smooth', lambda v: 0. <= v < 1.,
                          message='--smooth must be in [0, 1).')
 flags.register_validator('example', lambda v: v is None or v >= 0,
                          message='--example must be >= 0.')
+cli.seeds('seed')
 
 
 class VisualizeError(Exception):
