@@ -11,7 +11,10 @@ The scripts' interface:
   optimizer, the model settings of config.json;
 * `damrun.training_run`: one training script's run from its flags (the
   run directory of this worker, the trainer, the exit code);
-* `damrun.presets`: the authors' settings (script defaults, commands).
+* `damrun.presets`: the authors' settings (script defaults, commands);
+* `damrun.usage`: a script's argument errors as one line, not its whole
+  --help (`damrun.cli.run_main`; experiments/run_suite.py and the
+  experiments' tools);
 * `damrun.scripts`: the code of train.py, eval.py and visualize.py (the
   checkout's files are shims calling it) and the entry points of their
   console scripts, `dam-train`, `dam-eval`, `dam-visualize`.

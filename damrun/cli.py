@@ -28,8 +28,8 @@ mlp_sizes, tf32, reproduce_quirks, strategy, cpu_devices, tf_logs. Values
 that would break a run (an inf learning rate, a negative seed, a --name
 leaving --info_dir, --memory and --dam naming different memories, ...) are
 refused when the flags are parsed, before anything is written; `run_main`
-prints a script's own argument errors as one line and hides TensorFlow's
-log lines (--tf_logs shows them).
+prints a script's own argument errors as one line (`damrun.usage`) and
+hides TensorFlow's log lines (--tf_logs shows them).
 
 The scripts reach the rest through this module too: `run(task, ...)`
 (`damrun.training_run`) builds the model, the optimizer and the
@@ -51,6 +51,7 @@ from absl import flags
 from dam import config as config_lib
 from damrun import build
 from damrun import training_run
+from damrun import usage
 
 FLAGS = flags.FLAGS
 
@@ -378,18 +379,16 @@ def _import_tensorflow_filtered(level):
 
 def run_main(main):
   """`absl.app.run(main)`, with a `app.UsageError` raised by `main` printed
-  as one line (`<script>: <reason>`) instead of the script's whole help,
-  Ctrl-C / SIGTERM ending with the loop's own line (exit code 130) instead
-  of a traceback, and TensorFlow's log lines hidden (`quiet_tensorflow`)."""
+  as one line (`<script>: <reason>`, `damrun.usage`) instead of the
+  script's whole help, Ctrl-C / SIGTERM ending with the loop's own line
+  (exit code 130) instead of a traceback, and TensorFlow's log lines hidden
+  (`quiet_tensorflow`)."""
+  main = usage.one_line_errors(main)
 
   def main_with_messages(argv):
     quiet_tensorflow()
     try:
       return main(argv)
-    except app.UsageError as e:
-      print(f'{sys.argv[0]}: {e}\nPass --help to see the flags.',
-            file=sys.stderr)
-      return e.exitcode
     except KeyboardInterrupt:
       # Ctrl-C or SIGTERM: the loop has saved and said so; no traceback.
       return 130

@@ -44,6 +44,8 @@ from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from damrun import usage  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 flags.DEFINE_string('run', None, 'The bAbI run directory to release '
                     '(<info_dir>/<name> of train.py --babi=True).')
 flags.DEFINE_string('out', None, 'The release folder to write (absent or '
@@ -253,4 +255,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  usage.run(main)

@@ -53,6 +53,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # `python experiments/run_suite.py` from a checkout
 
 from damrun import presets  # pylint: disable=g-import-not-at-top,wrong-import-position
+from damrun import usage  # pylint: disable=g-import-not-at-top,wrong-import-position
 from experiments import report as report_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from experiments import suites  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -267,7 +268,7 @@ def main(argv):
     try:
       runs = suites.select(runs, FLAGS.only)
     except ValueError as e:
-      raise app.UsageError(f'--only: {e}') from None
+      raise app.UsageError(f'--only: {e}', exitcode=2) from None
   info_dir = os.path.abspath(FLAGS.info_dir)
   out_dir = os.path.join(FLAGS.results_dir, FLAGS.suite)
   if (FLAGS.estimate or not FLAGS.report_only) and not check_data(
@@ -297,4 +298,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  usage.run(main)

@@ -200,3 +200,16 @@ def test_bad_flag_value_names_the_flag(tmp_path, flag, message):
   assert result.returncode == 1, result.stderr[-2000:]
   assert message in result.stderr and 'Traceback' not in result.stderr
   assert os.listdir(tmp_path) == []  # refused before the run directory
+
+
+def test_suite_unknown_name_is_one_line_without_help(tmp_path):
+  result = _run([os.path.join(ROOT, 'experiments', 'run_suite.py'),
+                 '--suite=babi_cpu', '--only=bogus,babi',
+                 f'--info_dir={tmp_path / "info"}'], tmp_path)
+  assert result.returncode == 2
+  lines = (result.stdout + result.stderr).strip().splitlines()
+  assert len(lines) <= 2, lines
+  assert ("--only: unknown experiments or runs ['bogus']; the suite has the "
+          'experiments babi and the runs babi_dam_s0, babi_dnc_s0') in lines[0]
+  assert 'flags:' not in result.stdout + result.stderr
+  assert os.listdir(tmp_path) == []

@@ -46,6 +46,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
 
 # The sibling module: this directory is on sys.path when run as a script.
 import convex_hull_candidates as cand  # pylint: disable=g-import-not-at-top,wrong-import-position,import-error
+from damrun import usage  # pylint: disable=g-import-not-at-top,wrong-import-position
 from tasks import convex_hull as ch  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 flags.DEFINE_string('data', 'Convexhull_data/convex_hull_5_test.txt',
@@ -178,4 +179,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  usage.run(main)
