@@ -18,7 +18,10 @@ from dam import fileio
 
 class RecordWriteError(OSError):
   """A run record could not be written (full disk, unwritable folder); the
-  file is as it was before the write."""
+  file is as it was before the write. Its text is the message alone."""
+
+  def __str__(self):
+    return str(self.strerror)
 
 
 def _record_error(path, error):

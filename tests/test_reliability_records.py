@@ -71,7 +71,7 @@ def _steps(path):
 
 
 def _trainer(directory, flags=FLAGS, total_steps=4, config=None, lines=None,
-             phase_steps=None, learning_rate=1e-2):
+             phase_steps=None, learning_rate=1e-2, evaluation=None):
   """A tiny DNC trainer on the echo task in <directory>/run."""
   tf.random.set_seed(0)
   core = model_lib.build_core(3, use_dam=False, hidden_size=8,
@@ -83,7 +83,7 @@ def _trainer(directory, flags=FLAGS, total_steps=4, config=None, lines=None,
       trainer_lib.Settings(total_steps=total_steps, report_interval=2,
                            checkpoint_interval=2, phase_steps=phase_steps,
                            keep_checkpoints=1),
-      config=dict(config or {}, flags=flags),
+      evaluation=evaluation, config=dict(config or {}, flags=flags),
       log=(lines if lines is not None else []).append)
 
 
@@ -164,23 +164,37 @@ def _train_py(info_dir, *flags, env=None):
       env=env or ENV, timeout=300, cwd=str(info_dir))
 
 
-def test_a_full_disk_during_the_rewrite_is_a_message_and_loses_no_row(
-    tmp_path):
-  # (A kill at that moment: test_a_row_adding_a_column_never_empties_...;
-  # DAM_INJECT_FAULT=metrics.csv:kill does it to a script.)
-  assert _train_py(tmp_path, '--training_iteration=20').returncode == 0
-  metrics = tmp_path / 'mc' / 'metrics.csv'
+def test_a_kill_during_the_rewrite_loses_no_row_of_the_resumed_run(
+    run_copy, monkeypatch):
+  # A resume whose rows add columns (held-out evaluation, as
+  # --eval_batches): the first row rewrites metrics.csv.
+  metrics = run_copy / 'run' / 'metrics.csv'
   before = metrics.read_bytes()
-  longer = ('--training_iteration=30', '--eval_batches=2')
-  full = _train_py(tmp_path, *longer,
+  longer = dict(FLAGS, training_iteration=6)
+  evaluation = trainer_lib.Evaluation(task=_EchoTask(), batches=1)
+  monkeypatch.setattr(fileio, 'fault_hook', _fault('metrics.csv', _Killed()),
+                      raising=False)
+  with pytest.raises(_Killed):
+    _trainer(run_copy, longer, 6, evaluation=evaluation).train()
+  assert metrics.read_bytes() == before
+  monkeypatch.setattr(fileio, 'fault_hook', lambda path: None)
+  _trainer(run_copy, longer, 6, evaluation=evaluation).train()
+  with open(metrics, newline='') as f:
+    rows = list(csv.DictReader(f))
+  assert [int(r['step']) for r in rows] == [2, 4, 6]
+  assert [bool(r['eval_loss']) for r in rows] == [False, False, True]
+
+
+def test_a_full_disk_stops_train_py_with_one_line(tmp_path):
+  full = _train_py(tmp_path, '--training_iteration=10',
                    env=dict(ENV, DAM_INJECT_FAULT='metrics.csv:enospc'))
   assert full.returncode == 1, full.stderr[-2000:]
   assert 'Traceback' not in full.stderr
-  assert 'metrics.csv: No space left on device' in full.stderr
-  assert metrics.read_bytes() == before
-  resumed = _train_py(tmp_path, *longer)
-  assert resumed.returncode == 0, resumed.stderr[-2000:]
-  assert _steps(metrics) == [10, 20, 30]
+  last = full.stderr.strip().splitlines()[-1]
+  assert last.startswith(f'{os.path.join(ROOT, "train.py")}: Cannot write ')
+  assert 'metrics.csv: No space left on device. The file is as it was' in last
+  assert 'run the same command to resume' in last
+  assert not (tmp_path / 'mc' / 'metrics.csv').exists()
 
 
 # -- D4: summary.json and the KV-MemNN scores ----------------------------------
