@@ -35,6 +35,7 @@ them from the final checkpoint. A non-finite loss or weight stops the run
 (exit code 1) without saving that state or writing scores.
 """
 
+import contextlib
 import json
 import math
 import os
@@ -207,28 +208,35 @@ def scores_written(summary, output_file, explicit):
 
 
 def write_outputs(mode, task_ids, results, output_file):
-  """The final accuracies in the reference's format (see module doc)."""
-  os.makedirs(os.path.dirname(output_file) or '.', exist_ok=True)
-  if mode == 'joint':
-    with open(output_file, 'w') as f:
-      f.write('Task,Training Accuracy,Validation Accuracy,Testing Accuracy\n')
-      for t in task_ids:
-        f.write(f'{t},{results["train"][t]:.2f},{results["val"][t]:.2f},'
-                f'{results["test"][t]:.2f}\n')
-  else:
-    with open(output_file, 'a') as f:
-      t = task_ids[0]
-      f.write(f'{t}, {results["test"][t]:.2f}, {results["train"][t]:.2f}, '
-              f'{results["val"][t]:.2f}\n')
+  """The final accuracies in the reference's format (see module doc;
+  `damrun.kvmemnn.write_scores`)."""
+  from damrun import kvmemnn as kv_run  # pylint: disable=g-import-not-at-top
+  kv_run.write_scores(mode, task_ids, results, output_file)
+
+
+def write_params(hp, params_file, random_state):
+  """Joint: the hyper-parameters to --param_output_file (the reference's
+  params file); False (with the message printed) if it cannot be written."""
+  try:
+    os.makedirs(os.path.dirname(params_file) or '.', exist_ok=True)
+    with open(params_file, 'w') as f:
+      for key, value in sorted(dict(hp, reader=FLAGS.reader,
+                                    random_state=random_state,
+                                    data_dir=FLAGS.data_dir).items()):
+        f.write(f'{key.upper()}={value}\n')
+  except OSError as e:
+    print(f'run_kvmemnn.py: cannot write --param_output_file='
+          f'{params_file}: {e.strerror or e}.', file=sys.stderr)
+    return False
+  return True
 
 
 def main(argv):
   cli.check_no_arguments(argv)
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from dam import kvmemnn  # pylint: disable=g-import-not-at-top
   from damrun import checkpoints  # pylint: disable=g-import-not-at-top
-  from damrun import kvmemnn as kv_run  # pylint: disable=g-import-not-at-top
   from damrun import reporting  # pylint: disable=g-import-not-at-top
+  from damrun import run_records  # pylint: disable=g-import-not-at-top
   from damrun import rundir  # pylint: disable=g-import-not-at-top
   from tasks import babi  # pylint: disable=g-import-not-at-top
   from tasks import babi_kv  # pylint: disable=g-import-not-at-top
@@ -282,12 +290,55 @@ def main(argv):
                 memory_slots=data.memory_size,
                 **{k: hp[k] for k in ('embedding_size', 'feature_size',
                                       'hops', 'batch_size', 'memory_size')})
-  try:
-    rundir.check_or_write_config(run_dir, config)
-  except rundir.ConfigMismatchError as e:
-    print(f'run_kvmemnn.py: {e}', file=sys.stderr)
-    return 2
+  # The run folder is locked while this process trains in it, and every
+  # check of its records comes before the first write (`damrun.run_records`).
+  with contextlib.ExitStack() as held:
+    try:
+      held.enter_context(run_records.hold(run_dir))
+      trainer, restored = _start(run_dir, config, data, task_ids, hp,
+                                 random_state, mix_tasks)
+    except (rundir.ConfigMismatchError, checkpoints.CheckpointError) as e:
+      print(f'run_kvmemnn.py: {e}', file=sys.stderr)
+      return 2
+    try:
+      return _train_and_score(mode, task_ids, hp, run_dir, trainer, restored,
+                              data, (random_state, seed_note), params_file)
+    except reporting.RecordWriteError as e:  # A full disk.
+      print(f'run_kvmemnn.py: {e}', file=sys.stderr)
+      return 1
 
+
+def run_flags(hp, random_state, mix_tasks):
+  """The run's settings recorded in flags.json and checked on resume
+  (`damrun.resume_flags`, as the other scripts): every flag, with the
+  preset's values where a flag was not given."""
+  from damrun import resume_flags  # pylint: disable=g-import-not-at-top
+  values = resume_flags.flag_record(FLAGS,
+                                    (sys.argv[0], __name__, cli.__name__))
+  values.update({key: value for key, value in hp.items() if key in values})
+  values.update(random_state=random_state, mix_tasks=mix_tasks,
+                babi_set=babi_set())
+  return values
+
+
+def _start(run_dir, config, data, task_ids, hp, random_state, mix_tasks):
+  """Checks the run's records, config.json and flags, restores the newest
+  checkpoint, and only then writes the start's records.
+
+  Returns:
+    (the `damrun.kvmemnn.KVTrainer`, the checkpoint restored or None).
+
+  Raises:
+    rundir.ConfigMismatchError, checkpoints.CheckpointError: a refused
+      start; nothing was written.
+  """
+  from dam import kvmemnn  # pylint: disable=g-import-not-at-top
+  from damrun import kvmemnn as kv_run  # pylint: disable=g-import-not-at-top
+  from damrun import resume_flags  # pylint: disable=g-import-not-at-top
+  from damrun import run_records  # pylint: disable=g-import-not-at-top
+  from damrun import rundir  # pylint: disable=g-import-not-at-top
+  run_records.check(run_dir)
+  new_config = rundir.check_config(run_dir, config)
   model = kvmemnn.KVMemNN(
       data.vocab_size, data.sentence_size, data.memory_size,
       embedding_size=hp['embedding_size'], feature_size=hp['feature_size'],
@@ -295,11 +346,25 @@ def main(argv):
       seed=random_state)
   trainer = kv_run.KVTrainer(model, data, task_ids, hp, run_dir,
                              random_state, mix_tasks, FLAGS.gradient_noise)
-  try:
-    restored = trainer.resume()
-  except checkpoints.CheckpointError as e:
-    print(f'run_kvmemnn.py: {e}', file=sys.stderr)
-    return 2
+  restored = trainer.resume()
+  flags_now = run_flags(hp, random_state, mix_tasks)
+  changes = resume_flags.check_changes(
+      run_dir.root, flags_now, phased=False, finished=trainer.finished,
+      restored=restored is not None)
+  run_records.begin(run_dir, config, new_config)
+  resume_flags.record(run_dir.root, flags_now, int(trainer.epoch.numpy()),
+                      restored, changes, print)
+  return trainer, restored
+
+
+def _train_and_score(mode, task_ids, hp, run_dir, trainer, restored, data,
+                     seed, params_file):
+  """Trains the remaining epochs (or evaluates a finished run whose scores
+  were not written), writes the scores and summary.json; the exit code.
+
+  `seed`: (random_state, the note on where it comes from)."""
+  random_state, seed_note = seed
+  from damrun import reporting  # pylint: disable=g-import-not-at-top
   previous = read_summary(run_dir.summary)
   if trainer.finished:
     if scores_written(previous, hp['output_file'],
@@ -310,18 +375,8 @@ def main(argv):
       return 0
     if FLAGS.output_file is None and previous.get('output_file'):
       hp['output_file'] = previous['output_file']  # write it again there
-  if mode == 'joint':
-    try:
-      os.makedirs(os.path.dirname(params_file) or '.', exist_ok=True)
-      with open(params_file, 'w') as f:
-        for key, value in sorted(dict(hp, reader=FLAGS.reader,
-                                      random_state=random_state,
-                                      data_dir=FLAGS.data_dir).items()):
-          f.write(f'{key.upper()}={value}\n')
-    except OSError as e:
-      print(f'run_kvmemnn.py: cannot write --param_output_file='
-            f'{params_file}: {e.strerror or e}.', file=sys.stderr)
-      return 2
+  if mode == 'joint' and not write_params(hp, params_file, random_state):
+    return 2
   print(f'KV-MemNN ({mode}, tasks {task_ids[0]}..{task_ids[-1]}): vocabulary '
         f'{data.vocab_size}, sentence size {data.sentence_size}, memory '
         f'{data.memory_size} slots (longest story {data.max_story_size}, '

@@ -30,6 +30,8 @@ Training:
   data streams' state, choosing a checkpoint by step;
 * `damrun.rundir`: the run directory <info_dir>/<name>/ and its
   config.json check;
+* `damrun.run_records`: the run's lock (one process trains it at a time)
+  and the checks of its records before a start writes anything;
 * `damrun.reporting`: progress lines, metrics.csv, TensorBoard scalars,
   summary.json;
 * `damrun.trainer`: the DAM / DNC trainer on a task (train.py,

@@ -148,7 +148,7 @@ def checkpoint_path(directory, step=None):
   if not available:
     raise CheckpointError(f'No checkpoint in {directory}.')
   if step is None:
-    state = tf.train.get_checkpoint_state(directory)
+    state = _state_or_none(directory)
     if state is not None and state.model_checkpoint_path:
       return state.model_checkpoint_path
     step = available[-1]
@@ -157,6 +157,37 @@ def checkpoint_path(directory, step=None):
         f'No checkpoint at step {step} in {directory}; available steps: '
         f'{", ".join(map(str, available))}.')
   return os.path.join(directory, f'ckpt-{step}')
+
+
+def _state_or_none(directory):
+  """The checkpoint state file of `directory` (tf.train's `checkpoint`
+  text file), or None if absent or damaged (the ckpt-<n> files are then
+  scanned instead, as `intact_steps` does)."""
+  try:
+    return tf.train.get_checkpoint_state(directory)
+  except (ValueError, tf.errors.OpError):  # e.g. bytes that are not UTF-8
+    return None
+
+
+def _manager(checkpoint, directory, keep):
+  """tf.train.CheckpointManager of `directory`; a damaged state file (which
+  it reads and would fail on) is rebuilt from the intact checkpoints, with
+  a warning, so that their rotation goes on."""
+  if os.path.isdir(directory) and os.path.exists(
+      os.path.join(directory, 'checkpoint')) and _state_or_none(
+          directory) is None:
+    steps = intact_steps(directory)
+    paths = [os.path.join(directory, f'ckpt-{step}') for step in steps]
+    print(f'Warning: the checkpoint state file {directory}/checkpoint is '
+          f'damaged; rebuilt from the checkpoint files there '
+          f'({", ".join(os.path.basename(p) for p in paths) or "none"}).',
+          flush=True)
+    if paths:
+      tf.compat.v1.train.update_checkpoint_state(
+          directory, paths[-1], all_model_checkpoint_paths=paths)
+    else:
+      os.remove(os.path.join(directory, 'checkpoint'))
+  return tf.train.CheckpointManager(checkpoint, directory, max_to_keep=keep)
 
 
 class Checkpoints:
@@ -189,8 +220,7 @@ class Checkpoints:
                               name=state_key)
     self.checkpoint = tf.train.Checkpoint(**objects,
                                           **{state_key: self._state})
-    self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
-                                              max_to_keep=keep)
+    self.manager = _manager(self.checkpoint, directory, keep)
     self._latest = None
 
   @property

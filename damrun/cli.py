@@ -197,9 +197,9 @@ def define_run_dir_flags(name, name_help='Run name: files go to '
 
   def name_ok(values):
     from damrun import rundir  # pylint: disable=g-import-not-at-top
-    if values['name'] is None:  # a script's own default (run_kvmemnn.py)
-      return True
-    problem = rundir.name_problem(values['name'], values['info_dir'])
+    # None: a script's own default (run_kvmemnn.py); --info_dir is checked.
+    name = 'run' if values['name'] is None else values['name']
+    problem = rundir.name_problem(name, values['info_dir'])
     if problem:
       raise flags.ValidationError(problem)
     return True

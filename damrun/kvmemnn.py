@@ -17,6 +17,7 @@ Symbols: B batch, M memory slots, J words per sentence.
 """
 
 import functools
+import os
 import time
 
 import numpy as np
@@ -25,6 +26,7 @@ import tensorflow as tf
 from dam import kvmemnn
 from dam import optimizers
 from damrun import checkpoints as checkpoints_lib
+from dam import fileio
 from damrun import loop
 from damrun import reporting
 from tasks import babi_kv
@@ -39,6 +41,33 @@ def per_task_accuracy(predict, split, task_ids, batch_size=1000):
       for i in range(0, len(split.A), batch_size)])
   right = predictions == split.A
   return {t: float(right[split.task == t].mean()) for t in task_ids}
+
+
+def write_scores(mode, task_ids, results, output_file):
+  """The final accuracies in the reference's format (run_kvmemnn.py).
+
+  Joint: a CSV of the 20 tasks (written atomically). Single task: one line
+  appended, as the reference's single.py (a file may gather several
+  tasks); it is not appended again when it is the file's last line already
+  (a rerun after a kill that came after it, before summary.json), and a
+  partial last line left by a kill is cut off first.
+  """
+  os.makedirs(os.path.dirname(output_file) or '.', exist_ok=True)
+  if mode == 'joint':
+    def write(f):
+      f.write('Task,Training Accuracy,Validation Accuracy,Testing '
+              'Accuracy\n')
+      for t in task_ids:
+        f.write(f'{t},{results["train"][t]:.2f},{results["val"][t]:.2f},'
+                f'{results["test"][t]:.2f}\n')
+    fileio.write_atomic(output_file, write)
+    return
+  t = task_ids[0]
+  line = (f'{t}, {results["test"][t]:.2f}, {results["train"][t]:.2f}, '
+          f'{results["val"][t]:.2f}')
+  fileio.repair_tail(output_file)
+  if fileio.last_line(output_file) != line:
+    fileio.append_line(output_file, line + '\n')
 
 
 class KVTrainer:

@@ -9,13 +9,13 @@ is listed in <run>/phases.json and never rotated out, and going back to an
 earlier phase's rate needs --return_to_learning_rate.
 """
 
-import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
 from dam import fileio
+from damrun import run_records
 from damrun import rundir
 
 
@@ -40,10 +40,7 @@ class Phases:
   def finished(self):
     """The finished learning-rate phases: [{learning_rate, end_step,
     checkpoint}] (their last checkpoints are never rotated out)."""
-    if not os.path.exists(self.path):
-      return []
-    with open(self.path) as f:
-      return json.load(f)
+    return run_records.read_phases(self.path)
 
   def begin(self, phase_steps, optimizer, step, restored_from, checkpoints,
             may_return, log):
@@ -92,9 +89,13 @@ class Phases:
           f'bAbI command rerun after fine-tuning). Run the latest phase\'s '
           f'command to resume, pass --return_to_learning_rate to do this '
           f'deliberately, or a new --name; nothing was changed.')
-    phases.append(dict(learning_rate=previous, end_step=int(step.numpy()),
-                       checkpoint=restored_from))
-    fileio.write_json_atomic(self.path, phases, indent=2)
+    entry = dict(learning_rate=previous, end_step=int(step.numpy()),
+                 checkpoint=restored_from)
+    # A process killed after writing it, before its first checkpoint of the
+    # new phase, restores the same checkpoint: its entry is there already.
+    if not phases or phases[-1] != entry:
+      phases.append(entry)
+      fileio.write_json_atomic(self.path, phases, indent=2)
     checkpoints.keep(restored_from)
     self.start.assign(step)
     log(f'Fine-tuning: the checkpoint was trained at learning rate '

@@ -8,7 +8,7 @@ helpers build the progress lines.
 
 import csv
 import datetime
-import json
+import io
 import os
 import socket
 import time
@@ -16,15 +16,55 @@ import time
 from dam import fileio
 
 
+class RecordWriteError(OSError):
+  """A run record could not be written (full disk, unwritable folder); the
+  file is as it was before the write. Its text is the message alone."""
+
+  def __str__(self):
+    return str(self.strerror)
+
+
+def _record_error(path, error):
+  """The `RecordWriteError` of a failed write of the run record `path`."""
+  return RecordWriteError(
+      error.errno,
+      f'Cannot write {path}: {error.strerror or error}. The file is as it '
+      f'was before this write. Free some space (or fix the folder), then run '
+      f'the same command to resume from the last checkpoint.')
+
+
+def _csv_line(header, row):
+  """`row` as one CSV line in the columns `header` (csv's \\r\\n end)."""
+  buffer = io.StringIO()
+  csv.DictWriter(buffer, fieldnames=header).writerow(row)
+  return buffer.getvalue()
+
+
 def append_csv_row(path, row):
   """Appends a dict as a CSV row; new columns rewrite the file with them.
 
   Rows of earlier runs (a resumed run appends to the same file) keep their
-  values; columns a row lacks stay empty.
+  values; columns a row lacks stay empty. A partial last line (a kill
+  during an append) is cut off first. The rewrite that adds columns
+  writes the row too, atomically (`dam.fileio.write_atomic`): a kill or a
+  full disk leaves the old file, never an empty or half one.
+
+  Raises:
+    RecordWriteError: the file cannot be written (it is unchanged).
   """
+  try:
+    _append_csv_row(path, row)
+  except RecordWriteError:
+    raise
+  except OSError as e:
+    raise _record_error(path, e) from e
+
+
+def _append_csv_row(path, row):
+  fileio.repair_tail(path)
   header, rows = [], []
   if os.path.exists(path):
-    with open(path, newline='') as f:
+    with open(path, newline='', encoding='utf-8') as f:
       reader = csv.DictReader(f)
       header = list(reader.fieldnames or [])
       if any(key not in header for key in row):
@@ -32,12 +72,13 @@ def append_csv_row(path, row):
   new_keys = [key for key in row if key not in header]
   if new_keys or not header:
     header += new_keys
-    with open(path, 'w', newline='') as f:
+    def write(f):
       out = csv.DictWriter(f, fieldnames=header)
       out.writeheader()
-      out.writerows(rows)
-  with open(path, 'a', newline='') as f:
-    csv.DictWriter(f, fieldnames=header).writerow(row)
+      out.writerows(rows + [row])
+    fileio.write_atomic(path, write, newline='')
+  else:
+    fileio.append_line(path, _csv_line(header, row))
 
 
 def read_metrics(path):
@@ -80,21 +121,40 @@ def format_metrics(metrics, keys):
 
 
 def write_summary(path, summary):
-  """Writes summary.json (sorted keys, indented)."""
-  with open(path, 'w') as f:
-    json.dump(summary, f, indent=2, sort_keys=True)
+  """Writes summary.json (sorted keys, indented), atomically: a kill or a
+  full disk leaves the previous summary.json, never an empty one.
+
+  Raises:
+    RecordWriteError: it cannot be written (the old file is unchanged).
+  """
+  try:
+    fileio.write_json_atomic(path, summary, indent=2, sort_keys=True)
+  except OSError as e:
+    raise _record_error(path, e) from e
 
 
 def drop_rows_after(path, step):
   """Removes the rows of the CSV at `path` whose 'step' exceeds `step`.
 
   A process killed between a report and the next checkpoint leaves rows
-  that the resumed run writes again; they go (atomically). Returns the
-  number of rows removed.
+  that the resumed run writes again; they go (atomically), and so does a
+  partial last line (a kill during an append). Returns the number of
+  (whole) rows removed.
+
+  Raises:
+    RecordWriteError: the file cannot be written (it is unchanged).
   """
   if not os.path.exists(path):
     return 0
-  with open(path, newline='') as f:
+  try:
+    return _drop_rows_after(path, step)
+  except OSError as e:
+    raise _record_error(path, e) from e
+
+
+def _drop_rows_after(path, step):
+  fileio.repair_tail(path)
+  with open(path, newline='', encoding='utf-8') as f:
     reader = csv.DictReader(f)
     header = list(reader.fieldnames or [])
     rows = list(reader)

@@ -15,6 +15,7 @@ import time
 
 from dam import config as config_lib
 from dam import fileio
+from damrun import run_records
 from damrun import rundir
 
 
@@ -27,7 +28,9 @@ CHANGEABLE_FLAGS = frozenset({
     'keep_checkpoints', 'eval_batches', 'eval_interval', 'info_dir', 'name',
     'data_dir', 'cache_dir', 'download', 'jit_compile', 'generate_data',
     'return_to_learning_rate', 'test_examples', 'eval_batch_size',
-    'memory_pictures', 'strategy', 'cpu_devices', 'tf_logs'})
+    'memory_pictures', 'strategy', 'cpu_devices', 'tf_logs',
+    # run_kvmemnn.py's (its joint scores file is named by the start time)
+    'epochs', 'evaluation_interval', 'output_file', 'param_output_file'})
 
 
 def flag_record(flag_values, modules):
@@ -58,8 +61,13 @@ def history_path(run_root):
   return os.path.join(run_root, 'history.jsonl')
 
 
-def check_changes(run_root, flags, phased, finished):
+def check_changes(run_root, flags, phased, finished, restored=True,
+                  log=print):
   """The accepted flag changes {name: [old, new]}; raises on others.
+
+  A run that resumes no checkpoint (`restored` False: a start that stopped
+  before its first one) may start over with any flags: nothing depends on
+  its flags.json, which `record` replaces (with a note through `log`).
 
   Args:
     run_root: the run directory.
@@ -69,15 +77,25 @@ def check_changes(run_root, flags, phased, finished):
     finished: the restored step is the run's last (a finished run is only
       evaluated again, so --reproduce_quirks, which switches the
       evaluation mode of Nth Farthest / Convex Hull, may change).
+    restored: a checkpoint was restored.
+    log: where the note on a replaced flags.json goes.
 
   Raises:
     damrun.rundir.ConfigMismatchError: naming every refused change.
+    damrun.rundir.RunDirError: flags.json is damaged (not a JSON object)
+      and a checkpoint depends on it.
   """
   path = flags_path(run_root)
   if flags is None or not os.path.exists(path):
     return {}
-  with open(path) as f:
-    saved = json.load(f)
+  if not restored:
+    if _read_or_none(path) != json.loads(json.dumps(flags)):
+      log(f'Note: {path} (no checkpoint depends on it) had other flags: '
+          f'replaced.')
+    return {}
+  saved = run_records.read_json_record(
+      path, dict, 'the flags the run was started with (the first line of '
+      'history.jsonl has them too)')
   new = json.loads(json.dumps(flags))
   changes = {name: [saved[name], new[name]] for name in sorted(new)
              if name in saved and saved[name] != new[name]}
@@ -102,6 +120,15 @@ def check_changes(run_root, flags, phased, finished):
   return changes
 
 
+def _read_or_none(path):
+  """The JSON in `path`, or None if it cannot be read."""
+  try:
+    with open(path, encoding='utf-8') as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None
+
+
 def record(run_root, flags, step, restored_from, changes, log):
   """Writes flags.json and the history line of this start.
 
@@ -120,11 +147,10 @@ def record(run_root, flags, step, restored_from, changes, log):
   entry = dict(time=time.strftime('%Y-%m-%dT%H:%M:%S%z'), step=step,
                event='resume' if restored_from else 'start',
                checkpoint=restored_from, changes=changes)
-  if not restored_from and not os.path.exists(path):
+  if not restored_from:
     entry['flags'] = flags
   for name, (old, new) in changes.items():
     log(f'Flag change accepted at step {entry["step"]}: --{name} '
         f'{old!r} -> {new!r} (logged in {history}).')
-  with open(history, 'a') as f:
-    f.write(json.dumps(entry, sort_keys=True) + '\n')
   fileio.write_json_atomic(path, flags, indent=2, sort_keys=True)
+  fileio.append_line(history, json.dumps(entry, sort_keys=True) + '\n')

@@ -15,8 +15,13 @@ def name_problem(name, root='info'):
   """Why `name` cannot name a run directory under `root`, or None.
 
   A run name must be non-empty, relative and stay inside `root` once
-  joined ('a/b' is fine; '../x', '/tmp/x', 'a/../../x' are not).
+  joined ('a/b' is fine; '../x', '/tmp/x', 'a/../../x' are not); `root`
+  must not be empty (that would write into the current folder).
   """
+  if not root or not root.strip():
+    return ('--info_dir must not be empty: it is the folder of the runs '
+            '(default info); give a folder, e.g. --info_dir=. to write the '
+            'run into the current one deliberately.')
   if not name or not name.strip():
     return (f'--name must not be empty: it names the run directory '
             f'{root}/<name>.')
@@ -97,13 +102,13 @@ class RunDirectory:
     return config
 
 
-def check_or_write_config(run_dir, config, log=print):
-  """Writes config.json on a new run; on resume, checks it is unchanged.
+def check_config(run_dir, config, log=print):
+  """Whether config.json must be written (a new run, or one no checkpoint
+  depends on); checks it on resume. Writes nothing.
 
-  The file is written atomically (a kill leaves the old state or the whole
-  file, never an empty one). A config.json that no checkpoint depends on
-  (a start that stopped before its first checkpoint) is replaced, with a
-  note through `log`.
+  A config.json that no checkpoint depends on (a start that stopped before
+  its first checkpoint) may differ: it is replaced, with a note through
+  `log`.
 
   Args:
     run_dir: `RunDirectory`.
@@ -112,33 +117,54 @@ def check_or_write_config(run_dir, config, log=print):
 
   Raises:
     ConfigMismatchError: naming every differing setting.
-    RunDirError: the run directory cannot be created or written (e.g. an
-      unwritable --info_dir), or its config.json is corrupt.
+    RunDirError: config.json is corrupt and checkpoints depend on it.
   """
   config = json.loads(json.dumps(config))
   saved = run_dir.saved_config()
-  if saved is not None:
-    differences = [f'{key}: checkpoint has {saved.get(key)!r}, flags give '
-                   f'{config.get(key)!r}'
-                   for key in sorted(set(saved) | set(config))
-                   if saved.get(key) != config.get(key)]
-    if differences and not run_dir.has_checkpoints():
-      log(f'Note: {run_dir.config} (no checkpoint depends on it) had other '
-          f'settings: replaced.')
-    elif differences:
-      raise ConfigMismatchError(
-          f'The run in {run_dir.root} was started with other settings:\n  ' +
-          '\n  '.join(differences) +
-          '\nUse the same flags to resume it, or pass a new --name to start '
-          'a new run.')
-    else:
-      return
+  if saved is None:
+    return True
+  differences = [f'{key}: checkpoint has {saved.get(key)!r}, flags give '
+                 f'{config.get(key)!r}'
+                 for key in sorted(set(saved) | set(config))
+                 if saved.get(key) != config.get(key)]
+  if differences and not run_dir.has_checkpoints():
+    log(f'Note: {run_dir.config} (no checkpoint depends on it) had other '
+        f'settings: replaced.')
+    return True
+  if differences:
+    raise ConfigMismatchError(
+        f'The run in {run_dir.root} was started with other settings:\n  ' +
+        '\n  '.join(differences) +
+        '\nUse the same flags to resume it, or pass a new --name to start '
+        'a new run.')
+  return False
+
+
+def write_config(run_dir, config):
+  """Writes config.json (atomically: a kill leaves the old state or the
+  whole file, never an empty one).
+
+  Raises:
+    RunDirError: the run directory cannot be created or written (e.g. an
+      unwritable --info_dir).
+  """
   try:
     os.makedirs(run_dir.root, exist_ok=True)
-    fileio.write_json_atomic(run_dir.config, config, indent=2,
-                             sort_keys=True)
+    fileio.write_json_atomic(run_dir.config, json.loads(json.dumps(config)),
+                             indent=2, sort_keys=True)
   except OSError as e:
     raise RunDirError(
         f'Cannot write the run directory {run_dir.root} ({e.strerror or e}): '
         f'choose a writable --info_dir (now {run_dir.info_dir}) or fix its '
         f'permissions.') from e
+
+
+def check_or_write_config(run_dir, config, log=print):
+  """`check_config`, then `write_config` if it must be written.
+
+  Raises:
+    ConfigMismatchError, RunDirError: see `check_config` and
+      `write_config`.
+  """
+  if check_config(run_dir, config, log):
+    write_config(run_dir, config)

@@ -44,6 +44,7 @@ from damrun import loop
 from damrun import phases as phases_lib
 from damrun import reporting
 from damrun import resume_flags
+from damrun import run_records
 from damrun import rundir
 from damrun import steps
 from damrun import stop_signals
@@ -177,10 +178,13 @@ class Trainer:
     self.report_metrics = tuple(task.report_metrics)
     self.strategy = strategy
     self._choose_compilation()
-    rundir.check_or_write_config(run_dir, self.config)
+    # Every check of the run's records comes before the first write: a
+    # refused start changes nothing (`damrun.run_records`).
+    run_records.check(run_dir)
+    new_config = rundir.check_config(run_dir, self.config, log)
     self._build_state(restore_directory)
     self._build_steps()
-    self._resume()
+    self._resume(new_config)
 
   def _choose_compilation(self):
     """XLA or not (`jit_compile`) and the time padding (`time_bucket`)."""
@@ -235,9 +239,10 @@ class Trainer:
         self.model, task.loss, task.batch_specs(None), mode, self.traces,
         self.evaluation.training)
 
-  def _resume(self):
-    """Restores the newest checkpoint; checks and records the flags; sets
-    the end of the learning-rate phase."""
+  def _resume(self, new_config):
+    """Restores the newest checkpoint; checks the flags; then writes the
+    start's records (config.json if `new_config`, flags.json,
+    history.jsonl) and sets the end of the learning-rate phase."""
     for phase in self.phases.finished():
       self.checkpoints.keep(phase['checkpoint'])
     self.restored_from = self.checkpoints.resume(log=self.log)
@@ -246,13 +251,15 @@ class Trainer:
     phased = self.settings.phase_steps is not None
     self._flag_changes = resume_flags.check_changes(
         self.run_dir.root, self.flags, phased,
-        finished=int(self.step.numpy()) >= self.total_steps)
+        finished=int(self.step.numpy()) >= self.total_steps,
+        restored=self.restored_from is not None, log=self.log)
     if phased:
       self.total_steps = self.phases.begin(
           int(self.settings.phase_steps), self.optimizer, self.step,
           self.restored_from, self.checkpoints,
           may_return=(self.flags or {}).get('return_to_learning_rate'),
           log=self.log)
+    run_records.begin(self.run_dir, self.config, new_config)
     resume_flags.record(self.run_dir.root, self.flags,
                         int(self.step.numpy()), self.restored_from,
                         self._flag_changes, self.log)

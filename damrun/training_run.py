@@ -44,10 +44,11 @@ def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
 
   Returns:
     The process exit code: 0; 1 when training stopped on a non-finite loss
-    or exploded weights (nothing bad was saved); 2 on a refused resume.
+    or exploded weights (nothing bad was saved) or a run record could not
+    be written (a full disk; the records are intact); 2 on a refused start
+    (changed flags, damaged records, the run held by another process).
   """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from damrun import checkpoints  # pylint: disable=g-import-not-at-top
+  from damrun import run_records  # pylint: disable=g-import-not-at-top
   from damrun import rundir  # pylint: disable=g-import-not-at-top
   from damrun import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
 
@@ -58,13 +59,37 @@ def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
   strategy = build.make_strategy()
   run_dir, restore_directory, log = _this_worker(run_dir, strategy)
   _check_batch_splits(task.batch_size, strategy)
+  # This process's folder is locked while it trains (`damrun.run_records`):
+  # a second process on the same --name is refused before it builds.
+  with contextlib.ExitStack() as held:
+    try:
+      held.enter_context(run_records.hold(run_dir))
+    except rundir.RunDirError as e:
+      print(f'{sys.argv[0]}: {e}', file=sys.stderr)
+      return 2
+    return _build_and_train(
+        task, task_name, config, evaluation, run_dir, restore_directory, log,
+        strategy, embedding_size, row_levels,
+        _settings(checkpoint_interval, phase_steps, time_bucket))
+
+
+def _build_and_train(task, task_name, config, evaluation, run_dir,
+                     restore_directory, log, strategy, embedding_size,
+                     row_levels, settings):
+  """The rest of `run`, with the run folder locked: the model, the
+  optimizer, the trainer, the training; returns the exit code."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from damrun import checkpoints  # pylint: disable=g-import-not-at-top
+  from damrun import reporting  # pylint: disable=g-import-not-at-top
+  from damrun import rundir  # pylint: disable=g-import-not-at-top
+  from damrun import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
+
   build.set_precision()
   tf.random.set_seed(FLAGS.seed)
   with strategy.scope() if strategy else contextlib.nullcontext():
     model = build.build_model(task.output_size, task.vocab_size,
                               embedding_size, row_levels)
     optimizer = build.build_optimizer()
-  settings = _settings(checkpoint_interval, phase_steps, time_bucket)
   try:
     trainer = trainer_lib.Trainer(
         model, task, optimizer, run_dir, settings, evaluation,
@@ -78,7 +103,8 @@ def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
   finished = trainer.finished  # it only says so (`Trainer.train`)
   try:
     summary = trainer.train()
-  except FloatingPointError as e:  # A non-finite loss or exploded weights.
+  except (FloatingPointError,  # A non-finite loss or exploded weights.
+          reporting.RecordWriteError) as e:  # A full disk.
     print(f'{sys.argv[0]}: {e}', file=sys.stderr)
     return 1
   if not finished:
@@ -103,6 +129,8 @@ def _this_worker(run_dir, strategy):
   Another worker than the chief of a multi-worker run resumes from the
   chief's checkpoints and writes its files (checkpoints included: every
   worker must save) to <run>/worker<id>/, silently; the chief reports.
+  Each process locks the folder it writes (`damrun.run_records.hold`):
+  the chief <run>/, the others their worker<id>/.
   """
   from damrun import rundir  # pylint: disable=g-import-not-at-top
   chief, task_id = build.worker(strategy)

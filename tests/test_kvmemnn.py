@@ -167,8 +167,10 @@ def test_tiny_joint_run_writes_20_rows_and_resumes(babi_files, tmp_path):
   assert set(summary) == {'mode', 'epochs', 'settings', 'random_state',
                           'results', 'wall_time_s', 'output_file'}
   assert summary['epochs'] == 4 and summary['mode'] == 'joint'
-  assert sorted(os.listdir(run_dir)) == ['checkpoint', 'config.json',
-                                         'metrics.csv', 'summary.json']
+  assert sorted(os.listdir(run_dir)) == ['.lock', 'checkpoint',
+                                         'config.json', 'flags.json',
+                                         'history.jsonl', 'metrics.csv',
+                                         'summary.json']
   # A corrupt latest checkpoint is named and skipped (the one restore of
   # damrun.checkpoints): the run resumes from the older one.
   data_file = run_dir / 'checkpoint' / 'ckpt-4.data-00000-of-00001'
