@@ -1,5 +1,5 @@
-"""Our training steps against the PyTorch DNC users pick instead, timed in
-one process, alternating, reported as ratios.
+"""Our training steps against the PyTorch DNC users pick instead, in
+alternating rounds, reported as ratios; the peer in its own process.
 
     pip install -r bench/requirements-peer.txt      # the peer (optional)
     python bench/peer.py                            # Copy and bAbI T=200
@@ -19,14 +19,19 @@ Copy, softmax cross entropy for bAbI).
 Contenders (`--contenders`): `dam`, `dnc` (our training steps, XLA as the
 scripts run them: forward, loss, backward, clipping, update), `dam_eval`,
 `dnc_eval` (our evaluation pass, dynamic batch), `peer` (the peer's
-training step, eager PyTorch, as its examples run). Each is warmed up, then
+training step, eager PyTorch, as its examples run, in a process of its own
+that never imports TensorFlow, `bench/peer_process.py`: in one process the
+two libraries' thread pools fight over the cores; on 2 vCPUs that made the
+peer 13x slower). Each is warmed up, then
 timed in `--rounds` rounds; in a round every contender runs, one after
 another, enough calls to last `--min_time` seconds, so slow drifts of the
 machine (noisy neighbours, clocks) fall on all of them alike. Reported per
 contender: median ms per step (and IQR, all samples), model FLOP utilisation
 (analytic FLOPs of `dam.flops` / time / the float32 matmul throughput
 measured in the same run; the peer at our DNC's FLOPs, its sizes being the
-same), and per round the ratio peer ms / ours ms (median, min, max).
+same), and per round the ratio peer ms / ours ms (median, min, max). A
+ratio whose rounds spread more than `MAX_SPREAD` (2 x) is not reported (the
+JSON keeps the rounds and says why): the machine's load changed meanwhile.
 
 Without the peer installed, it says so and times ours alone. The JSON
 (`--output`, default bench/results/peer.json) names the CPU, its vector
@@ -48,8 +53,13 @@ sys.path.insert(0, ROOT)  # `python bench/peer.py` from a checkout
 from bench import cases  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bench.machine import describe  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bench.machine import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
+from bench import peer_model  # pylint: disable=g-import-not-at-top,wrong-import-position
+from bench import peer_process  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 CONTENDERS = ('dam', 'dnc', 'dam_eval', 'dnc_eval', 'peer')
+# A peer-to-ours ratio whose rounds spread more than this (largest /
+# smallest) is not reported (`spread_problem`).
+MAX_SPREAD = 2.0
 PEER_CONFIGS = cases.PEER_CONFIGS
 
 _CONFIGS = flags.DEFINE_list('configs', ['copy', 'babi200'],
@@ -68,82 +78,15 @@ _OUTPUT = flags.DEFINE_string('output', os.path.join(ROOT, 'bench', 'results',
 
 
 def peer_available():
-  """(True, versions) if torch and the `dnc` package import, else (False,
-  the reason)."""
-  try:
-    import dnc  # pylint: disable=g-import-not-at-top,unused-import
-    import torch  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    return False, (f'{e}; install the peer with `pip install -r '
-                   f'bench/requirements-peer.txt`')
-  try:
-    from importlib import metadata  # pylint: disable=g-import-not-at-top
-    dnc_version = metadata.version('dnc')
-  except Exception:  # pylint: disable=broad-except
-    dnc_version = 'unknown'
-  return True, dict(torch=torch.__version__, dnc=dnc_version)
-
-
-def build_peer(config, task, batch):
-  """The peer's training step on `batch` (a `tasks.base.Batch` of numpy
-  arrays), at the sizes of `config`.
-
-  Returns:
-    (step, parameters): step() runs one training step and returns the loss
-    (a float, so that the step has finished).
-  """
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  import torch  # pylint: disable=g-import-not-at-top
-  from dnc import DNC  # pylint: disable=g-import-not-at-top
-
-  torch.manual_seed(0)
-  vocab = task.vocab_size
-  input_size = config['embedding_size'] if vocab else task.input_size
-  core = DNC(input_size=input_size, hidden_size=config['hidden_size'],
-             rnn_type='lstm', num_layers=1, num_hidden_layers=1,
-             nr_cells=config['memory_size'], cell_size=config['word_size'],
-             read_heads=config['num_reads'], gpu_id=-1,
-             independent_linears=False, clip=20)
-  modules = [core]
-  mask = torch.from_numpy(np.asarray(batch.answer_mask, np.float32))
-  if vocab:
-    embed = torch.nn.Embedding(vocab, input_size)
-    project = torch.nn.Linear(input_size, vocab)
-    modules += [embed, project]
-    inputs = torch.from_numpy(np.asarray(batch.inputs, np.int64))
-    targets = torch.from_numpy(np.asarray(batch.targets, np.int64))
-
-    def loss_fn():
-      logits = project(core(embed(inputs))[0])
-      ce = torch.nn.functional.cross_entropy(
-          logits.reshape(-1, vocab), targets.reshape(-1), reduction='none')
-      return (ce.reshape(mask.shape) * mask).sum() / mask.shape[0]
-  else:
-    if task.output_size != input_size:
-      raise ValueError(f'the peer\'s outputs have the input size '
-                       f'{input_size}, the task needs {task.output_size}')
-    inputs = torch.from_numpy(np.asarray(batch.inputs, np.float32))
-    targets = torch.from_numpy(np.asarray(batch.targets, np.float32))
-
-    def loss_fn():
-      logits = core(inputs)[0]
-      bce = torch.nn.functional.binary_cross_entropy_with_logits(
-          logits, targets, reduction='none').mean(-1)
-      return (bce * mask).sum() / mask.shape[0]
-
-  parameters = [p for m in modules for p in m.parameters()]
-  optimizer = torch.optim.RMSprop(parameters, lr=config['learning_rate'],
-                                  momentum=0.9, eps=1e-10)
-
-  def step():
-    optimizer.zero_grad()
-    loss = loss_fn()
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(parameters, 50.)
-    optimizer.step()
-    return float(loss.detach())
-
-  return step, sum(p.numel() for p in parameters)
+  """(True, versions) if torch and the `dnc` package are installed (found,
+  not imported: the peer runs in its own process), else (False, the
+  reason)."""
+  from importlib import util  # pylint: disable=g-import-not-at-top
+  missing = [name for name in ('torch', 'dnc') if util.find_spec(name) is None]
+  if missing:
+    return False, (f'no module {", ".join(missing)}; install the peer with '
+                   f'`pip install -r bench/requirements-peer.txt`')
+  return True, peer_model.versions()
 
 
 def _sync(result):
@@ -157,14 +100,22 @@ def _sync(result):
       _sync(value)
 
 
+def _time_calls(fn, calls):
+  """Seconds of `calls` calls of `fn`, finished; a contender in its own
+  process (`peer_process.PeerProcess`) times itself."""
+  if hasattr(fn, 'time_calls'):
+    return fn.time_calls(calls)
+  start = time.perf_counter()
+  for _ in range(calls):
+    result = fn()
+  _sync(result)
+  return time.perf_counter() - start
+
+
 def _calls(fn, min_time):
   """Warm-up (2 calls, the first timed); the calls that last min_time."""
-  start = time.perf_counter()
-  _sync(fn())
-  first = time.perf_counter() - start
-  start = time.perf_counter()
-  _sync(fn())
-  second = time.perf_counter() - start
+  first = _time_calls(fn, 1)
+  second = _time_calls(fn, 1)
   return first, max(1, int(round(min_time / max(second, 1e-6))))
 
 
@@ -183,12 +134,7 @@ def time_rounds(fns, rounds, min_time):
   for _ in range(rounds):
     for name, fn in fns.items():
       calls = out[name]['calls_per_round']
-      start = time.perf_counter()
-      for _ in range(calls):
-        result = fn()
-      _sync(result)
-      out[name]['samples_ms'].append(
-          1e3 * (time.perf_counter() - start) / calls)
+      out[name]['samples_ms'].append(1e3 * _time_calls(fn, calls) / calls)
   return out
 
 
@@ -209,14 +155,37 @@ def summarise(timings, flops, matmul_flops_per_s):
       if name in timings:
         per_round = [p / o for p, o in zip(timings['peer']['samples_ms'],
                                            timings[name]['samples_ms'])]
-        ratios[f'peer/{name}'] = dict(median=statistics.median(per_round),
-                                      min=min(per_round), max=max(per_round),
-                                      per_round=per_round)
+        ratio = dict(median=statistics.median(per_round),
+                     min=min(per_round), max=max(per_round),
+                     per_round=per_round)
+        refused = spread_problem(per_round)
+        if refused:
+          ratio['refused'] = refused
+        ratios[f'peer/{name}'] = ratio
   return ratios
 
 
-def run_config(name, contenders, scale, rounds, min_time, matmul):
-  """Builds the contenders of configuration `name`, times them; a dict."""
+def spread_problem(per_round, limit=MAX_SPREAD):
+  """Why the per-round ratios are no measurement (None: they are): their
+  largest is more than `limit` x their smallest, so the machine's load
+  changed during the run and a median would be one of those loads."""
+  low, high = min(per_round), max(per_round)
+  if low > 0 and high / low <= limit:
+    return None
+  spread = high / low if low > 0 else float('inf')
+  return (f'its rounds spread {spread:.1f} x ({low:.2f}-{high:.2f}), more '
+          f'than {limit:g} x: the machine\'s load changed during the run; '
+          f'rerun on a quiet machine (or with more --rounds / --min_time)')
+
+
+def run_config(name, contenders, scale, rounds, min_time, matmul, threads=0,
+               peer_command=None):
+  """Builds the contenders of configuration `name`, times them; a dict.
+
+  The peer runs in its own process (`bench.peer_process`; `peer_command`
+  replaces its command, e.g. with a stand-in), with `threads` torch
+  threads (0: its default).
+  """
   config = cases.CONFIGS[name]
   fns, flops, info = {}, {}, {}
   for model_name in ('dam', 'dnc'):
@@ -233,18 +202,25 @@ def run_config(name, contenders, scale, rounds, min_time, matmul):
       key = model_name if kind == 'train' else model_name + '_eval'
       fns[key] = (lambda f=case[kind + '_step'], x=tensors: f(x))
       flops[key] = case['flops'][kind]
+  peer = None
   if 'peer' in contenders:
     batch_size = cases.batch_size_of(config, scale)
     task, batch = cases.make_task(config, batch_size)
-    step, parameters = build_peer(config, task, batch)
-    fns['peer'] = step
-    info['peer_parameters'] = parameters
+    peer = peer_process.start_peer(config, task, batch, threads,
+                                   peer_command)
+    fns['peer'] = peer
+    info['peer_parameters'] = peer.info['parameters']
+    info['peer_threads'] = peer.info['threads']
     info['batch_size'] = batch_size
     info['time_steps'] = int(batch.inputs.shape[1])
     # The peer at our DNC's FLOPs (same sizes).
     flops['peer'] = cases.step_flops(config, task, batch_size,
                                      info['time_steps'], use_dam=False)['train']
-  timings = time_rounds(fns, rounds, min_time)
+  try:
+    timings = time_rounds(fns, rounds, min_time)
+  finally:
+    if peer is not None:
+      peer.close()
   ratios = summarise(timings, flops, matmul['flops_per_s'])
   return dict(config=name, **info, contenders=timings, ratios=ratios)
 
@@ -258,8 +234,11 @@ def _print(result):
     print(f'  {key:>9} {t["median_ms"]:10.1f} ms (IQR {t["iqr_ms"]:.1f})  '
           f'MFU {mfu}', flush=True)
   for key, r in result['ratios'].items():
-    print(f'  {key:>9} {r["median"]:10.2f} x (rounds {r["min"]:.2f}-'
-          f'{r["max"]:.2f})', flush=True)
+    if 'refused' in r:
+      print(f'  {key:>9} not reported: {r["refused"]}.', flush=True)
+    else:
+      print(f'  {key:>9} {r["median"]:10.2f} x (rounds {r["min"]:.2f}-'
+            f'{r["max"]:.2f})', flush=True)
 
 
 def main(argv):
@@ -283,11 +262,6 @@ def main(argv):
   if threads:
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
-  if 'peer' in contenders:
-    import torch  # pylint: disable=g-import-not-at-top
-    if threads:
-      torch.set_num_threads(threads)
-    peer = dict(peer, threads=torch.get_num_threads())
   info = machine()
   matmul = cases.matmul_throughput()
   print(f'{describe(info)}; float32 matmul '
@@ -296,7 +270,9 @@ def main(argv):
   results = []
   for name in _CONFIGS.value:
     result = run_config(name, contenders, _SCALE.value, _ROUNDS.value,
-                        _MIN_TIME.value, matmul)
+                        _MIN_TIME.value, matmul, threads)
+    if 'peer_threads' in result and isinstance(peer, dict):
+      peer['threads'] = result['peer_threads']
     _print(result)
     results.append(result)
   output = dict(machine=info, matmul=matmul, peer=peer, threads=threads,

@@ -29,8 +29,12 @@ def peer_columns(peer):
     for model in ('dam', 'dnc'):
       ratio = ratios.get(f'peer/{model}')
       if ratio:
+        # A ratio whose rounds spread too much (`bench.peer.spread_problem`)
+        # is not reported.
         columns[result['config'], model] = (
             timings['peer']['median_ms'],
+            f'not reported: rounds {ratio["min"]:.2f}-{ratio["max"]:.2f} x'
+            if 'refused' in ratio else
             f'{ratio["median"]:.2f} x ({ratio["min"]:.2f}-'
             f'{ratio["max"]:.2f})')
   return columns

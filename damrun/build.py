@@ -8,6 +8,7 @@ imports neither), so that importing this module (and `damrun.cli`) stays
 fast: `--help` and flag errors answer at once.
 """
 
+import json
 import os
 
 from absl import app
@@ -65,13 +66,33 @@ def make_strategy():
     devices = ([d.name for d in tf.config.list_logical_devices('GPU')] or
                [d.name for d in tf.config.list_logical_devices('CPU')])
     return tf.distribute.MirroredStrategy(devices)
+  example = ('e.g. TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", '
+             '"host2:12345"]}, "task": {"type": "worker", "index": 0}}\' '
+             '(docs/distributed.md)')
   if 'TF_CONFIG' not in os.environ:
     raise app.UsageError(
         '--strategy=multi_worker needs TF_CONFIG, the cluster and this '
-        'worker\'s place in it, e.g. TF_CONFIG=\'{"cluster": {"worker": '
-        '["host1:12345", "host2:12345"]}, "task": {"type": "worker", '
-        '"index": 0}}\' (docs/distributed.md).')
+        f'worker\'s place in it, {example}.')
+  problem = tf_config_problem(os.environ['TF_CONFIG'])
+  if problem:
+    raise app.UsageError(f'TF_CONFIG is malformed: {problem}. It must be '
+                         f'the JSON of the cluster and this worker\'s place '
+                         f'in it, {example}.')
   return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def tf_config_problem(text):
+  """What is wrong with the TF_CONFIG `text` (None: nothing seen)."""
+  try:
+    value = json.loads(text)
+  except ValueError as e:
+    return f'not JSON ({e})'
+  if not isinstance(value, dict):
+    return f'a JSON {type(value).__name__}, not an object'
+  for key in ('cluster', 'task'):
+    if key in value and not isinstance(value[key], dict):
+      return f'its "{key}" is a JSON {type(value[key]).__name__}, not an object'
+  return None
 
 
 def worker(strategy):

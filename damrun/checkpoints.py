@@ -16,12 +16,21 @@ corrupt latest one and ignoring what an interrupted write leaves behind
 import json
 import os
 import re
+import shutil
 
 import tensorflow as tf
+
+from damrun import failures
 
 
 class CheckpointError(RuntimeError):
   """A checkpoint cannot be found or read; nothing was changed."""
+
+
+class CheckpointWriteError(OSError):
+  """A checkpoint could not be written (a full disk, a read-only folder):
+  its partial files are removed, the checkpoints before it are intact.
+  `note` names the newest one (`damrun.failures` prints it)."""
 
 
 # What TensorFlow raises on a corrupt or foreign checkpoint: OpError (e.g.
@@ -266,5 +275,24 @@ class Checkpoints:
     """Writes checkpoint ckpt-<number> with the current data state."""
     if self._get_state is not None:
       self._state.assign(json.dumps(self._get_state()))
-    self._latest = self.manager.save(checkpoint_number=number)
+    try:
+      self._latest = self.manager.save(checkpoint_number=number)
+    except (OSError, tf.errors.OpError) as e:
+      error = self._write_error(number, e)
+      if error is None:
+        raise
+      raise error from e
     return self._latest
+
+  def _write_error(self, number, error):
+    """The CheckpointWriteError of a failed save of ckpt-<number> (None:
+    not a failure to write a file); removes what the save left."""
+    os_error = failures.as_os_error(error)
+    if os_error is None:
+      return None
+    prefix = os.path.join(self.directory, f'ckpt-{number}')
+    shutil.rmtree(prefix + '_temp', ignore_errors=True)
+    result = CheckpointWriteError(os_error.errno, os_error.strerror, prefix)
+    result.note = (f'ckpt-{number} was not written; the newest checkpoint '
+                   f'is {self._latest or "none yet"}.')
+    return result

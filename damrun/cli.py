@@ -380,18 +380,35 @@ def _import_tensorflow_filtered(level):
 def run_main(main):
   """`absl.app.run(main)`, with a `app.UsageError` raised by `main` printed
   as one line (`<script>: <reason>`, `damrun.usage`) instead of the
-  script's whole help, Ctrl-C / SIGTERM ending with the loop's own line
-  (exit code 130) instead of a traceback, and TensorFlow's log lines hidden
-  (`quiet_tensorflow`)."""
+  script's whole help, Ctrl-C / SIGTERM ending with one line and exit code 128 + the signal's
+  number (130 / 143; `damrun.stop_signals`: a training loop stops between
+  two steps, saves and says so) instead of a traceback, an OSError (a full
+  disk, a read-only folder) as one line naming the file and the fix (exit
+  code 1), and TensorFlow's log lines hidden (`quiet_tensorflow`)."""
+  from damrun import failures  # pylint: disable=g-import-not-at-top
+  from damrun import stop_signals  # pylint: disable=g-import-not-at-top
+
   main = usage.one_line_errors(main)
 
   def main_with_messages(argv):
-    quiet_tensorflow()
-    try:
-      return main(argv)
-    except KeyboardInterrupt:
-      # Ctrl-C or SIGTERM: the loop has saved and said so; no traceback.
-      return 130
+    with stop_signals.script_handlers() as stop:
+      try:
+        quiet_tensorflow()
+        return main(argv)
+      except KeyboardInterrupt:
+        if not stop.stopping_at_a_boundary:
+          print(f'{sys.argv[0]}: stopped by {stop_signals.signal_name()} '
+                f'before training started; nothing new was saved. The same '
+                f'command starts again (from the newest checkpoint, if any).',
+                flush=True)
+        # Else the loop has saved and said so.
+        return stop_signals.exit_code()
+      except Exception as e:  # pylint: disable=broad-except
+        message = failures.message(e)
+        if message is None:
+          raise
+        print(f'{sys.argv[0]}: {message}', file=sys.stderr)
+        return 1
 
   app.run(main_with_messages)
 

@@ -3,8 +3,8 @@
 A model weight that is not finite or exceeds `EXPLODED` in magnitude, or an
 optimizer slot that is not finite, would give a checkpoint that cannot
 resume: such a state is never saved, and the error names the last good
-checkpoint and how to go on from it. A non-finite loss stops the run the
-same way.
+checkpoint and how to go on from it (or says that there is none yet, and
+how to start again). A non-finite loss stops the run the same way.
 """
 
 import numpy as np
@@ -14,9 +14,15 @@ import numpy as np
 # is never checkpointed. The models' weights stay within a few tens.
 EXPLODED = 1e6
 
-_HOW_TO_GO_ON = ('Start a new --name with a lower --learning_rate or '
-                 '--max_grad_norm (bAbI: rerun with a lower --learning_rate '
-                 'to fine-tune from that checkpoint).')
+def _how_to_go_on(latest):
+  """What is true of the last good checkpoint, and how to go on."""
+  if not latest:
+    return ('The run has saved no checkpoint yet, so there is none to go '
+            'back to: start it again with a lower --learning_rate (or '
+            '--max_grad_norm), under a new --name.')
+  return (f'The last good checkpoint is {latest}. Start a new --name with a '
+          'lower --learning_rate or --max_grad_norm (bAbI: rerun with a '
+          'lower --learning_rate to fine-tune from that checkpoint).')
 
 
 def check_state(variables, optimizer, step, latest):
@@ -44,14 +50,13 @@ def check_state(variables, optimizer, step, latest):
 
 
 def _refuse_save(step, latest, what):
-  latest = latest or 'none (the run has saved none yet)'
   raise FloatingPointError(
-      f'At step {step} {what}; this state is not saved. The last good '
-      f'checkpoint is {latest}. ' + _HOW_TO_GO_ON)
+      f'At step {step} {what}; this state is not saved. ' +
+      _how_to_go_on(latest))
 
 
 def nonfinite_loss(loss, step, latest):
   """The FloatingPointError of a loss that became `loss` at `step`."""
+  how = _how_to_go_on(latest)
   return FloatingPointError(
-      f'The loss became {loss} at step {step}; the last good checkpoint is '
-      f'{latest}. ' + _HOW_TO_GO_ON)
+      f'The loss became {loss} at step {step}; {how[0].lower()}{how[1:]}')

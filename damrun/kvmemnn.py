@@ -29,6 +29,7 @@ from damrun import checkpoints as checkpoints_lib
 from dam import fileio
 from damrun import loop
 from damrun import reporting
+from damrun import stop_signals
 from tasks import babi_kv
 
 SPLITS = ('train', 'val', 'test')
@@ -126,6 +127,7 @@ class KVTrainer:
     self.num_batches = len(range(0, len(data.train.A) - hp['batch_size'],
                                  hp['batch_size']))
     self.results = None
+    self.stop_signal = None  # 'SIGINT' / 'SIGTERM' while training
     self._reporter = reporting.Reporter(run_dir, tensorboard=False)
 
   def _set_order_state(self, state):
@@ -192,13 +194,18 @@ class KVTrainer:
   def _non_finite(self, what, epoch):
     """The error that stops a run whose loss or weights are not finite."""
     latest = self.checkpoints.latest
+    if latest:
+      how = (f'The last good checkpoint is {latest}. Lower --learning_rate '
+             f'(or --max_grad_norm) and run the same command to resume from '
+             f'it.')
+    else:
+      how = ('The run has saved no checkpoint yet, so there is none to go '
+             'back to: start it again with a lower --learning_rate (or '
+             '--max_grad_norm), under a new --name.')
     return FloatingPointError(
         f'{what} in epoch {epoch} (step '
         f'{int(self.optimizer.step.numpy())}); the run stops here and '
-        f'writes no checkpoint and no scores. The last good checkpoint is '
-        f'{latest or "none (the run has saved none yet)"}. Lower '
-        f'--learning_rate (or --max_grad_norm) and run the same command '
-        f'to resume from it.')
+        f'writes no checkpoint and no scores. {how}')
 
   def check_finite(self, epoch):
     """Raises FloatingPointError if a weight or an Adam slot is not finite
@@ -215,7 +222,10 @@ class KVTrainer:
     Raises:
       FloatingPointError: the loss or, after the epoch, a weight is not
         finite (nothing is saved or reported then).
+      KeyboardInterrupt: Ctrl-C or SIGTERM came during the previous epoch
+        (the loop then saves its checkpoint).
     """
+    stop_signals.check(self)  # between two epochs: stopping is safe here
     train = self.data.train
     epoch = int(self.epoch.numpy()) + 1
     costs = []
@@ -280,10 +290,15 @@ class KVTrainer:
 
   def train(self):
     """Runs the remaining epochs; returns the last evaluation's results
-    (None when the run had already finished)."""
-    loop.run(self, int(self.epoch.numpy()), self.hp['epochs'],
-             report_interval=1,
-             checkpoint_interval=self.hp['evaluation_interval'],
-             save=self.save, save_on_interrupt=False,
-             log=self.log, unit='epoch')
+    (None when the run had already finished).
+
+    Ctrl-C or SIGTERM stops after the epoch under way with a checkpoint
+    (`damrun.stop_signals`): an epoch is never cut in half, so the
+    checkpoint's weights, epoch count and epoch order agree.
+    """
+    with stop_signals.stop_at_a_step_boundary(self, unit='epoch'):
+      loop.run(self, int(self.epoch.numpy()), self.hp['epochs'],
+               report_interval=1,
+               checkpoint_interval=self.hp['evaluation_interval'],
+               save=self.save, log=self.log, unit='epoch')
     return self.results

@@ -178,21 +178,31 @@ def _drop_rows_after(path, step):
 def write_purge_event(log_dir, step):
   """Tells TensorBoard to drop the events at and after `step` in `log_dir`.
 
-  Writes an event file holding one SessionLog.START event at `step` (what
-  TF1's `FileWriter.add_session_log` and PyTorch's `purge_step` write);
-  TensorBoard discards the earlier files' events from `step` on. Its name
-  sorts after the earlier event files and before the writer opened next.
+  Writes an event file holding a file_version event ('brain.Event:2') and
+  two SessionLog.START events at `step` (what TF1's
+  `FileWriter.add_session_log` and PyTorch's `purge_step` write). TensorBoard
+  (`plugin_event_accumulator`, purge_orphaned_data) purges on a START only
+  once the file version is 2 and only on a START after the run's first one
+  (the first is taken as the session's start): the TF2 writers of the
+  earlier files wrote none, so a single START would be ignored; the second
+  one purges the earlier files' events from `step` on (one more purges
+  nothing). The file's name sorts after the earlier event files and before
+  the writer opened next.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   # pylint: disable-next=g-import-not-at-top
   from tensorflow.core.util import event_pb2
   now = time.time()
-  event = event_pb2.Event(wall_time=now, step=int(step))
-  event.session_log.status = event_pb2.SessionLog.START
+  events = [event_pb2.Event(wall_time=now, file_version='brain.Event:2')]
+  for _ in range(2):
+    event = event_pb2.Event(wall_time=now, step=int(step))
+    event.session_log.status = event_pb2.SessionLog.START
+    events.append(event)
   name = (f'events.out.tfevents.{int(now)}.{socket.gethostname()}.'
           f'{os.getpid()}.!purge')
   with tf.io.TFRecordWriter(os.path.join(log_dir, name)) as writer:
-    writer.write(event.SerializeToString())
+    for event in events:
+      writer.write(event.SerializeToString())
 
 
 class Reporter:

@@ -374,8 +374,7 @@ class Trainer:
       FloatingPointError: the loss is not finite.
       KeyboardInterrupt: Ctrl-C or SIGTERM came during the previous step.
     """
-    if self.stop_signal is not None:
-      raise KeyboardInterrupt
+    stop_signals.check(self)  # between two steps: stopping is safe here
     metrics = self.train_step(self.task.next_batch())
     if not np.isfinite(metrics['loss']):
       raise health.nonfinite_loss(metrics['loss'], int(self.step.numpy()),
@@ -392,7 +391,8 @@ class Trainer:
 
     SIGTERM (e.g. a cluster's preemption) is handled as Ctrl-C: after the
     step under way, a checkpoint is saved and KeyboardInterrupt raised
-    (`damrun.stop_signals`).
+    (`damrun.stop_signals`); a second signal changes nothing, so a
+    checkpoint's update and step count always agree.
     """
     start_step = int(self.step.numpy())
     self._reports.start(start_step)

@@ -52,6 +52,7 @@ def run(task, task_name, config, evaluation=None, checkpoint_interval=None,
   from damrun import rundir  # pylint: disable=g-import-not-at-top
   from damrun import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
 
+  _check_batch_fits(task)
   run_dir = rundir.RunDirectory(FLAGS.name, FLAGS.info_dir)
   if picture is not None and FLAGS.memory_pictures:
     evaluation = dataclasses.replace(
@@ -139,6 +140,23 @@ def _this_worker(run_dir, strategy):
   worker_dir = rundir.RunDirectory(
       os.path.join(FLAGS.name, f'worker{task_id}'), FLAGS.info_dir)
   return worker_dir, run_dir.checkpoint, lambda line: None
+
+
+def _check_batch_fits(task):
+  """Raises app.UsageError if one training batch (its sequences, one
+  memory per example) cannot fit in this machine's memory at all
+  (`damrun.failures.check_batch_fits`), before anything is built."""
+  from damrun import failures  # pylint: disable=g-import-not-at-top
+  model = build.model_settings()
+  step_floats = 4 if task.vocab_size else (task.input_size +
+                                           task.output_size + 2)
+  needed = failures.batch_bytes(
+      task.batch_size, task.max_time, step_floats,
+      model.memory_size * model.word_size + model.hidden_size)
+  try:
+    failures.check_batch_fits('batch_size', task.batch_size, needed)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from e
 
 
 def _check_batch_splits(batch_size, strategy):

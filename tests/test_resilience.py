@@ -100,8 +100,9 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
     if case == 'sigterm' and code != 0:
       assert 'SIGTERM received' in text, text[-2000:]
       assert 'Interrupted at step' in text, text[-2000:]
-      # A clean stop: the loop's line and exit code 130, no traceback.
-      assert code == 130 and 'Traceback' not in text, (code, text[-2000:])
+      # A clean stop: the loop's line and exit code 143 (128 + SIGTERM),
+      # no traceback.
+      assert code == 143 and 'Traceback' not in text, (code, text[-2000:])
     if code == 0:
       break
   print('\n'.join(f'{case}: rc {code}; ' + ' / '.join(
@@ -113,8 +114,8 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
   assert 'Traceback' not in outcomes[-1][2]
   # Every killed process's rerun resumed or started afresh; none refused.
   for case, code, text in outcomes:
-    assert code in (0, -signal.SIGKILL, -signal.SIGINT, 130, 1), (case, code,
-                                                                   text[-2000:])
+    assert code in (0, -signal.SIGKILL, -signal.SIGINT, 130, 143, 1), (
+        case, code, text[-2000:])
     assert 'cannot be restored' not in text and 'refus' not in text.lower()
 
   final = str(reference / 'drill' / 'checkpoint' / 'ckpt-40')

@@ -376,7 +376,7 @@ def test_an_exploded_first_update_writes_no_checkpoint(tmp_path):
   bad = _echo_trainer(str(tmp_path), _EchoTask(), learning_rate=1e8,
                       checkpoint_interval=1)
   with pytest.raises(FloatingPointError,
-                     match='exploded .*The last good checkpoint is none'):
+                     match='exploded .*The run has saved no checkpoint yet'):
     bad.train()
   assert checkpoints.available_steps(bad.run_dir.checkpoint) == []
 
@@ -406,7 +406,7 @@ def test_resume_drops_rows_written_after_the_restored_checkpoint(tmp_path):
         os.path.join(run.log, name)):
       if event.HasField('session_log'):
         starts.append(event.step)
-  assert starts == [3]
+  assert set(starts) == {3}  # what TensorBoard reads: test_reliability_signals
 
 
 def test_rerunning_a_finished_command_keeps_the_final_numbers(tmp_path):

@@ -209,7 +209,10 @@ def curves(run_dirs, out):
         log_scale=FLAGS.log_scale, metrics=FLAGS.metrics)
   except pictures.PictureError as e:
     raise VisualizeError(str(e)) from None
-  plots.save_png(figure, out)
+  try:
+    plots.save_png(figure, out)
+  except OSError as e:
+    raise VisualizeError(_cannot_write(out, e)) from None
   return [out]
 
 
@@ -217,6 +220,7 @@ def memory(name):
   """--name: the pictures of one example (see the module docstring)."""
   if not os.path.isfile(os.path.join(FLAGS.info_dir, name, 'config.json')):
     raise VisualizeError(no_run_message(name))
+  _check_out(FLAGS.out, folder=True)
   from dam import config as config_lib  # pylint: disable=g-import-not-at-top
   from damrun import checkpoints  # pylint: disable=g-import-not-at-top
   from damrun import pictures  # pylint: disable=g-import-not-at-top
@@ -240,7 +244,26 @@ def memory(name):
   print(f'{config_lib.label(run.config)} {run.run_dir.root}, '
         f'{loaded.checkpoint}: {example.info["description"]}.', flush=True)
   out = FLAGS.out or os.path.join(run.run_dir.root, 'plots')
-  return pictures.draw(loaded, example, out, record=FLAGS.record)
+  try:
+    return pictures.draw(loaded, example, out, record=FLAGS.record)
+  except OSError as e:
+    raise VisualizeError(_cannot_write(out, e)) from None
+
+
+def _check_out(out, folder):
+  """Raises VisualizeError if --out cannot be written (before any work)."""
+  from damrun import failures  # pylint: disable=g-import-not-at-top
+  problem = out and failures.path_problem(out, '--out', folder)
+  if problem:
+    raise VisualizeError(problem)
+
+
+def _cannot_write(out, error):
+  """The message of an OSError writing the pictures to `out`."""
+  where = f' ({error.filename})' if error.filename else ''
+  return (f'cannot write the pictures to --out={out}: '
+          f'{error.strerror or error}{where}. Give another --out (a '
+          f'writable folder with free space).')
 
 
 def main(argv):
@@ -252,6 +275,7 @@ def main(argv):
         raise app.UsageError('--curves needs run directories: python '
                              'visualize.py --curves info/<run> [info/<run> '
                              '...]')
+      _check_out(FLAGS.out, folder=False)
       written = curves(run_dirs, FLAGS.out or 'curves.png')
     else:
       cli.check_no_arguments(argv)
