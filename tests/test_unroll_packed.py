@@ -73,15 +73,26 @@ LENGTHS = {
     'short': [1, 0, 0, 1, 0, 0, 0, 1],     # one step at most
     'one_long': [9, 1, 1, 1, 1, 1, 1, 1],
 }
-# Every case eagerly; the compiled modes on the cases that differ most.
-CASES = ([('eager', name) for name in LENGTHS] +
-         [('function', 'unequal')] +
-         [('xla', name) for name in ('unequal', 'equal', 'short')])
+# Every case eagerly, both memories, weight gradients in and after the loop;
+# compiled (each case compiles twice, ~20 s under XLA), the unequal lengths
+# in every combination and the edge cases once each.
+_BOTH = [(use_dam, after) for use_dam in (True, False)
+         for after in (False, True)]
+CASES = ([(use_dam, 'eager', name, after) for name in LENGTHS
+          for use_dam, after in _BOTH] +
+         [(use_dam, mode, 'unequal', after) for mode in ('function', 'xla')
+          for use_dam, after in _BOTH] +
+         [(True, 'xla', 'equal', False), (False, 'xla', 'short', True)])
 
 
-@pytest.mark.parametrize('after_loop', [False, True], ids=['in', 'after'])
-@pytest.mark.parametrize('mode, lengths_name', CASES)
-@pytest.mark.parametrize('use_dam', [True, False], ids=['dam', 'dnc'])
+def _case_id(case):
+  use_dam, mode, lengths_name, after = case
+  return (f'{"dam" if use_dam else "dnc"}-{mode}-{lengths_name}-'
+          f'{"after" if after else "in"}')
+
+
+@pytest.mark.parametrize('use_dam, mode, lengths_name, after_loop', CASES,
+                         ids=[_case_id(c) for c in CASES])
 def test_packed_equals_plain_unroll(use_dam, mode, lengths_name, after_loop):
   if mode != 'eager' and not _FRESH:
     pytest.skip('run in a fresh process by '
@@ -108,7 +119,7 @@ def test_packed_equals_plain_unroll(use_dam, mode, lengths_name, after_loop):
 
 
 @compiled
-@pytest.mark.parametrize('levels', [1, 2, 3])
+@pytest.mark.parametrize('levels', [1, 3])
 def test_packed_equals_plain_at_every_level_count_under_xla(levels):
   core = _core(True)
   dam.build(core, 2, tf.float64)
