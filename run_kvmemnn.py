@@ -45,6 +45,7 @@ import time
 from absl import flags
 
 from damrun import cli
+from damrun import failures
 from damrun import presets
 
 TIMESTAMP = str(int(time.time()))
@@ -167,23 +168,6 @@ def _listdir(folder):
     return []
 
 
-def output_path_problem(path, flag):
-  """Why `path` cannot be written as a file (None if it can, as far as can
-  be told before writing)."""
-  if os.path.isdir(path):
-    return f'{flag}={path} is a folder; give a file name.'
-  ancestor = os.path.dirname(os.path.abspath(path))
-  while not os.path.exists(ancestor):
-    ancestor = os.path.dirname(ancestor)
-  if not os.path.isdir(ancestor):
-    return (f'{flag}={path} cannot be written: {ancestor} is a file, not a '
-            f'folder. Give a path in a folder.')
-  if not os.access(ancestor, os.W_OK | os.X_OK):
-    return (f'{flag}={path} cannot be written: the folder {ancestor} is not '
-            f'writable. Give a path in a writable folder.')
-  return None
-
-
 def read_summary(path):
   """The run's summary.json as a dict ({} if missing or unreadable)."""
   try:
@@ -256,7 +240,7 @@ def main(argv):
       run_dir.root, 'logs', f'params_{TIMESTAMP}.csv')
   for path, flag in ((hp['output_file'], '--output_file'),
                      (params_file, '--param_output_file')):
-    problem = output_path_problem(path, flag)
+    problem = failures.path_problem(path, flag)
     if problem and (flag == '--output_file' or mode == 'joint'):
       print(f'run_kvmemnn.py: {problem}', file=sys.stderr)
       return 2
