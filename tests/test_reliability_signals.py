@@ -143,6 +143,9 @@ def _run_main(monkeypatch, main):
 def test_a_stopped_script_ends_in_one_line_and_128_plus_the_signal(
     monkeypatch, capfd):
   units, saved = _Units({3: [signal.SIGTERM, signal.SIGINT]}), []
+  # Whatever handled SIGINT before is put back (SIG_IGN when the tests run
+  # in a background job, Python's default_int_handler otherwise).
+  before = signal.getsignal(signal.SIGINT)
 
   def main(argv):
     del argv
@@ -158,7 +161,7 @@ def test_a_stopped_script_ends_in_one_line_and_128_plus_the_signal(
                                       'Run the same command to resume.')
   assert 'SIGINT received again: still stopping' in out.out
   assert 'Traceback' not in out.out + out.err
-  assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+  assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_a_signal_before_training_stops_at_once_in_one_line(monkeypatch,
