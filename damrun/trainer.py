@@ -349,10 +349,12 @@ class Trainer:
     totals, count = {}, 0
     for batch in batches:
       size = batch.inputs.shape[0]
-      batch, _ = self._pad(batch, 'eval')
+      batch, compiling = self._pad(batch, 'eval')
       metrics = self.eval_step(steps.to_tensors(batch))
       for k, v in metrics.items():
         totals[k] = totals.get(k, 0.) + float(v) * size
+      if compiling is not None:
+        self.log(f'XLA: compiled in {time.time() - compiling:.0f} s.')
       count += size
     if not count:
       raise ValueError('Nothing to evaluate: the evaluation set is empty.')

@@ -6,7 +6,8 @@ loss) each memory at equal loss and the MRL's effect on the DNC. `compare`
 turns the per-(experiment, model) rows of `experiments.report.aggregate`
 into one comparison per pair of `COMPARISONS` (ratio of mean steps, whether
 the seeds are separated, Welch's t-test); `comparison_line` writes one as
-a line of the report's table.md.
+a line of the report's table.md, `two_by_two` the 2 x 2 of memory and loss
+as the report's two_by_two.md.
 """
 
 import statistics
@@ -112,3 +113,75 @@ def comparison_line(c, budgets=None):
   if c['welch_p'] is not None:
     line += f'; Welch t-test p = {c["welch_p"]:.2g}'
   return line + '.'
+
+
+# The 2 x 2 of memory and loss: the four variants of an experiment, as
+# (memory, with the MRL, without it).
+MEMORIES = (('DAM', 'dam', 'dam_nomrl'), ('DNC', 'dnc_mrl', 'dnc'))
+
+
+def _steps_cell(row):
+  """Mean steps to 99 % over the seeds that got there: '1,033' when all
+  did, '1,500 (2 / 3 seeds)' when some did not, 'never (0 / 3 seeds)'."""
+  reached, finished = row['reached_99'], row['finished']
+  mean = ('never' if row['steps_to_99_mean'] is None else
+          f'{row["steps_to_99_mean"]:,.0f}')
+  return mean if reached == finished else (
+      f'{mean} ({reached} / {finished} seeds)')
+
+
+def _ratio_cell(c):
+  """A comparison of `compare` as '2.14 x, separated, p = 0.012'."""
+  if c is None or c['ratio'] is None:
+    return '--'
+  cell = f'{">= " if c["ratio_is_lower_bound"] else ""}{c["ratio"]:.2f} x'
+  if c['separated']:
+    cell += ', separated'
+  if c['welch_p'] is not None:
+    cell += f', p = {c["welch_p"]:.2g}'
+  return cell
+
+
+def two_by_two(rows, budgets=None):
+  """The 2 x 2 of memory and loss as markdown (empty without one).
+
+  For each experiment with finished seeds of all four variants of
+  `MEMORIES`: per memory (DAM, DNC) the mean steps to 99 % with and
+  without the MRL and the MRL's effect (without / with: > 1, the MRL
+  speeds learning up); then the memory's effect at equal loss (DNC / DAM:
+  > 1, the DAM learns faster). Ratios are those of `compare` (a variant
+  that never got there enters at the budget: '>='); 'separated': every
+  seed of the faster variant got there before every seed of the other;
+  p: Welch's t-test.
+  """
+  by_key = {(r['experiment'], r['model']): r for r in rows}
+  ratios = {(c['experiment'], c['model'], c['against']): c
+            for c in compare(rows, budgets)}
+  lines = []
+  for experiment in dict.fromkeys(r['experiment'] for r in rows):
+    cells = {m: by_key.get((experiment, m))
+             for _, with_, without in MEMORIES for m in (with_, without)}
+    if not all(r and r['finished'] for r in cells.values()):
+      continue
+    for memory, with_, without in MEMORIES:
+      lines.append(
+          f'| {experiment} | {memory} | {_steps_cell(cells[with_])} | '
+          f'{_steps_cell(cells[without])} | '
+          f'{_ratio_cell(ratios.get((experiment, with_, without)))} |')
+    lines.append(
+        f'| {experiment} | DNC / DAM | '
+        f'{_ratio_cell(ratios.get((experiment, "dam", "dnc_mrl")))} | '
+        f'{_ratio_cell(ratios.get((experiment, "dam_nomrl", "dnc")))} | |')
+  if not lines:
+    return ''
+  return '\n'.join([
+      '| experiment | memory | steps to 99 %, with the MRL | without the '
+      'MRL | the MRL\'s effect: without / with |',
+      '| --- | --- | --- | --- | --- |'] + lines + [
+          '',
+          'Steps to 99 % held-out bit accuracy: the mean over the seeds '
+          'that got there. Ratios of mean steps (> 1: the MRL, or the DAM, '
+          'learns faster; ">=": a variant that never got there counted at '
+          'the step budget); separated: every seed of the faster variant '
+          'got there before every seed of the other; p: Welch\'s t-test.'
+      ]) + '\n'

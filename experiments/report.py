@@ -20,6 +20,9 @@ their count) and of final. Written to <out_dir>/:
                        and the commit
   table.md             one row per experiment and model, then the
                        comparisons
+  two_by_two.md        the 2 x 2 of memory and loss (DAM / DNC, with and
+                       without the MRL) of the experiments that ran all four
+                       (`comparisons.two_by_two`; README shows it)
   <experiment>.png     learning curves (`experiment_figure`, drawn by
                        `damrun.plots.curves_figure` as visualize.py
                        --curves): per model the mean over its seeds, the
@@ -386,6 +389,14 @@ def _write_common(suite, experiments, runs, info_dir, out_dir):
   with open(path, 'w') as f:
     f.write(table(rows, experiments, suite))
   written.append(path)
+  square = comparisons.two_by_two(rows, comparisons.step_budgets(experiments))
+  path = os.path.join(out_dir, 'two_by_two.md')
+  if square:
+    with open(path, 'w') as f:
+      f.write(square)
+    written.append(path)
+  elif os.path.exists(path):  # an earlier report's, no longer true
+    os.remove(path)
   return written
 
 

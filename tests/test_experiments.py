@@ -489,6 +489,45 @@ def test_the_two_by_two_of_memory_and_loss():
       ('dnc_mrl', 'dnc'): 5000 / 2200})
 
 
+def test_two_by_two_table_known_answers():
+  """The report's 2 x 2 (two_by_two.md): mean steps per memory and loss,
+  the MRL's effect per memory and the memory's effect per loss, with a
+  variant that never got there counted at the budget."""
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+
+  def row(model, steps):
+    got = [s for s in steps if s is not None]
+    return dict(experiment='associative_recall', model=model,
+                seeds=len(steps), finished=len(steps), reached_99=len(got),
+                steps_to_99=steps,
+                steps_to_99_mean=sum(got) / len(got) if got else None)
+
+  rows = [row('dam', [1000, 1200]), row('dam_nomrl', [1500, 1700]),
+          row('dnc_mrl', [2000, 2400]), row('dnc', [None, None])]
+  # Welch by hand: DAM against DAM no MRL, variances 20,000 each:
+  # t = -500 / sqrt(10,000 + 10,000), df = 2; DAM against DNC with the
+  # MRL, variances 20,000 and 80,000: t = -1,100 / sqrt(50,000),
+  # df = 50,000^2 / (10,000^2 + 40,000^2).
+  p_mrl = 2 * stats.t.sf(500. / 20000. ** .5, 2)
+  p_memory = 2 * stats.t.sf(1100. / 50000. ** .5,
+                            50000. ** 2 / (10000. ** 2 + 40000. ** 2))
+  text = comparisons.two_by_two(rows, {'associative_recall': 10000})
+  lines = text.splitlines()
+  assert lines[2:5] == [
+      f'| associative_recall | DAM | 1,100 | 1,600 | 1.45 x, separated, '
+      f'p = {p_mrl:.2g} |',
+      '| associative_recall | DNC | 2,200 | never (0 / 2 seeds) | '
+      '>= 4.55 x, separated |',
+      f'| associative_recall | DNC / DAM | 2.00 x, separated, '
+      f'p = {p_memory:.2g} | >= 6.25 x, separated | |']
+  assert lines[0].startswith('| experiment | memory |') and lines[5] == ''
+  # Without one of the four variants (or none of its seeds finished) there
+  # is no 2 x 2.
+  assert comparisons.two_by_two(rows[:3]) == ''
+  rows[3]['finished'] = 0
+  assert comparisons.two_by_two(rows) == ''
+
+
 def test_babi_data_completes_a_missing_10k_training_file(tmp_path,
                                                          babi_files):
   """en-10k without qa3's training file: the 1k file of the same release

@@ -120,6 +120,8 @@ def test_one_trace_and_one_compilation_per_run(tmp_path, jit_compile):
     assert summary['xla_compiles'] == {'train': 1, 'eval': 1}
     assert trainer.compiled_shapes['train'] == {(4, task.max_time)}
     assert sum('XLA: compiling' in line for line in lines) == 2
+    # each announced compilation (train and eval) says when it is done
+    assert sum(line.startswith('XLA: compiled in') for line in lines) == 2
   else:
     assert summary['xla_compiles'] == {'train': 0, 'eval': 0}
 
