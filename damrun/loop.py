@@ -13,6 +13,11 @@ the trainable's business:
     trainable.advance() -> dict of float metrics of one unit
     trainable.report(progress, window) -> None
         window: dict metric -> list of its values since the last report
+    trainable.heartbeat(progress) -> None   (optional)
+        a short line between reports that are far apart in time: called
+        after a unit that ends `heartbeat_seconds` or more after the last
+        report or heartbeat (the authors' Nth Farthest and Convex Hull
+        report every 1,000 steps of several seconds each)
 """
 
 import collections
@@ -43,7 +48,7 @@ class Progress(collections.namedtuple('Progress', (
 
 def run(trainable, start, total, report_interval, checkpoint_interval, save,
         save_on_interrupt=True, log=print, unit='step',
-        checkpoint_seconds=None, eval_interval=None):
+        checkpoint_seconds=None, eval_interval=None, heartbeat_seconds=None):
   """Trains `trainable` from `start` to `total` units (see module docstring).
 
   Args:
@@ -63,6 +68,9 @@ def run(trainable, start, total, report_interval, checkpoint_interval, save,
       or 0: by count only.
     eval_interval: also report every this many units (a trainable that
       evaluates a test set at this interval, between report intervals).
+    heartbeat_seconds: call `trainable.heartbeat(progress)` after a unit
+      that is not reported and ends this many seconds or more after the
+      last report or heartbeat; None or 0 (or no such method): never.
 
   Returns:
     The units done (`total`, or `start` if there was nothing to do).
@@ -72,8 +80,10 @@ def run(trainable, start, total, report_interval, checkpoint_interval, save,
     if value < 1:
       raise ValueError(f'{name} must be >= 1, got {value}.')
   count = start
-  run_start = last_save = time.time()
+  run_start = last_save = last_line = time.time()
   window, window_count, window_start = {}, start, run_start
+  heartbeat = getattr(trainable, 'heartbeat', None) if heartbeat_seconds \
+      else None
   try:
     while count < total:
       metrics = trainable.advance()
@@ -85,6 +95,11 @@ def run(trainable, start, total, report_interval, checkpoint_interval, save,
         trainable.report(Progress(count, total, start, run_start,
                                   window_count, window_start), window)
         window, window_count, window_start = {}, count, time.time()
+        last_line = window_start
+      elif heartbeat and time.time() - last_line >= heartbeat_seconds:
+        heartbeat(Progress(count, total, start, run_start, window_count,
+                           window_start))
+        last_line = time.time()
       if (count % checkpoint_interval == 0 or count == total or
           (checkpoint_seconds and
            time.time() - last_save >= checkpoint_seconds)):

@@ -77,6 +77,9 @@ class Settings:
       many seconds after the last save (None: by steps only), so that a
       long run whose checkpoint interval is long (bAbI: an epoch) loses at
       most this much to a kill.
+    heartbeat_seconds: between progress lines more than this many seconds
+      apart, a short line (step, steps/s, ETA) at most this often (None:
+      none), so that a slow run shows it is moving.
   """
   total_steps: int = 0
   max_grad_norm: float = 50.
@@ -87,6 +90,7 @@ class Settings:
   jit_compile: bool = False
   time_bucket: Optional[int] = None
   checkpoint_seconds: Optional[float] = None
+  heartbeat_seconds: Optional[float] = 60.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -388,6 +392,10 @@ class Trainer:
     (`damrun.trainer_reports`)."""
     self._reports.report(progress, window)
 
+  def heartbeat(self, progress):
+    """A line between far-apart reports: steps/s and ETA, no metrics."""
+    self.log(self._reports.heartbeat_line(progress))
+
   def train(self):
     """Trains to `total_steps`; returns the summary (also in summary.json).
 
@@ -420,7 +428,8 @@ class Trainer:
                       save=lambda _: self.save(), log=self.log,
                       checkpoint_seconds=self.settings.checkpoint_seconds,
                       eval_interval=(self.eval_interval if self.eval_sets or
-                                     self.evaluation.test else None))
+                                     self.evaluation.test else None),
+                      heartbeat_seconds=self.settings.heartbeat_seconds)
     finally:
       self._reports.reporter.flush()
     wall = time.time() - run_start

@@ -85,6 +85,28 @@ class Reports:
             f'{rate_note}')
     return row, line
 
+  def heartbeat_line(self, progress):
+    """'[30/300000] 0.14 steps/s, ETA 24 days, 19:22:13 (next report at step
+    1000)': the rate since the last report, the steps that compiled and
+    their time left out (as `_eta_rate`, without changing its state)."""
+    trainer = self._trainer
+    seconds = (getattr(trainer, 'compile_seconds', 0.) -
+               self._compiled_before[0])
+    compiled = getattr(trainer, 'compile_steps', 0) - self._compiled_before[1]
+    steps = progress.count - progress.window_count - compiled
+    elapsed = time.time() - progress.window_start - seconds
+    rate = (steps / elapsed if steps > 0 and elapsed > 0 else
+            self._rate_without_compiling or progress.window_rate())
+    eta = (trainer.total_steps - progress.count) / max(rate, 1e-9)
+    intervals = [trainer.settings.report_interval]
+    if trainer.eval_sets or trainer.evaluation.test:
+      intervals.append(trainer.eval_interval)  # reported as well (loop.run)
+    following = min([-(-(progress.count + 1) // n) * n for n in intervals] +
+                    [trainer.total_steps])
+    return (f'[{progress.count}/{trainer.total_steps}] {rate:.2f} steps/s, '
+            f'ETA {reporting.format_duration(eta)} (next report at step '
+            f'{following})')
+
   def _eta_rate(self, progress, rate):
     """(note for the line, steps/s for the ETA): the steps that compiled
     (XLA, the first trace) since the last report, and their time, left out

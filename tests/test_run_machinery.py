@@ -50,6 +50,39 @@ def test_loop_reports_and_saves_at_intervals_and_at_the_end():
   assert saved == [4, 8, 9]
 
 
+def test_loop_beats_between_reports_far_apart(monkeypatch):
+  """Units of 25 s (a fake clock), reports every 10 units, a heartbeat
+  after a unit ending >= 60 s after the last line: at units 3, 6, 9
+  (75 s apart), none at the reports 10 and 15, again at 13."""
+  clock = [0.]
+  monkeypatch.setattr(loop.time, 'time', lambda: clock[0])
+
+  class Slow(_Counter):
+
+    def __init__(self):
+      super().__init__()
+      self.beats = []
+
+    def advance(self):
+      clock[0] += 25.
+      return super().advance()
+
+    def heartbeat(self, progress):
+      self.beats.append((progress.count, progress.window_count))
+
+  slow = Slow()
+  loop.run(slow, 0, 15, report_interval=10, checkpoint_interval=100,
+           save=lambda n: n, heartbeat_seconds=60.)
+  assert [r[0] for r in slow.reports] == [10, 15]
+  assert slow.beats == [(3, 0), (6, 0), (9, 0), (13, 10)]
+  # Off without heartbeat_seconds (and for a trainable without the method).
+  slow = Slow()
+  loop.run(slow, 0, 15, 10, 100, save=lambda n: n)
+  assert slow.beats == []
+  loop.run(_Counter(), 0, 15, 10, 100, save=lambda n: n,
+           heartbeat_seconds=60.)
+
+
 def test_loop_does_nothing_on_a_finished_run():
   counter, saved = _Counter(), []
   assert loop.run(counter, 5, 5, 1, 1, save=saved.append) == 5

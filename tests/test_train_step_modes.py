@@ -6,6 +6,8 @@ embedding in every mode; and a GPU kernel for every op of the compiled
 steps. (Moved from tests/test_speed_paths.py; it uses the run machinery.)
 """
 
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -124,6 +126,28 @@ def test_one_trace_and_one_compilation_per_run(tmp_path, jit_compile):
     assert sum(line.startswith('XLA: compiled in') for line in lines) == 2
   else:
     assert summary['xla_compiles'] == {'train': 0, 'eval': 0}
+
+
+@pytest.mark.slow
+def test_heartbeat_lines_between_reports(tmp_path):
+  """With heartbeats due after every step, the steps between two progress
+  lines each get '[step/total] r steps/s, ETA h:mm:ss (next report at
+  step n)'; the reported steps get the full line only."""
+  task, model, optimizer, _, _ = _copy_setup()
+  lines = []
+  trainer = trainer_lib.Trainer(
+      model, task, optimizer, rundir.RunDirectory('run', str(tmp_path)),
+      trainer_lib.Settings(total_steps=6, report_interval=4,
+                           heartbeat_seconds=1e-9),
+      trainer_lib.Evaluation(), log=lines.append)
+  trainer.train()
+  beats = [line for line in lines
+           if re.fullmatch(r'\[\d/6\] \d+\.\d\d steps/s, ETA \d+:\d\d:\d\d '
+                           r'\(next report at step \d\)', line)]
+  assert [b.split(']')[0] for b in beats] == ['[1/6', '[2/6', '[3/6', '[5/6']
+  assert [b[-2] for b in beats] == ['4', '4', '4', '6']
+  assert sum(line.startswith(('[4/6] loss', '[6/6] loss'))
+             for line in lines) == 2
 
 
 # -- the GPU path --------------------------------------------------------------------
