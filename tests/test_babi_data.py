@@ -243,6 +243,8 @@ def test_missing_data_error_names_file_and_download_hint(tmp_path):
   assert str(tmp_path) in message and '--download' in message
   assert babi.DOWNLOAD_HINT in message
   assert os.path.join(str(tmp_path), ROOT, 'en-10k') in message
+  assert '\n' not in message  # one line: the fix first, then where it looked
+  assert message.index('--download') < message.index('looked for')
   assert not os.listdir(tmp_path)  # nothing written, no download
 
 

@@ -138,12 +138,12 @@ class BabiSource:
 
 
 def _missing_data_message(data_dir, set_name, looked):
-  where = '\n  '.join(looked)
-  return (f'No bAbI data (set {set_name!r}) found for data_dir={data_dir}. '
-          f'Looked for:\n  {where}\n'
-          f'Put {ARCHIVE_NAME} (from {DOWNLOAD_URL}) in {data_dir}, or its '
+  """One line: what is missing, what to put where, then where it looked."""
+  return (f'No bAbI data (set {set_name!r}) found for data_dir={data_dir}: '
+          f'put {ARCHIVE_NAME} (from {DOWNLOAD_URL}) in {data_dir}, or its '
           f'extracted {ROOT_NAME}/ folder (holding {set_name}/qa1_'
-          f'{TASK_NAMES[1]}_test.txt ...), {DOWNLOAD_HINT}.')
+          f'{TASK_NAMES[1]}_test.txt ...), {DOWNLOAD_HINT} (looked for '
+          f'{", ".join(looked)}).')
 
 
 def find_source(data_dir, set_name=DEFAULT_SET):
