@@ -52,6 +52,7 @@ from absl import flags
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # `python experiments/run_suite.py` from a checkout
 
+from damrun import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
 from damrun import presets  # pylint: disable=g-import-not-at-top,wrong-import-position
 from damrun import usage  # pylint: disable=g-import-not-at-top,wrong-import-position
 from experiments import report as report_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -291,6 +292,7 @@ def main(argv):
       return 1
   # The report covers the whole suite (with --only too: the other rows are
   # what info_dir holds of them), so rerunning a few rows never shrinks it.
+  cli.quiet_tensorflow()  # the report's readers import TensorFlow
   written = report_lib.write(FLAGS.suite, every_run, info_dir, out_dir)
   for path in written:
     print(f'Wrote {path}')
