@@ -13,7 +13,7 @@ the trainable's business:
     trainable.advance() -> dict of float metrics of one unit
     trainable.report(progress, window) -> None
         window: dict metric -> list of its values since the last report
-    trainable.heartbeat(progress) -> None   (optional)
+    trainable.heartbeat(progress, next_report) -> None   (optional)
         a short line between reports that are far apart in time: called
         after a unit that ends `heartbeat_seconds` or more after the last
         report or heartbeat (the authors' Nth Farthest and Convex Hull
@@ -46,6 +46,13 @@ class Progress(collections.namedtuple('Progress', (
     return (self.count - self.start) / max(elapsed, 1e-9)
 
 
+def _next_report(count, total, report_interval, eval_interval=None):
+  """The first unit after `count` that is reported: a multiple of
+  `report_interval` (or of `eval_interval`), or the last unit `total`."""
+  intervals = [report_interval] + ([eval_interval] if eval_interval else [])
+  return min([(count // n + 1) * n for n in intervals] + [total])
+
+
 def run(trainable, start, total, report_interval, checkpoint_interval, save,
         save_on_interrupt=True, log=print, unit='step',
         checkpoint_seconds=None, eval_interval=None, heartbeat_seconds=None):
@@ -68,7 +75,8 @@ def run(trainable, start, total, report_interval, checkpoint_interval, save,
       or 0: by count only.
     eval_interval: also report every this many units (a trainable that
       evaluates a test set at this interval, between report intervals).
-    heartbeat_seconds: call `trainable.heartbeat(progress)` after a unit
+    heartbeat_seconds: call `trainable.heartbeat(progress, next_report)`
+      (next_report: the unit of the next report) after a unit
       that is not reported and ends this many seconds or more after the
       last report or heartbeat; None or 0 (or no such method): never.
 
@@ -90,15 +98,16 @@ def run(trainable, start, total, report_interval, checkpoint_interval, save,
       count += 1
       for key, value in metrics.items():
         window.setdefault(key, []).append(value)
-      if (count % report_interval == 0 or count == total or
-          (eval_interval and count % eval_interval == 0)):
+      if count == _next_report(count - 1, total, report_interval,
+                               eval_interval):
         trainable.report(Progress(count, total, start, run_start,
                                   window_count, window_start), window)
         window, window_count, window_start = {}, count, time.time()
         last_line = window_start
       elif heartbeat and time.time() - last_line >= heartbeat_seconds:
         heartbeat(Progress(count, total, start, run_start, window_count,
-                           window_start))
+                           window_start),
+                  _next_report(count, total, report_interval, eval_interval))
         last_line = time.time()
       if (count % checkpoint_interval == 0 or count == total or
           (checkpoint_seconds and

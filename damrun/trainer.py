@@ -392,9 +392,9 @@ class Trainer:
     (`damrun.trainer_reports`)."""
     self._reports.report(progress, window)
 
-  def heartbeat(self, progress):
+  def heartbeat(self, progress, next_report):
     """A line between far-apart reports: steps/s and ETA, no metrics."""
-    self.log(self._reports.heartbeat_line(progress))
+    self.log(self._reports.heartbeat_line(progress, next_report))
 
   def train(self):
     """Trains to `total_steps`; returns the summary (also in summary.json).

@@ -85,27 +85,33 @@ class Reports:
             f'{rate_note}')
     return row, line
 
-  def heartbeat_line(self, progress):
+  def heartbeat_line(self, progress, next_report):
     """'[30/300000] 0.14 steps/s, ETA 24 days, 19:22:13 (next report at step
-    1000)': the rate since the last report, the steps that compiled and
-    their time left out (as `_eta_rate`, without changing its state)."""
+    1000)': the rate since the last report without the steps that compiled
+    (as the ETA of the progress line; the report's state is unchanged)."""
+    total = self._trainer.total_steps
+    seconds, compiled = self._compiled_since_report()
+    rate = (self._rate_without(progress, seconds, compiled) or
+            self._rate_without_compiling or progress.window_rate())
+    eta = (total - progress.count) / max(rate, 1e-9)
+    return (f'[{progress.count}/{total}] {rate:.2f} steps/s, ETA '
+            f'{reporting.format_duration(eta)} (next report at step '
+            f'{next_report})')
+
+  def _compiled_since_report(self):
+    """(seconds, steps) of the compilations since the last report."""
     trainer = self._trainer
-    seconds = (getattr(trainer, 'compile_seconds', 0.) -
-               self._compiled_before[0])
-    compiled = getattr(trainer, 'compile_steps', 0) - self._compiled_before[1]
+    seconds_before, compiled_before = self._compiled_before
+    return (getattr(trainer, 'compile_seconds', 0.) - seconds_before,
+            getattr(trainer, 'compile_steps', 0) - compiled_before)
+
+  @staticmethod
+  def _rate_without(progress, seconds, compiled):
+    """Steps/s since the last report, `compiled` steps and their `seconds`
+    left out; None when no such step is left."""
     steps = progress.count - progress.window_count - compiled
     elapsed = time.time() - progress.window_start - seconds
-    rate = (steps / elapsed if steps > 0 and elapsed > 0 else
-            self._rate_without_compiling or progress.window_rate())
-    eta = (trainer.total_steps - progress.count) / max(rate, 1e-9)
-    intervals = [trainer.settings.report_interval]
-    if trainer.eval_sets or trainer.evaluation.test:
-      intervals.append(trainer.eval_interval)  # reported as well (loop.run)
-    following = min([-(-(progress.count + 1) // n) * n for n in intervals] +
-                    [trainer.total_steps])
-    return (f'[{progress.count}/{trainer.total_steps}] {rate:.2f} steps/s, '
-            f'ETA {reporting.format_duration(eta)} (next report at step '
-            f'{following})')
+    return steps / elapsed if steps > 0 and elapsed > 0 else None
 
   def _eta_rate(self, progress, rate):
     """(note for the line, steps/s for the ETA): the steps that compiled
@@ -113,18 +119,15 @@ class Reports:
     of the ETA's rate; the note says so ('' when none compiled). Without a
     step left (all compiled), the last such rate, else `rate`."""
     trainer = self._trainer
-    seconds = getattr(trainer, 'compile_seconds', 0.)
-    compiled = getattr(trainer, 'compile_steps', 0)
-    seconds_before, compiled_before = self._compiled_before
-    self._compiled_before = (seconds, compiled)
-    seconds, compiled = seconds - seconds_before, compiled - compiled_before
+    seconds, compiled = self._compiled_since_report()
+    self._compiled_before = (getattr(trainer, 'compile_seconds', 0.),
+                             getattr(trainer, 'compile_steps', 0))
     if not compiled:
       self._rate_without_compiling = rate
       return '', rate
-    steps = progress.count - progress.window_count - compiled
-    elapsed = time.time() - progress.window_start - seconds
-    if steps > 0 and elapsed > 0:
-      self._rate_without_compiling = steps / elapsed
+    without = self._rate_without(progress, seconds, compiled)
+    if without is not None:
+      self._rate_without_compiling = without
     eta_rate = self._rate_without_compiling or rate
     return (f' (at {eta_rate:.2f} steps/s: the {seconds:.0f} s of '
             f'compilation left out)', eta_rate)

@@ -168,10 +168,11 @@ def two_by_two(rows, budgets=None):
           f'| {experiment} | {memory} | {_steps_cell(cells[with_])} | '
           f'{_steps_cell(cells[without])} | '
           f'{_ratio_cell(ratios.get((experiment, with_, without)))} |')
+    (_, dam, dam_nomrl), (_, dnc_mrl, dnc) = MEMORIES
     lines.append(
         f'| {experiment} | DNC / DAM | '
-        f'{_ratio_cell(ratios.get((experiment, "dam", "dnc_mrl")))} | '
-        f'{_ratio_cell(ratios.get((experiment, "dam_nomrl", "dnc")))} | |')
+        f'{_ratio_cell(ratios.get((experiment, dam, dnc_mrl)))} | '
+        f'{_ratio_cell(ratios.get((experiment, dam_nomrl, dnc)))} | |')
   if not lines:
     return ''
   return '\n'.join([

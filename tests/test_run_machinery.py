@@ -61,20 +61,22 @@ def test_loop_beats_between_reports_far_apart(monkeypatch):
 
     def __init__(self):
       super().__init__()
-      self.beats = []
+      self.beats, self.next_reports = [], []
 
     def advance(self):
       clock[0] += 25.
       return super().advance()
 
-    def heartbeat(self, progress):
+    def heartbeat(self, progress, next_report):
       self.beats.append((progress.count, progress.window_count))
+      self.next_reports.append(next_report)
 
   slow = Slow()
   loop.run(slow, 0, 15, report_interval=10, checkpoint_interval=100,
            save=lambda n: n, heartbeat_seconds=60.)
   assert [r[0] for r in slow.reports] == [10, 15]
   assert slow.beats == [(3, 0), (6, 0), (9, 0), (13, 10)]
+  assert slow.next_reports == [10, 10, 10, 15]  # 15: the last unit
   # Off without heartbeat_seconds (and for a trainable without the method).
   slow = Slow()
   loop.run(slow, 0, 15, 10, 100, save=lambda n: n)
