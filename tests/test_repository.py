@@ -236,3 +236,30 @@ def test_readme_shows_the_cpu_suite_report_as_written():
   assert not missing, missing
   assert '(results/cpu/table.md)' in readme
   assert sum(line.startswith('| ') for line in table.splitlines()) >= 15
+
+
+def _python_files():
+  """Every .py file of the checkout (paths relative to it), virtual
+  environments, hidden folders and build outputs left out."""
+  skipped = {'build', 'dist', '__pycache__'}
+  found = []
+  for path, dirs, files in os.walk(ROOT):
+    dirs[:] = [d for d in dirs if not d.startswith('.') and d not in skipped
+               and not d.endswith('.egg-info')
+               and not os.path.isfile(os.path.join(path, d, 'pyvenv.cfg'))]
+    found += [os.path.relpath(os.path.join(path, f), ROOT)
+              for f in files if f.endswith('.py')]
+  return sorted(found)
+
+
+def test_modules_fit_500_lines_and_readme_20_kb():
+  files = _python_files()
+  assert 'dam/model.py' in files and 'tests/test_repository.py' in files
+  long = {}
+  for name in files:
+    with open(os.path.join(ROOT, name)) as f:
+      count = sum(1 for _ in f)
+    if count > 500:
+      long[name] = count
+  assert not long, f'split these modules (over 500 lines): {long}'
+  assert os.path.getsize(os.path.join(ROOT, 'README.md')) <= 20 * 1024

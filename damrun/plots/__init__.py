@@ -21,8 +21,8 @@ One module per family of figures; every public name is re-exported here:
   what the metrics are; curves.py): learning curves of several runs from
   their metrics.csv columns, with optional bands (e.g. the spread over
   seeds) and reference lines (a threshold, a published value).
-* `figure_to_rgb` (for `tf.summary.image`), `save_png` (atomic write) and
-  `axes_by_gid` (common.py, with the input checks, time axes and heatmaps
+* `figure_to_rgb` (for `tf.summary.image`), `save_png` (atomic write),
+  `axes_by_gid` and `line_by_gid` (common.py, with the input checks, time axes and heatmaps
   the figures share).
 
 Symbols: T time steps, K memory blocks, N slots per block, Wh write heads
@@ -67,6 +67,7 @@ indices; the titles and labels a reader sees count from 1 (k1 = block 0).
 
 from damrun.plots.common import axes_by_gid
 from damrun.plots.common import figure_to_rgb
+from damrun.plots.common import line_by_gid
 from damrun.plots.common import save_png
 from damrun.plots.common import WEIGHTS_CMAP
 from damrun.plots.curves import curves_figure
@@ -84,6 +85,6 @@ from damrun.plots.sequence import sequence_figure
 __all__ = [
     'ANSWER_STRIP_LABELS', 'METRIC_LABELS', 'axes_by_gid',
     'babi_answers_figure', 'convex_hull_figure', 'curves_figure',
-    'figure_to_rgb', 'memory_figure', 'nth_farthest_figure',
+    'figure_to_rgb', 'line_by_gid', 'memory_figure', 'nth_farthest_figure',
     'read_mode_names', 'save_png', 'sequence_figure', 'smoothed',
 ]

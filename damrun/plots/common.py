@@ -47,6 +47,21 @@ def axes_by_gid(fig):
   return {ax.get_gid(): ax for ax in fig.axes if ax.get_gid()}
 
 
+def line_by_gid(ax, gid):
+  """The one line of `ax` whose gid is `gid` (see `damrun.plots`).
+
+  Raises:
+    KeyError: no line, or more than one, has that gid; the message lists
+      the gids `ax` has.
+  """
+  found = [line for line in ax.get_lines() if line.get_gid() == gid]
+  if len(found) != 1:
+    raise KeyError(f'{len(found)} lines of axes {ax.get_gid()!r} have the '
+                   f'gid {gid!r}; its lines: '
+                   f'{[line.get_gid() for line in ax.get_lines()]}')
+  return found[0]
+
+
 def figure_to_rgb(fig):
   """Renders `fig` with the Agg canvas.
 
