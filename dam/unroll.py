@@ -12,8 +12,8 @@ Both run the same core and the same addressing kernel; the kernel never reads
 a Python int from a tensor's batch axis.
 
 Two loops: a core that provides the pieces of a step (`dam.contract`: the
-`dam.core.MemoryCore` of `dam.DAM` and `dam.DNC`) runs the fast loop below,
-rotated, with the output layer after it; any other Sonnet RNN core, of
+`dam.core.MemoryCore` of `dam.DAM` and `dam.DNC`) runs the fast loop of
+`dam.windows`, rotated, with the output layer after it; any other Sonnet RNN core, of
 which `unroll` uses only `core(x_t, state)` and `core.initial_state`, runs
 the plain loop of `dam.plain_unroll`, with the same results.
 """
@@ -23,9 +23,8 @@ import contextlib
 import tensorflow as tf
 
 from dam import contract
-from dam import core as core_lib
-from dam import dense
 from dam import plain_unroll
+from dam import windows as windows_lib
 
 
 @contextlib.contextmanager
@@ -95,7 +94,7 @@ def unroll(core, inputs, sequence_length=None, initial_state=None,
       backward loop. Same values, same gradients up to the order of the
       sums; a few list pushes of extra work when nothing is differentiated.
       True: every loop weight; False: none; None: in training, the weights
-      of at least `dense.MIN_ENTRIES_AFTER_LOOP` entries (below that the
+      of at least `dam.dense.MIN_ENTRIES_AFTER_LOOP` entries (below that the
       pushes cost about what they save).
     dropout_noise: in training, the uniform draws [T, B, H] of the core's
       dropout (`core.dropout_noise`), drawn by the caller; None: drawn here.
@@ -247,174 +246,16 @@ def _noise(core, inputs, training, dropout_noise):
                             plain_unroll.batch_size(inputs))
 
 
-def _rows(x, rows):
-  """The first `rows` rows of every tensor of a structure (None: all)."""
-  if rows is None:
-    return x
-  return tf.nest.map_structure(lambda t: t[:rows], x)
-
-
 def _run_windows(core, time_major, initial_state, windows, training,
                  sequence_length, weight_gradients_after_loop):
-  """The time loop: runs `core` over windows of steps and rows.
-
-  Args:
-    core: the core, a `dam.contract.FastUnrollCore`.
-    time_major: the inputs [T, B, D].
-    initial_state: the state before step 0, B rows.
-    windows: [(rows, begin, end)]: steps begin .. end - 1 (end > begin; the
-      first window begins at the int 0, each next one where the last ended)
-      on the first `rows` rows (a static int <= B, not increasing; None: all
-      B), each window starting from the first `rows` rows of the state the
-      last one left.
-    training: clipping and dropout on or off.
-    sequence_length: int [B] to keep each row's state unchanged past its
-      end (`unroll`'s freeze_finished), or None.
-    weight_gradients_after_loop: as `unroll`.
-
-  Returns:
-    (z [S, B, H], r [S, B, R, W], state): z_t and r_t of steps 0 .. S - 1
-    (S: the last window's end; under XLA the list's whole capacity T, zero
-    past S), zero in the rows a window left out; the state after the last
-    window (its rows).
-  """
-  access = core.access
-  num_steps = tf.shape(time_major)[0]
-  batch = time_major.shape[1]
-  input_ta = tf.TensorArray(time_major.dtype, size=num_steps,
-                            element_shape=time_major.shape[1:]).unstack(
-                                time_major)
-
-  def start(t, prev_state, rows):
-    """First half of step t: controller and the whole write, memory and
-    (DNC) links (`ControllerResult`, `WriteResult` of `access.write`), from
-    the state after step t - 1."""
-    controller = core.control(_rows(input_ta.read(t), rows), prev_state,
-                              training)
-    written = access.write(controller.interface, prev_state.access_state)
-    # Only the read side of the interface goes on to `finish`.
-    return controller._replace(
-        interface=access.read_interface(controller.interface)), written
-
-  def finish(t, controller, written, handover, prev_state, rows):
-    """Second half of step t: memory read and the state after step t
-    (frozen past the end). Returns z_t [b, H] and r_t [b, R, W], from which
-    the output y_t is computed after the loop, and the state. `handover` is
-    `access.handover` of the access state after step t - 1, `prev_state`
-    that whole state (only used to freeze, else None)."""
-    read = access.read(contract.ReadInterface(controller.interface), written,
-                       handover.read_weights)
-    state = core_lib.CoreState(access_output=read.words,
-                               access_state=access.state(written, read),
-                               controller_state=controller.state)
-    if prev_state is not None:
-      alive = t < _rows(sequence_length, rows)
-      state = tf.nest.map_structure(
-          lambda n, o: plain_unroll.select(alive, n, o), state, prev_state)
-    return (controller.output, read.words), state
-
-  # The rotation. The loop body at t finishes step t - 1 and starts step t:
-  #
-  #   finish(t - 1): read, state_{t-1} (y_{t-1} after the loop, from the
-  #                  z_{t-1} and r_{t-1} it pushes)
-  #   start(t):      controller, memory write M_t, DNC link update L_t
-  #
-  # so the loop carries what a step's first half hands to its second half:
-  # its `ControllerResult` (with the read side of the interface only,
-  # `MemoryAccess.read_interface`), its `WriteResult` and the part of the state
-  # before it that the second half reads (`MemoryAccess.handover`; the whole
-  # state too when finished sequences are frozen). Both
-  # halves use the memory M_{t-1} that enters the body, and the M_t the body
-  # writes leaves it untouched: the backward pass keeps one memory per step
-  # where a body running whole steps keeps M_{t-1} and M_t, and XLA computes
-  # the norms of M_{t-1}, which the read of step t - 1 and the write lookup
-  # of step t both need, once (bench/KERNELS.md). Likewise the DNC's link
-  # matrix: the L_{t-1} entering the body is both what the read of step
-  # t - 1 follows and what the link update of step t starts from, so the
-  # backward pass keeps one [N, N] matrix per step, not two.
+  """`dam.windows.run` (the rotated time loop; its arguments and results)
+  on `core`, built, with its parameters read once."""
   # Variables are created outside the loop body (never inside one).
   build(core, time_major.shape[-1], time_major.dtype)
-  # What the output layer needs of each step, z_t and r_t, goes to two
-  # TensorLists by push-back (not to TensorArrays by index: the gradient of
-  # an indexed write, TensorListSetItem, zeroes its slot in a copy of the
-  # whole [T, B, ...] gradient list at every step under XLA, where a
-  # push-back's gradient pops in place), B rows each (a window over fewer
-  # rows pushes zeros in the others). The output layer runs after the loop
-  # on all T B rows at once (`_outputs`).
-  static_batch = -1 if batch is None else batch
-  element_shapes = ([static_batch,
-                     initial_state.controller_state.hidden.shape[-1]],
-                    [static_batch] + list(access.output_size))
-  step_outputs = tuple(
-      tf.raw_ops.EmptyTensorList(element_shape=shape,
-                                 max_num_elements=num_steps,
-                                 element_dtype=time_major.dtype)
-      for shape in element_shapes)
-
-  def push(lists, tensors, rows):
-    if rows is not None and rows != batch:
-      tensors = [tf.pad(x, [[0, batch - rows]] + [[0, 0]] * (x.shape.rank - 1))
-                 for x in tensors]
-    return tuple(tf.raw_ops.TensorListPushBack(input_handle=h, tensor=x)
-                 for h, x in zip(lists, tensors))
-
-  def sum_after_loop(w):
-    """Whether the gradient of loop weight w is summed after the loop."""
-    if weight_gradients_after_loop is None:
-      return (training and
-              w.shape.num_elements() >= dense.MIN_ENTRIES_AFTER_LOOP)
-    return weight_gradients_after_loop
-
-  freeze = sequence_length is not None
-  # The loops run steps 1 .. T - 1 at most; their lists for the backward
-  # pass (and `dense`'s) hold this many, at least 1: XLA cannot compile a
-  # store into a list of none (T = 1, where the loop runs no step).
-  loop_steps = tf.maximum(num_steps - 1, 1)
-  state = initial_state
   with parameters_read_once(core):
-    # The weights as read once: the tensors the step multiplies by.
-    weights = core.loop_weights()
-    with dense.weight_gradients_after_loop(
-        [w for w in weights if sum_after_loop(w)], loop_steps,
-        transposed=[w for w in weights if not sum_after_loop(w)]
-    ) as after_loop:
-      for rows, begin, end in windows:
-
-        def body(t, controller, written, handover, outputs, weight_inputs,
-                 *prev_state, rows=rows):
-          after_loop.lists = weight_inputs
-          output, state = finish(t - 1, controller, written, handover,
-                                 prev_state[0] if freeze else None, rows)
-          outputs = push(outputs, output, rows)
-          after_loop.step = t
-          controller, written = start(t, state, rows)
-          return ((t + 1, controller, written,
-                   access.handover(state.access_state), outputs,
-                   after_loop.lists) + ((state,) if freeze else ()))
-
-        state = _rows(state, rows)
-        if isinstance(begin, int):
-          after_loop.step = begin
-        else:
-          after_loop.step_between_loops(begin)
-        controller, written = start(begin, state, rows)
-        (_, controller, written, handover, step_outputs, after_loop.lists,
-         *prev_state) = tf.while_loop(
-             lambda t, *_, end=end: t < end, body,
-             (tf.convert_to_tensor(begin + 1), controller, written,
-              access.handover(state.access_state), step_outputs,
-              after_loop.lists) + ((state,) if freeze else ()),
-             maximum_iterations=loop_steps)
-        output, state = finish(end - 1, controller, written, handover,
-                               prev_state[0] if freeze else None, rows)
-        step_outputs = push(step_outputs, output, rows)
-      after_loop.finish()
-  controller_outputs, read_words = [
-      tf.raw_ops.TensorListStack(input_handle=h, element_shape=shape,
-                                 element_dtype=time_major.dtype,
-                                 num_elements=-1)
-      for h, shape in zip(step_outputs, element_shapes)]
-  return controller_outputs, read_words, state
+    return windows_lib.run(core, core.loop_weights(), time_major,
+                           initial_state, windows, training, sequence_length,
+                           weight_gradients_after_loop)
 
 
 def _outputs(core, controller_outputs, read_words, noise, sequence_length,
