@@ -21,17 +21,23 @@ def _saved(directory, values=(1., 2.)):
   return store, variable, state
 
 
+def _assert_a_fresh_store_resumes(directory, path):
+  """A new store over `directory` (variables zeroed, data position 0)
+  resumes from `path`, the checkpoint `_saved` wrote: [1, 2], position 7."""
+  again, variable, state = _saved(directory, (0., 0.))
+  state['position'] = 0
+  assert again.resume() == path
+  np.testing.assert_array_equal(variable.numpy(), [1., 2.])
+  assert state == {'position': 7}
+
+
 def test_checkpoints_resume_restores_variables_and_data_state(tmp_path):
   directory = str(tmp_path / 'checkpoint')
   store, _, _ = _saved(directory)
   assert store.resume() is None  # a new run
   path = store.save(3)
   assert path.endswith('ckpt-3') and store.latest == path
-  again, variable, state = _saved(directory, (0., 0.))
-  state['position'] = 0
-  assert again.resume() == path
-  np.testing.assert_array_equal(variable.numpy(), [1., 2.])
-  assert state == {'position': 7}
+  _assert_a_fresh_store_resumes(directory, path)
 
 
 def test_restore_names_the_file_for_every_kind_of_bad_checkpoint(tmp_path):
@@ -106,11 +112,7 @@ def test_an_interrupted_later_write_resumes_from_the_newest_intact(tmp_path):
   store, _, _ = _saved(directory)
   path = store.save(3)
   _leftovers_of_an_interrupted_write(directory, 6)
-  again, variable, state = _saved(directory, (0., 0.))
-  state['position'] = 0
-  assert again.resume() == path
-  np.testing.assert_array_equal(variable.numpy(), [1., 2.])
-  assert state == {'position': 7}
+  _assert_a_fresh_store_resumes(directory, path)
 
 
 def test_a_corrupt_latest_checkpoint_falls_back_to_the_newest_good(tmp_path):
