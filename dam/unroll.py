@@ -13,9 +13,10 @@ a Python int from a tensor's batch axis.
 
 Two loops: a core that provides the pieces of a step (`dam.contract`: the
 `dam.core.MemoryCore` of `dam.DAM` and `dam.DNC`) runs the fast loop of
-`dam.windows`, rotated, with the output layer after it; any other Sonnet RNN core, of
-which `unroll` uses only `core(x_t, state)` and `core.initial_state`, runs
-the plain loop of `dam.plain_unroll`, with the same results.
+`dam.windows`, rotated, with the output layer after it; any other Sonnet
+RNN core, of which `unroll` uses only `core(x_t, state)` and
+`core.initial_state`, runs the plain loop of `dam.plain_unroll`, with the
+same results.
 """
 
 import contextlib

@@ -169,8 +169,9 @@ def test_curves_figure_bands_and_reference_lines():
   y = band.get_paths()[0].vertices[:, 1]
   np.testing.assert_allclose(np.unique(y), np.unique(np.r_[
       columns['eval_bit_accuracy/low'], columns['eval_bit_accuracy/high']]))
+  line = plots.line_by_gid(axes['bit_accuracy'], 'a/eval_bit_accuracy')
   assert mcolors.to_hex(band.get_facecolor()[0]) == mcolors.to_hex(
-      plots.line_by_gid(axes['bit_accuracy'], 'a/eval_bit_accuracy').get_color())
+      line.get_color())
   assert not [c for c in axes['bit_accuracy'].collections
               if c.get_gid() == 'a/train_bit_accuracy/band']
   # The threshold: a horizontal dashed line at 0.99 on its panel only, in

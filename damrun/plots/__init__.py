@@ -22,8 +22,8 @@ One module per family of figures; every public name is re-exported here:
   their metrics.csv columns, with optional bands (e.g. the spread over
   seeds) and reference lines (a threshold, a published value).
 * `figure_to_rgb` (for `tf.summary.image`), `save_png` (atomic write),
-  `axes_by_gid` and `line_by_gid` (common.py, with the input checks, time axes and heatmaps
-  the figures share).
+  `axes_by_gid` and `line_by_gid` (common.py, with the input checks, time
+  axes and heatmaps the figures share).
 
 Symbols: T time steps, K memory blocks, N slots per block, Wh write heads
 per block, R read heads, D input channels, O output channels.
